@@ -1,0 +1,89 @@
+/**
+ * Configuration as the rest of the worker sees it: validated against schemas/, defaults applied,
+ * *_env fields resolved. The raw shapes mirror schemas/*.schema.json one to one (a unit test
+ * checks the keys agree); the resolved shapes are what connectors run with.
+ */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
+export interface DatabaseRef {
+  url?: string;
+  url_env?: string;
+}
+
+export interface RawWorkerConfig {
+  kafka: {
+    brokers: string[];
+    client_id: string;
+    ssl: boolean | { ca_file?: string; reject_unauthorized?: boolean };
+    sasl?: {
+      mechanism: SaslMechanism;
+      username?: string;
+      username_env?: string;
+      password?: string;
+      password_env?: string;
+    };
+  };
+  database?: DatabaseRef;
+  http: { host: string; port: number };
+  connectors_dir: string;
+  log: { level: LogLevel };
+}
+
+export interface RawConnectorConfig {
+  name: string;
+  source: {
+    table_name: string;
+    database?: DatabaseRef;
+    included_columns?: string[];
+    ordinal_column?: string;
+    notification?: { channel_name?: string };
+  };
+  sink: { topic?: string; partitions: number; replication_factor: number; compact: boolean };
+  snapshot: { mode: 'initial' | 'never'; batch_size: number };
+  capture: { batch_size: number; poll_interval_ms: number; heartbeat_interval_ms: number };
+}
+
+export interface KafkaSettings {
+  brokers: string[];
+  clientId: string;
+  ssl: boolean | { ca?: string; rejectUnauthorized: boolean };
+  sasl?: { mechanism: SaslMechanism; username: string; password: string };
+}
+
+/** A table reference split into schema (null: resolved by search_path) and name. */
+export interface TableName {
+  schema: string | null;
+  name: string;
+}
+
+export interface ConnectorConfig {
+  name: string;
+  /** The file it came from, for messages. */
+  file: string;
+  table: TableName;
+  /** The database URL (a secret: never log it; see util/errors redact). */
+  databaseUrl: string;
+  includedColumns: string[] | null;
+  ordinalColumn: string | null;
+  /** The notification channel when change capture by trigger is on, else null. */
+  channel: string | null;
+  topic: string;
+  partitions: number;
+  replicationFactor: number;
+  compact: boolean;
+  snapshotMode: 'initial' | 'never';
+  snapshotBatchSize: number;
+  captureBatchSize: number;
+  pollIntervalMs: number;
+  heartbeatIntervalMs: number;
+}
+
+export interface WorkerConfig {
+  file: string;
+  kafka: KafkaSettings;
+  http: { host: string; port: number };
+  logLevel: LogLevel;
+  connectorsDir: string;
+  connectors: ConnectorConfig[];
+}

@@ -1,0 +1,50 @@
+/**
+ * Names of the database objects a connector owns, derived in one place.
+ * - `{channel}_n`: the trigger function (the seed's name), in the table's schema;
+ * - `{channel}_t`: the row trigger on the table (the seed's name);
+ * - `kafka_cdc.{channel}_log`: the change log the function writes, drained by the worker.
+ * The worker's own schema `kafka_cdc` also holds `progress` and `wakeup`, shared by connectors.
+ */
+import { createHash } from 'node:crypto';
+import type { TableName } from '../config/types';
+import { identBytes, MAX_IDENT_BYTES } from './sql';
+
+export const WORKER_SCHEMA = 'kafka_cdc';
+export const SUFFIXES = { function: '_n', trigger: '_t', log: '_log' } as const;
+const LONGEST_SUFFIX = Math.max(...Object.values(SUFFIXES).map((s) => s.length));
+export const MAX_CHANNEL_BYTES = MAX_IDENT_BYTES - LONGEST_SUFFIX;
+
+export interface CaptureNames {
+  channel: string;
+  functionName: string;
+  triggerName: string;
+  logTable: string;
+}
+
+export function captureNames(channel: string): CaptureNames {
+  return {
+    channel,
+    functionName: channel + SUFFIXES.function,
+    triggerName: channel + SUFFIXES.trigger,
+    logTable: channel + SUFFIXES.log,
+  };
+}
+
+/**
+ * The default channel: pgkc_{connector}_{table}, lower-cased, every other character folded to "_",
+ * and, when too long, cut and completed with a hash of the whole so that two long names stay distinct.
+ * Always a valid unquoted identifier that fits 63 bytes with its longest suffix.
+ */
+export function defaultChannel(connector: string, table: TableName): string {
+  const raw = `pgkc_${connector}_${table.schema ? table.schema + '_' : ''}${table.name}`;
+  const clean = raw.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  if (identBytes(clean) <= MAX_CHANNEL_BYTES) return clean;
+  const hash = createHash('sha256').update(raw).digest('hex').slice(0, 8);
+  return `${clean.slice(0, MAX_CHANNEL_BYTES - hash.length - 1)}_${hash}`;
+}
+
+/** The key of the advisory lock that makes one worker at a time own a connector. */
+export function ownershipLockKey(connector: string): bigint {
+  const digest = createHash('sha256').update(`pg-kafka-cdc:${connector}`).digest();
+  return digest.readBigInt64BE(0);
+}

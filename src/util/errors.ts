@@ -1,0 +1,80 @@
+/**
+ * Errors that know whether trying again can help (after kafkajs' KafkaJSError / NonRetriableError).
+ * Config errors are never retried; network, broker and transient database errors are.
+ */
+export class CdcError extends Error {
+  readonly retriable: boolean;
+  override readonly cause?: unknown;
+  constructor(message: string, opts: { retriable: boolean; cause?: unknown }) {
+    super(message);
+    this.name = new.target.name;
+    this.retriable = opts.retriable;
+    this.cause = opts.cause;
+  }
+}
+
+/** A user's configuration is wrong: report it, never retry it. */
+export class ConfigError extends CdcError {
+  /** One line per problem, each naming its file and JSON path or database object. */
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(problems.join('\n'), { retriable: false });
+    this.problems = problems;
+  }
+}
+
+/** Something transient failed (a connection, the broker): the connector retries with backoff. */
+export class RetriableError extends CdcError {
+  constructor(message: string, cause?: unknown) {
+    super(message, { retriable: true, cause });
+  }
+}
+
+/** The connector cannot go on without a change by its operator (e.g. its table was dropped). */
+export class FatalError extends CdcError {
+  constructor(message: string, cause?: unknown) {
+    super(message, { retriable: false, cause });
+  }
+}
+
+/**
+ * PostgreSQL SQLSTATE classes and codes worth retrying (cf. graphile/worker RETRYABLE_ERROR_CODES):
+ * connection exceptions, insufficient resources, operator intervention (shutdown, terminated
+ * backend), serialization failures and deadlocks.
+ */
+const RETRIABLE_SQLSTATE_CLASSES = ['08', '53', '57', '58'];
+const RETRIABLE_SQLSTATES = new Set(['40001', '40P01', '55P03', '55006']);
+const RETRIABLE_SOCKET_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED',
+]);
+
+/** Whether an error from pg, kafkajs or our own code is worth a retry. Unknown errors are retried. */
+export function isRetriable(err: unknown): boolean {
+  if (err instanceof CdcError) return err.retriable;
+  const e = err as { code?: unknown; retriable?: unknown; name?: unknown; message?: unknown };
+  if (typeof e?.retriable === 'boolean' && String(e.name ?? '').startsWith('KafkaJS')) {
+    // kafkajs marks NumberOfRetriesExceeded as non-retriable for its own loop; for us the broker may come back.
+    return true;
+  }
+  if (typeof e?.code === 'string') {
+    if (RETRIABLE_SOCKET_CODES.has(e.code)) return true;
+    if (/^[0-9A-Z]{5}$/.test(e.code)) {
+      return RETRIABLE_SQLSTATES.has(e.code) || RETRIABLE_SQLSTATE_CLASSES.includes(e.code.slice(0, 2));
+    }
+  }
+  return true;
+}
+
+/** A short, secret-free description of any error for logs and status. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return redact(typeof code === 'string' ? `${err.message} (${code})` : err.message);
+  }
+  return redact(String(err));
+}
+
+/** Hides the password of every URL with credentials in a text (postgres://u:secret@h -> postgres://u:***@h). */
+export function redact(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s/]*@/gi, '$1***@');
+}
