@@ -1,0 +1,47 @@
+/** `pg-kafka-cdc teardown`: drops a connector's trigger, function, change log and stored progress. */
+import { loadWorkerConfig, type Env } from '../config/load';
+import { dropConnectorObjects } from '../postgres/capture';
+import { connect, describeDatabase } from '../postgres/connect';
+import { quoteTable } from '../postgres/sql';
+import { ConfigError, describeError } from '../util/errors';
+
+export async function teardownCommand(workerFile: string, connectorName: string, env: Env, out: (l: string) => void, err: (l: string) => void): Promise<number> {
+  let config;
+  try {
+    config = loadWorkerConfig(workerFile, env);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    err(`${e.problems.length} problem(s) found:`);
+    for (const p of e.problems) err(`  ${p}`);
+    return 2;
+  }
+  const cfg = config.connectors.find((c) => c.name === connectorName);
+  if (!cfg) {
+    err(`no connector named "${connectorName}" in ${config.connectorsDir} (known: ${config.connectors.map((c) => c.name).join(', ') || 'none'})`);
+    return 2;
+  }
+  let db;
+  try {
+    db = await connect(cfg.databaseUrl, { applicationName: `pg-kafka-cdc teardown ${cfg.name}`, connectTimeoutMs: 10_000 });
+  } catch (e) {
+    err(`${cfg.file}: /source/database: cannot connect to ${describeDatabase(cfg.databaseUrl)}: ${describeError(e)}`);
+    return 1;
+  }
+  try {
+    // The table's real schema (for the function); when the table is gone, the configured or current schema.
+    const r = await db.query<{ schema: string | null; cur: string }>(
+      `SELECT (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)) AS schema, current_schema() AS cur`,
+      [quoteTable(cfg.table)],
+    );
+    const schema = r.rows[0].schema ?? cfg.table.schema ?? r.rows[0].cur;
+    const dropped = await dropConnectorObjects(db, cfg.name, cfg.channel, { schema, name: cfg.table.name });
+    out(`teardown of ${cfg.name}: dropped ${dropped.length > 0 ? dropped.join(', ') : 'nothing (nothing was there)'}`);
+    out(`the topic ${cfg.topic} is left as it is; delete it with Kafka's tools if you no longer need it`);
+    return 0;
+  } catch (e) {
+    err(`teardown of ${cfg.name} failed: ${describeError(e)}`);
+    return 1;
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,46 @@
+/** `pg-kafka-cdc validate`: every problem of every file at once, then read-only database checks. */
+import { loadWorkerConfig, type Env } from '../config/load';
+import type { WorkerConfig } from '../config/types';
+import { ConfigError } from '../util/errors';
+import { preflightAll, type PreflightResult } from '../postgres/preflight';
+
+export interface ValidationOutcome {
+  config: WorkerConfig | null;
+  problems: string[];
+  /** Connectors whose database could not be reached (problems for validate; retries for run). */
+  unreachable: string[];
+  preflight: PreflightResult[];
+}
+
+export async function validateAll(workerFile: string, env: Env): Promise<ValidationOutcome> {
+  let config: WorkerConfig;
+  try {
+    config = loadWorkerConfig(workerFile, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return { config: null, problems: err.problems, unreachable: [], preflight: [] };
+    throw err;
+  }
+  const preflight = await preflightAll(config.connectors);
+  return {
+    config,
+    problems: preflight.flatMap((p) => p.problems),
+    unreachable: preflight.flatMap((p) => (p.unreachable ? [p.unreachable] : [])),
+    preflight,
+  };
+}
+
+export async function validateCommand(workerFile: string, env: Env, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+  const v = await validateAll(workerFile, env);
+  const problems = [...v.problems, ...v.unreachable];
+  if (problems.length > 0) {
+    err(`${problems.length} problem${problems.length === 1 ? '' : 's'} found:`);
+    for (const p of problems) err(`  ${p}`);
+    return 2;
+  }
+  for (const p of v.preflight) {
+    const plan = p.plan;
+    if (plan) out(`ok  ${p.connector}: ${plan.table.schema}.${plan.table.name} (key ${plan.keyColumns.map((c) => c.name).join(', ')}; ${plan.valueColumns.length} columns in the value)`);
+  }
+  out(`config is valid: ${v.config?.connectors.length ?? 0} connector(s)`);
+  return 0;
+}

@@ -1,0 +1,192 @@
+/**
+ * One connector's life: own -> inspect -> install -> snapshot -> stream, and again after any
+ * failure, with jittered backoff. Every run of that sequence is a "session" that starts from the
+ * durable state in PostgreSQL (progress and change log), so a restart, a lost connection or a
+ * Kafka outage can repeat records but never skip one. start() and stop() are idempotent.
+ */
+import type { Kafka } from 'kafkajs';
+import type { ConnectorConfig } from '../config/types';
+import { RecordPublisher } from '../kafka/producer';
+import { ensureTopic } from '../kafka/topics';
+import type { ConnectorState, EventBus } from '../observe/events';
+import type { Logger } from '../observe/logger';
+import { captureNames } from '../postgres/names';
+import { ensureWorkerSchema, installCapture, setWaiting } from '../postgres/capture';
+import { connect } from '../postgres/connect';
+import { introspectTable } from '../postgres/introspect';
+import { planTable } from '../postgres/plan';
+import { buildQueries } from '../postgres/queries';
+import { ProgressStore } from '../progress/store';
+import { describeError, FatalError, isRetriable } from '../util/errors';
+import { Backoff, sleep } from '../util/retry';
+import { BacklogMonitor } from './backlog';
+import type { SessionContext } from './context';
+import { ControlSession } from './session';
+import { runSnapshot } from './snapshot';
+import { drainChanges, pollByOrdinal } from './stream';
+
+export class Connector {
+  private readonly stopping = new AbortController();
+  private loop: Promise<void> | null = null;
+  private readonly backoff = new Backoff();
+  private readonly backlog: BacklogMonitor;
+  private state: ConnectorState = 'stopped';
+
+  constructor(
+    readonly cfg: ConnectorConfig,
+    private readonly kafka: Kafka,
+    private readonly events: EventBus,
+    private readonly log: Logger,
+  ) {
+    this.backlog = new BacklogMonitor(cfg.databaseUrl, cfg.name, events);
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.loop = this.run();
+  }
+
+  /** Stops reading, lets the batch in flight finish (its progress is committed), closes everything. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.loop;
+    await this.backlog.stop();
+    this.setState('stopped');
+  }
+
+  private setState(state: ConnectorState, error?: string): void {
+    if (state === this.state && error === undefined) return;
+    this.state = state;
+    this.events.emit('state', { connector: this.cfg.name, state, error });
+  }
+
+  private async run(): Promise<void> {
+    this.setState('starting');
+    while (!this.stopping.signal.aborted) {
+      try {
+        const finished = await this.session();
+        if (finished) {
+          this.log.info('snapshot done and no change capture configured: connector finished');
+          this.setState('stopped');
+          return;
+        }
+      } catch (err) {
+        if (this.stopping.signal.aborted) break;
+        const message = describeError(err);
+        const retriable = isRetriable(err);
+        this.events.emit('error', { connector: this.cfg.name, kind: errorKind(err), message, retriable });
+        if (!retriable) {
+          this.log.error({ err: message }, 'connector failed; it needs a change of config or database to go on');
+          this.setState('failed', message);
+          return;
+        }
+        const delay = this.backoff.next();
+        this.log.warn({ err: message, retryInMs: delay, attempt: this.backoff.attempts }, 'connector session failed; retrying');
+        this.setState('retrying', message);
+        await sleep(delay, this.stopping.signal);
+        if (!this.stopping.signal.aborted) this.events.emit('reconnect', { connector: this.cfg.name, target: errorKind(err) === 'kafka' ? 'kafka' : 'postgres' });
+      }
+    }
+  }
+
+  /** One session; returns true when the connector has nothing more to do (snapshot-only). */
+  private async session(): Promise<boolean> {
+    const { cfg } = this;
+    const lost = new AbortController();
+    const signal = AbortSignal.any([this.stopping.signal, lost.signal]);
+    let lostError = null as Error | null;
+    const control = new ControlSession(cfg.databaseUrl, cfg.name, cfg.heartbeatIntervalMs, (err) => {
+      lostError = err;
+      lost.abort();
+    });
+    const publisher = new RecordPublisher(this.kafka, cfg.topic);
+    let data: Awaited<ReturnType<typeof connect>> | null = null;
+    try {
+      await control.open();
+      const owner = await control.acquireOwnership(signal, () => {
+        this.log.info('another worker owns this connector; waiting as a standby');
+        this.setState('standby');
+      });
+      if (!owner) return false;
+      this.setState('starting');
+      data = await connect(cfg.databaseUrl, { applicationName: `pg-kafka-cdc data ${cfg.name}`, queryTimeoutMs: 300_000 });
+
+      const info = await introspectTable(data, cfg.table);
+      const planned = planTable(cfg, info, `${cfg.file}: `);
+      if (!planned.ok) throw new FatalError(planned.problems.join('; '));
+      const plan = planned.plan;
+      const logTable = cfg.channel ? captureNames(cfg.channel).logTable : null;
+      const queries = buildQueries(plan, logTable);
+
+      await ensureWorkerSchema(data);
+      if (cfg.channel) {
+        // Before the snapshot: every change that commits from now on is in the change log.
+        await installCapture(data, plan, cfg.channel);
+        await setWaiting(data, cfg.channel, false); // a crashed worker may have left it raised
+        this.backlog.watch(queries.pendingStats);
+      }
+      if (await ensureTopic(this.kafka, { topic: cfg.topic, partitions: cfg.partitions, replicationFactor: cfg.replicationFactor, compact: cfg.compact })) {
+        this.log.info({ topic: cfg.topic, partitions: cfg.partitions, compact: cfg.compact }, 'created topic');
+      }
+      await publisher.connect();
+
+      const progress = new ProgressStore(data, cfg.name);
+      const ctx: SessionContext = { cfg, plan, queries, data, control, publisher, progress, events: this.events, log: this.log, signal, healthy: () => this.backoff.reset() };
+      let state = await progress.load();
+
+      if (state.snapshotState !== 'done' && plan.ordinal && !cfg.channel && state.watermark === null) {
+        // Ordinal polling starts where the table stands now; the snapshot covers everything before.
+        const max = await data.query<{ m: string | null }>(queries.maxOrdinal as string);
+        if (max.rows[0].m !== null) await progress.saveWatermark([max.rows[0].m]);
+        state = await progress.load();
+      }
+      if (state.snapshotState !== 'done') {
+        if (cfg.snapshotMode === 'initial') {
+          this.setState('snapshotting');
+          this.backoff.reset();
+          await runSnapshot(ctx, state);
+          if (signal.aborted) return this.afterAbort(lostError);
+        } else {
+          await progress.saveSnapshot('done', null, 0);
+        }
+      }
+
+      if (cfg.channel) {
+        await control.listen(cfg.channel);
+        control.startHeartbeat();
+        this.setState('streaming');
+        this.backoff.reset();
+        await drainChanges(ctx, cfg.channel);
+      } else if (plan.ordinal) {
+        control.startHeartbeat();
+        this.setState('streaming');
+        this.backoff.reset();
+        await pollByOrdinal(ctx, (await progress.load()).watermark);
+      } else {
+        return true;
+      }
+      return this.afterAbort(lostError);
+    } catch (err) {
+      if (lostError && !this.stopping.signal.aborted) throw lostError;
+      throw err;
+    } finally {
+      await publisher.disconnect();
+      if (data) await data.end().catch(() => undefined);
+      await control.close();
+    }
+  }
+
+  /** A session that ended by abort: fine when stopping, a retriable failure when the session was lost. */
+  private afterAbort(lostError: Error | null): false {
+    if (!this.stopping.signal.aborted && lostError) throw lostError;
+    return false;
+  }
+}
+
+function errorKind(err: unknown): string {
+  const name = String((err as { name?: string })?.name ?? '');
+  const cause = (err as { cause?: { name?: string } })?.cause;
+  if (name.startsWith('KafkaJS') || String(cause?.name ?? '').startsWith('KafkaJS') || /publishing to topic/.test(String((err as Error)?.message))) return 'kafka';
+  if (err instanceof FatalError) return 'config';
+  return 'postgres';
+}

@@ -1,0 +1,136 @@
+/**
+ * The connector's control session: a dedicated, unpooled PostgreSQL connection that
+ * - holds the advisory lock that makes this worker the connector's only owner (hot standbys wait),
+ * - LISTENs on the channel and turns notifications into wake-ups,
+ * - checks itself every heartbeat (pg_listening_channels()) so a half-open socket is found,
+ * and aborts the connector's session the moment it is lost (after pg-boss' listen()).
+ */
+import type { Client, Notification } from 'pg';
+import { connect } from '../postgres/connect';
+import { ownershipLockKey } from '../postgres/names';
+import { quoteIdent } from '../postgres/sql';
+import { RetriableError } from '../util/errors';
+import { sleep } from '../util/retry';
+
+export class ControlSession {
+  private client: Client | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private wakeResolvers: Array<() => void> = [];
+  private woken = false;
+  private channel: string | null = null;
+
+  constructor(
+    private readonly url: string,
+    private readonly connector: string,
+    private readonly heartbeatMs: number,
+    /** Called once when the session is lost (socket error, end, failed heartbeat). */
+    private readonly onLost: (err: Error) => void,
+  ) {}
+
+  async open(): Promise<void> {
+    const client = await connect(this.url, {
+      applicationName: `pg-kafka-cdc control ${this.connector}`,
+      queryTimeoutMs: Math.max(5000, this.heartbeatMs),
+    });
+    this.client = client;
+    client.on('error', (err) => this.lost(new RetriableError(`control connection failed: ${err.message}`, err)));
+    client.on('end', () => this.lost(new RetriableError('control connection closed')));
+    client.on('notification', (n: Notification) => {
+      if (n.channel === this.channel) this.wake();
+    });
+  }
+
+  /** Tries to become the owner; waits as a standby (polling) until it is, or until the signal aborts. */
+  async acquireOwnership(signal: AbortSignal, onStandby: () => void, pollMs = 2000): Promise<boolean> {
+    const key = ownershipLockKey(this.connector).toString();
+    let announced = false;
+    while (!signal.aborted) {
+      const r = await this.require().query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int8) AS ok', [key]);
+      if (r.rows[0].ok) return true;
+      if (!announced) {
+        onStandby();
+        announced = true;
+      }
+      await sleep(pollMs, signal);
+    }
+    return false;
+  }
+
+  async listen(channel: string): Promise<void> {
+    this.channel = channel;
+    await this.require().query(`LISTEN ${quoteIdent(channel)}`);
+  }
+
+  startHeartbeat(): void {
+    if (this.heartbeat) return;
+    this.heartbeat = setInterval(() => {
+      const client = this.client;
+      if (!client) return;
+      client
+        .query<{ n: number }>('SELECT count(*)::int AS n FROM pg_listening_channels() AS c WHERE c = $1', [this.channel ?? ''])
+        .then((r) => {
+          if (this.channel !== null && r.rows[0].n === 0) this.lost(new RetriableError(`no longer listening on ${this.channel}`));
+        })
+        .catch((err: Error) => this.lost(new RetriableError(`heartbeat failed: ${err.message}`, err)));
+    }, this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** Resolves on the next notification (or one that came since the last wait), the timeout, or abort. */
+  waitForWake(timeoutMs: number, signal: AbortSignal): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.wakeResolvers = this.wakeResolvers.filter((r) => r !== done);
+        this.woken = false;
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      signal.addEventListener('abort', done, { once: true });
+      this.wakeResolvers.push(done);
+    });
+  }
+
+  /** Forget a wake-up that arrived while we were busy anyway. */
+  clearWake(): void {
+    this.woken = false;
+  }
+
+  async close(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+    const client = this.client;
+    this.client = null;
+    this.onLostCalled = true;
+    // Closing the session releases the advisory lock and the LISTEN.
+    if (client) await client.end().catch(() => undefined);
+  }
+
+  private onLostCalled = false;
+
+  private lost(err: Error): void {
+    if (this.onLostCalled) return;
+    this.onLostCalled = true;
+    this.onLost(err);
+  }
+
+  private wake(): void {
+    const resolvers = this.wakeResolvers;
+    if (resolvers.length === 0) {
+      this.woken = true;
+      return;
+    }
+    this.wakeResolvers = [];
+    for (const r of resolvers) r();
+  }
+
+  private require(): Client {
+    if (!this.client) throw new RetriableError('control session is closed');
+    return this.client;
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The initial snapshot: the table in primary-key order, by keyset pages (never OFFSET, never the
+ * whole table in memory). The next page is read while the current one is published; the position
+ * is stored after Kafka acknowledged each page, so a crash resumes after the last acknowledged key.
+ */
+import { toMessage, countOps } from '../kafka/records';
+import type { SnapshotRow } from '../postgres/queries';
+import type { Progress } from '../progress/store';
+import type { SessionContext } from './context';
+
+export async function runSnapshot(ctx: SessionContext, progress: Progress): Promise<void> {
+  const { cfg, queries, data, publisher, events, log, signal } = ctx;
+  const batch = cfg.snapshotBatchSize;
+  let key = progress.snapshotKey;
+  let rows = progress.snapshotRows;
+  const estimated = ctx.plan.info.estimatedRows;
+  const fetch = (after: string[] | null) =>
+    data.query<SnapshotRow>(after === null ? queries.snapshotFirst : queries.snapshotNext, after === null ? [batch] : [batch, ...after]).then((r) => r.rows);
+
+  log.info({ resumeAfter: key, rowsDone: rows, estimated }, key ? 'resuming snapshot' : 'starting snapshot');
+  if (progress.snapshotState === 'pending') await ctx.progress.saveSnapshot('running', null, 0);
+  events.emit('snapshot', { connector: cfg.name, rows, estimated, done: false });
+
+  let next = fetch(key);
+  while (!signal.aborted) {
+    const page = await next;
+    if (page.length === 0) break;
+    const lastKey = page[page.length - 1].p;
+    next = page.length < batch ? Promise.resolve([]) : fetch(lastKey);
+    next.catch(() => undefined); // awaited on the next turn; do not let it be "unhandled" meanwhile
+
+    const started = process.hrtime.bigint();
+    await publisher.publish(page.map((r) => toMessage(r, 'snapshot', cfg.name).message));
+    const produceSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    rows += page.length;
+    key = lastKey;
+    await ctx.progress.saveSnapshot('running', key, rows);
+    events.emit('published', { connector: cfg.name, ops: countOps(page.map(() => 'snapshot')), records: page.length, produceSeconds, latenciesSeconds: [] });
+    events.emit('snapshot', { connector: cfg.name, rows, estimated: Math.max(estimated, rows), done: false });
+  }
+  if (signal.aborted) {
+    await next.catch(() => undefined);
+    return;
+  }
+  await ctx.progress.saveSnapshot('done', key, rows);
+  events.emit('snapshot', { connector: cfg.name, rows, estimated: rows, done: true });
+  log.info({ rows }, 'snapshot complete');
+}

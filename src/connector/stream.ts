@@ -1,0 +1,99 @@
+/**
+ * Change capture after the snapshot.
+ *
+ * drainChanges (notification on): read a batch of the change log, re-read the current rows by key
+ * in the same query, publish upserts and tombstones, wait for Kafka's acks, and only then delete
+ * exactly the log rows that were read. A crash anywhere repeats a batch; nothing is ever skipped.
+ * When the log is empty the worker raises its idle flag so writers NOTIFY it, waits for every
+ * transaction that may have missed the flag to finish, checks once more, then sleeps until a
+ * notification or the poll interval.
+ *
+ * pollByOrdinal (no notification, an ordinal column): rows whose (ordinal, key) advanced past the
+ * stored watermark, published as upserts. It cannot see deletes (documented).
+ */
+import { countOps, toMessage } from '../kafka/records';
+import { setWaiting } from '../postgres/capture';
+import type { ChangeRow, SnapshotRow } from '../postgres/queries';
+import { sleep } from '../util/retry';
+import type { SessionContext } from './context';
+
+export async function drainChanges(ctx: SessionContext, channel: string): Promise<void> {
+  const { cfg, queries, data, publisher, events, signal, control } = ctx;
+  while (!signal.aborted) {
+    const read = await data.query<ChangeRow & { now_ms: number }>(queries.drain, [cfg.captureBatchSize]);
+    const readAtMs = Date.now();
+    const rows = read.rows;
+    if (rows.length === 0) {
+      await idle(ctx, channel);
+      continue;
+    }
+    const built = rows.map((r) => toMessage(r, 'change', cfg.name));
+    const started = process.hrtime.bigint();
+    await publisher.publish(built.map((b) => b.message));
+    const ackMs = Date.now();
+    const seqs = rows.flatMap((r) => r.seqs);
+    await data.query(queries.deleteDrained, [seqs]);
+    // Latency from the change in Postgres to Kafka's ack, on Postgres' clock plus our own elapsed time.
+    const pgNow = Number(rows[0].now_ms);
+    const latencies = rows.map((r) => Math.max(0, (pgNow - Number(r.changed_ms) + (ackMs - readAtMs)) / 1000));
+    events.emit('published', {
+      connector: cfg.name,
+      ops: countOps(built.map((b) => b.op)),
+      records: rows.length,
+      produceSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+      latenciesSeconds: latencies,
+    });
+    if (rows.length < cfg.captureBatchSize) control.clearWake();
+  }
+}
+
+async function idle(ctx: SessionContext, channel: string): Promise<void> {
+  const { data, control, signal, cfg, queries } = ctx;
+  await setWaiting(data, channel, true);
+  try {
+    // A writer whose trigger ran before the flag was visible did not NOTIFY: wait until every
+    // transaction in progress now has finished, then look once more before sleeping.
+    const snap = await data.query<{ s: string }>('SELECT txid_current_snapshot()::text AS s');
+    const deadline = Date.now() + cfg.pollIntervalMs;
+    while (!signal.aborted && Date.now() < deadline) {
+      const r = await data.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM txid_snapshot_xip($1::txid_snapshot) AS x WHERE txid_status(x) = 'in progress'`,
+        [snap.rows[0].s],
+      );
+      if (r.rows[0].n === 0) break;
+      await sleep(2, signal);
+    }
+    const more = await data.query(queries.hasChanges);
+    if (more.rows.length > 0) return;
+    ctx.events.emit('backlog', { connector: cfg.name, pending: 0, lagSeconds: 0 });
+    await control.waitForWake(cfg.pollIntervalMs, signal);
+  } finally {
+    // Also on stop: writers must not pay for NOTIFY while nobody listens.
+    await setWaiting(data, channel, false).catch(() => undefined);
+  }
+}
+
+export async function pollByOrdinal(ctx: SessionContext, startWatermark: string[] | null): Promise<void> {
+  const { cfg, queries, data, publisher, events, signal } = ctx;
+  let watermark = startWatermark;
+  while (!signal.aborted) {
+    const r =
+      watermark === null || watermark.length === 1
+        ? await data.query<SnapshotRow>(queries.pollFirst as string, [cfg.captureBatchSize, watermark?.[0] ?? null])
+        : await data.query<SnapshotRow>(queries.pollNext as string, [cfg.captureBatchSize, ...watermark]);
+    if (r.rows.length > 0) {
+      const started = process.hrtime.bigint();
+      await publisher.publish(r.rows.map((row) => toMessage(row, 'change', cfg.name).message));
+      watermark = r.rows[r.rows.length - 1].p;
+      await ctx.progress.saveWatermark(watermark);
+      events.emit('published', {
+        connector: cfg.name,
+        ops: countOps(r.rows.map(() => 'upsert')),
+        records: r.rows.length,
+        produceSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+        latenciesSeconds: [],
+      });
+    }
+    if (r.rows.length < cfg.captureBatchSize) await sleep(cfg.pollIntervalMs, signal);
+  }
+}

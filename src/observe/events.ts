@@ -1,0 +1,48 @@
+/**
+ * Typed lifecycle events of connectors. The core emits; metrics, logs and status listen
+ * (after kafkajs' instrumentation events): the core never calls metrics directly.
+ */
+import { EventEmitter } from 'node:events';
+import type { Op } from '../kafka/records';
+
+export type ConnectorState = 'starting' | 'standby' | 'snapshotting' | 'streaming' | 'retrying' | 'stopped' | 'failed';
+
+export interface ConnectorEvents {
+  state: { connector: string; state: ConnectorState; error?: string };
+  snapshot: { connector: string; rows: number; estimated: number; done: boolean };
+  published: {
+    connector: string;
+    ops: Record<Op, number>;
+    records: number;
+    produceSeconds: number;
+    /** Commit-to-acknowledgement latency of each change (empty for snapshot batches). */
+    latenciesSeconds: number[];
+  };
+  backlog: { connector: string; pending: number; lagSeconds: number };
+  error: { connector: string; kind: string; message: string; retriable: boolean };
+  reconnect: { connector: string; target: 'postgres' | 'kafka' };
+}
+
+export class EventBus {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    this.emitter.setMaxListeners(100);
+  }
+
+  on<K extends keyof ConnectorEvents>(name: K, listener: (e: ConnectorEvents[K]) => void): () => void {
+    this.emitter.on(name, listener);
+    return () => this.emitter.off(name, listener);
+  }
+
+  /** Emits; a listener that throws never breaks the connector that emitted (graphile/worker safeEmit). */
+  emit<K extends keyof ConnectorEvents>(name: K, event: ConnectorEvents[K]): void {
+    for (const listener of this.emitter.listeners(name)) {
+      try {
+        (listener as (e: ConnectorEvents[K]) => void)(event);
+      } catch {
+        // observers must not break the pipeline
+      }
+    }
+  }
+}

@@ -1,0 +1,19 @@
+/** Turns connector events into log lines, at a sane rate for progress. */
+import type { EventBus } from './events';
+import type { Logger } from './logger';
+import type { StatusBoard } from './status';
+
+export function logEvents(events: EventBus, logFor: (connector: string) => Logger, status: StatusBoard, progressEveryMs = 10_000): void {
+  const lastProgress = new Map<string, number>();
+  events.on('state', (e) => logFor(e.connector).info({ state: e.state }, `connector is ${e.state}`));
+  events.on('snapshot', (e) => {
+    const now = Date.now();
+    if (!e.done && now - (lastProgress.get(e.connector) ?? 0) < progressEveryMs) return;
+    lastProgress.set(e.connector, now);
+    const s = status.get(e.connector)?.snapshot;
+    logFor(e.connector).info(
+      { rows: e.rows, estimated: e.estimated, percent: s?.percent, rowsPerSecond: s?.rows_per_second, etaSeconds: s?.eta_seconds },
+      e.done ? 'snapshot progress: complete' : 'snapshot progress',
+    );
+  });
+}

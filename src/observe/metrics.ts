@@ -1,0 +1,61 @@
+/** Prometheus metrics (prom-client), fed only by connector events. */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EventBus } from './events';
+
+export function createMetrics(events: EventBus, connectors: string[]): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const p = 'pg_kafka_cdc_';
+
+  const published = new Counter({ name: `${p}records_published_total`, help: 'Records acknowledged by Kafka, by op (snapshot, upsert, delete).', labelNames: ['connector', 'op'], registers: [registry] });
+  const snapshotRows = new Counter({ name: `${p}snapshot_rows_total`, help: 'Snapshot rows published and acknowledged.', labelNames: ['connector'], registers: [registry] });
+  const snapshotEstimated = new Gauge({ name: `${p}snapshot_rows_estimated`, help: "Rows the snapshot expects in all (PostgreSQL's estimate; the exact count once complete).", labelNames: ['connector'], registers: [registry] });
+  const snapshotCompleted = new Gauge({ name: `${p}snapshot_completed`, help: '1 once the snapshot is complete, else 0.', labelNames: ['connector'], registers: [registry] });
+  const lag = new Gauge({ name: `${p}lag_seconds`, help: 'Age of the oldest change committed in PostgreSQL and not yet acknowledged by Kafka; 0 when caught up.', labelNames: ['connector'], registers: [registry] });
+  const pending = new Gauge({ name: `${p}pending_changes`, help: 'Changes committed in PostgreSQL and not yet published.', labelNames: ['connector'], registers: [registry] });
+  const latency = new Histogram({
+    name: `${p}end_to_end_latency_seconds`,
+    help: 'From the change in PostgreSQL to its acknowledgement by Kafka.',
+    labelNames: ['connector'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [registry],
+  });
+  const batchSize = new Histogram({ name: `${p}publish_batch_size`, help: 'Records per batch sent to Kafka.', buckets: [1, 10, 100, 500, 1000, 2000, 5000, 10000, 50000], registers: [registry] });
+  const produce = new Histogram({ name: `${p}kafka_produce_seconds`, help: 'Time for Kafka to acknowledge one batch.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30], registers: [registry] });
+  const errors = new Counter({ name: `${p}errors_total`, help: 'Connector session failures, by kind (postgres, kafka, config).', labelNames: ['connector', 'kind'], registers: [registry] });
+  const reconnects = new Counter({ name: `${p}reconnects_total`, help: 'Reconnection attempts after a failure, by target (postgres, kafka).', labelNames: ['connector', 'target'], registers: [registry] });
+  const up = new Gauge({ name: `${p}connector_up`, help: '1 while the connector is snapshotting, streaming or a standby; 0 otherwise.', labelNames: ['connector'], registers: [registry] });
+
+  // Every series exists from the start, so dashboards and alerts see zeros rather than gaps.
+  for (const c of connectors) {
+    for (const op of ['snapshot', 'upsert', 'delete']) published.inc({ connector: c, op }, 0);
+    snapshotRows.inc({ connector: c }, 0);
+    snapshotEstimated.set({ connector: c }, 0);
+    snapshotCompleted.set({ connector: c }, 0);
+    lag.set({ connector: c }, 0);
+    pending.set({ connector: c }, 0);
+    up.set({ connector: c }, 0);
+    for (const kind of ['postgres', 'kafka', 'config']) errors.inc({ connector: c, kind }, 0);
+    for (const target of ['postgres', 'kafka']) reconnects.inc({ connector: c, target }, 0);
+  }
+
+  events.on('published', (e) => {
+    for (const [op, n] of Object.entries(e.ops)) if (n > 0) published.inc({ connector: e.connector, op }, n);
+    if (e.ops.snapshot > 0) snapshotRows.inc({ connector: e.connector }, e.ops.snapshot);
+    batchSize.observe(e.records);
+    produce.observe(e.produceSeconds);
+    for (const s of e.latenciesSeconds) latency.observe({ connector: e.connector }, s);
+  });
+  events.on('snapshot', (e) => {
+    snapshotEstimated.set({ connector: e.connector }, e.estimated);
+    snapshotCompleted.set({ connector: e.connector }, e.done ? 1 : 0);
+  });
+  events.on('backlog', (e) => {
+    lag.set({ connector: e.connector }, e.lagSeconds);
+    pending.set({ connector: e.connector }, e.pending);
+  });
+  events.on('error', (e) => errors.inc({ connector: e.connector, kind: e.kind }));
+  events.on('reconnect', (e) => reconnects.inc({ connector: e.connector, target: e.target }));
+  events.on('state', (e) => up.set({ connector: e.connector }, ['snapshotting', 'streaming', 'standby'].includes(e.state) ? 1 : 0));
+  return registry;
+}

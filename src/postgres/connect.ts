@@ -1,0 +1,62 @@
+/**
+ * How the worker opens PostgreSQL connections. Every session renders JSON the same way
+ * (TimeZone UTC, ISO dates, hex bytea, shortest exact floats), so a value published by the
+ * snapshot and by change capture is byte-for-byte the same text.
+ */
+import { Client, type ClientConfig } from 'pg';
+
+export const SESSION_SETTINGS: Record<string, string> = {
+  TimeZone: 'UTC',
+  DateStyle: 'ISO, MDY',
+  IntervalStyle: 'postgres',
+  bytea_output: 'hex',
+  extra_float_digits: '1',
+};
+
+const OPTIONS = Object.entries(SESSION_SETTINGS)
+  .map(([k, v]) => `-c ${k}=${v.replace(/ /g, '\\ ')}`)
+  .join(' ');
+
+export interface ConnectOptions {
+  /** Shown in pg_stat_activity, so DBAs can tell the worker's sessions apart. */
+  applicationName: string;
+  connectTimeoutMs?: number;
+  /** Client-side limit on every query; a query that takes longer fails (and is retried). */
+  queryTimeoutMs?: number;
+}
+
+export function clientConfig(url: string, opts: ConnectOptions): ClientConfig {
+  return {
+    connectionString: url,
+    application_name: opts.applicationName.slice(0, 63),
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+    query_timeout: opts.queryTimeoutMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    options: OPTIONS,
+  };
+}
+
+/** Opens a connection; a connection that fails to open is closed, never leaked. */
+export async function connect(url: string, opts: ConnectOptions): Promise<Client> {
+  const client = new Client(clientConfig(url, opts));
+  // An idle client whose socket dies emits 'error'; without a listener that would crash the process.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw err;
+  }
+  return client;
+}
+
+/** host:port/dbname of a URL, without credentials, for messages. */
+export function describeDatabase(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname || 'localhost'}:${u.port || '5432'}${u.pathname || '/'}`;
+  } catch {
+    return '(unparsable URL)';
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The data-path queries, built once per connector from its TablePlan. Identifiers reach SQL only
+ * through quoteIdent; values (keys, positions, batch sizes) are always parameters.
+ *
+ * Every row a query returns is already the record: PostgreSQL renders the key and the value as
+ * JSON text (row_to_json), so the worker never parses or re-serialises a row.
+ */
+import type { Column } from './introspect';
+import type { TablePlan } from './plan';
+import { WORKER_SCHEMA } from './names';
+import { quoteIdent } from './sql';
+
+/** A row as every data query returns it. */
+export interface RecordRow {
+  /** The key as JSON text: the primary-key columns in key order. */
+  k: string;
+  /** The value as JSON text, or null when the row no longer exists (a tombstone). */
+  v: string | null;
+  /** The ordinal column's value as JSON renders it (without quotes), or null. */
+  o: string | null;
+}
+
+export interface SnapshotRow extends RecordRow {
+  /** The key columns as text, for the next keyset page and the stored progress. */
+  p: string[];
+}
+
+export interface ChangeRow extends RecordRow {
+  /** The change-log sequence numbers this row stands for (one key may have changed many times). */
+  seqs: string[];
+  /** When the oldest of those changes was made, in ms since the epoch (Postgres' clock). */
+  changed_ms: number;
+}
+
+export interface QuerySet {
+  table: string;
+  snapshotFirst: string;
+  snapshotNext: string;
+  drain: string;
+  deleteDrained: string;
+  hasChanges: string;
+  pendingStats: string;
+  pollFirst: string | null;
+  pollNext: string | null;
+  maxOrdinal: string | null;
+}
+
+const col = (alias: string, c: Column) => `${alias}.${quoteIdent(c.name)}`;
+
+/** JSON object text of some columns of alias, named as the columns: {"id":1,"name":"x"}. */
+function jsonOf(alias: string, cols: Column[]): string {
+  return `(SELECT row_to_json(_j) FROM (SELECT ${cols.map((c) => col(alias, c)).join(', ')}) AS _j)::text`;
+}
+
+function ordinalOf(alias: string, ordinal: Column | null): string {
+  return ordinal ? `to_json(${col(alias, ordinal)}) #>> '{}'` : 'NULL::text';
+}
+
+/** (t."a", t."b") > ($1::int8, $2::text): a keyset condition the primary-key index serves. */
+function keysetAfter(alias: string, cols: Column[], firstParam: number): string {
+  const left = cols.map((c) => col(alias, c)).join(', ');
+  const right = cols.map((c, i) => `$${firstParam + i}::${c.type}`).join(', ');
+  return `(${left}) > (${right})`;
+}
+
+export function buildQueries(plan: TablePlan, logTable: string | null): QuerySet {
+  const table = `${quoteIdent(plan.table.schema)}.${quoteIdent(plan.table.name)}`;
+  const keys = plan.keyColumns;
+  const order = keys.map((c) => col('t', c)).join(', ');
+  const record = `${jsonOf('t', keys)} AS k, ${jsonOf('t', plan.valueColumns)} AS v, ${ordinalOf('t', plan.ordinal)} AS o`;
+  const keyText = `ARRAY[${keys.map((c) => `${col('t', c)}::text`).join(', ')}] AS p`;
+
+  const snapshotFirst = `SELECT ${record}, ${keyText} FROM ${table} AS t ORDER BY ${order} LIMIT $1`;
+  const snapshotNext = `SELECT ${record}, ${keyText} FROM ${table} AS t WHERE ${keysetAfter('t', keys, 2)} ORDER BY ${order} LIMIT $1`;
+
+  let drain = '';
+  let deleteDrained = '';
+  let hasChanges = '';
+  let pendingStats = '';
+  if (logTable !== null) {
+    const log = `${quoteIdent(WORKER_SCHEMA)}.${quoteIdent(logTable)}`;
+    // The log holds keys as a JSON array (rendered by the trigger, so DateStyle of the writing session
+    // does not matter); cast back to the key types, then re-read the current row by key.
+    const fromKey = keys.map((c, i) => `(keys.k ->> ${i})::${c.type} AS ${quoteIdent(c.name)}`).join(', ');
+    const join = keys.map((c) => `${col('t', c)} = ${col('kr', c)}`).join(' AND ');
+    drain = `WITH batch AS (SELECT seq, k, changed_at FROM ${log} ORDER BY seq LIMIT $1),
+      keys AS (SELECT k, array_agg(seq) AS seqs, min(seq) AS first_seq, min(changed_at) AS changed_at FROM batch GROUP BY k)
+      SELECT keys.seqs::text[] AS seqs, (extract(epoch FROM keys.changed_at) * 1000)::float8 AS changed_ms,
+             (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms,
+             ${jsonOf('kr', keys)} AS k,
+             CASE WHEN ${col('t', keys[0])} IS NULL THEN NULL ELSE ${jsonOf('t', plan.valueColumns)} END AS v,
+             ${ordinalOf('t', plan.ordinal)} AS o
+        FROM keys CROSS JOIN LATERAL (SELECT ${fromKey}) AS kr
+        LEFT JOIN ${table} AS t ON ${join}
+       ORDER BY keys.first_seq`;
+    deleteDrained = `DELETE FROM ${log} WHERE seq = ANY($1::int8[])`;
+    hasChanges = `SELECT 1 FROM ${log} LIMIT 1`;
+    // Pending changes (exact up to a million) and the age of the oldest: both from the log's index.
+    pendingStats = `SELECT (SELECT count(*) FROM (SELECT 1 FROM ${log} LIMIT 1000000) AS l)::int8::text AS pending,
+      (SELECT extract(epoch FROM changed_at) * 1000 FROM ${log} ORDER BY seq LIMIT 1)::float8 AS oldest_ms,
+      (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms`;
+  }
+
+  let pollFirst: string | null = null;
+  let pollNext: string | null = null;
+  let maxOrdinal: string | null = null;
+  if (plan.ordinal) {
+    const ord = plan.ordinal;
+    const ordOrder = `${col('t', ord)}, ${order}`;
+    const pos = `ARRAY[${col('t', ord)}::text, ${keys.map((c) => `${col('t', c)}::text`).join(', ')}] AS p`;
+    pollFirst = `SELECT ${record}, ${pos} FROM ${table} AS t WHERE ($2::${ord.type} IS NULL OR ${col('t', ord)} > $2::${ord.type}) ORDER BY ${ordOrder} LIMIT $1`;
+    pollNext = `SELECT ${record}, ${pos} FROM ${table} AS t WHERE ${keysetAfter('t', [ord, ...keys], 2)} ORDER BY ${ordOrder} LIMIT $1`;
+    maxOrdinal = `SELECT max(${col('t', ord)})::text AS m FROM ${table} AS t`;
+  }
+  return { table, snapshotFirst, snapshotNext, drain, deleteDrained, hasChanges, pendingStats, pollFirst, pollNext, maxOrdinal };
+}
