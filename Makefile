@@ -1,0 +1,50 @@
+# pg-kafka-cdc: every target installs what it needs. Quick start: `make demo`, `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export PG_KAFKA_CDC_CACHE ?= $(HOME)/.cache/pg-kafka-cdc
+
+.PHONY: help install build lint typecheck unit integration test services-up services-down demo bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+node_modules/.installed: package.json package-lock.json
+	@command -v node >/dev/null || { echo "node (20+) is required: apt-get install nodejs npm" >&2; exit 1; }
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.installed ## install the npm dependencies (npm ci)
+
+build: install ## compile TypeScript (src and test) into dist/
+	npx tsc -p tsconfig.json
+
+lint: install ## eslint
+	npx eslint .
+
+typecheck: install ## tsc --noEmit (strict)
+	npx tsc -p tsconfig.json --noEmit
+
+unit: build ## unit tests (no services)
+	npx mocha --config .mocharc.unit.json
+
+services-up: install ## start PostgreSQL (if none answers) and Apache Kafka (fetched from Maven Central) on 127.0.0.1
+	scripts/postgres/up.sh
+	scripts/kafka/up.sh
+
+services-down: ## stop the Kafka broker (and a private PostgreSQL cluster, if this project started one)
+	scripts/kafka/down.sh
+	scripts/postgres/down.sh
+
+integration: build services-up ## integration tests against the real PostgreSQL and Kafka
+	npx mocha --config .mocharc.integration.json
+
+test: lint typecheck unit integration ## everything: install, lint, type-check, unit, integration
+
+demo: build services-up ## mirror a demo table into Kafka, make live changes, show the records
+	scripts/demo.sh
+
+bench: build services-up ## benchmarks (not part of make test); writes bench/results.json
+	node dist/bench/run.js
+
+clean: ## remove build output (the service cache under $(PG_KAFKA_CDC_CACHE) is kept)
+	rm -rf dist
