@@ -12,7 +12,7 @@ import type { ConnectorState, EventBus } from '../observe/events';
 import type { Logger } from '../observe/logger';
 import { captureNames } from '../postgres/names';
 import { ensureWorkerSchema, installCapture, setWaiting } from '../postgres/capture';
-import { connect } from '../postgres/connect';
+import { connect, destroyClient } from '../postgres/connect';
 import { introspectTable } from '../postgres/introspect';
 import { planTable } from '../postgres/plan';
 import { buildQueries } from '../postgres/queries';
@@ -24,6 +24,9 @@ import type { SessionContext } from './context';
 import { ControlSession } from './session';
 import { runSnapshot } from './snapshot';
 import { drainChanges, pollByOrdinal } from './stream';
+
+/** A data query that takes longer has hit a dead connection (keyset pages and drains are fast). */
+const DATA_QUERY_TIMEOUT_MS = 60_000;
 
 export class Connector {
   private readonly stopping = new AbortController();
@@ -95,12 +98,14 @@ export class Connector {
     const lost = new AbortController();
     const signal = AbortSignal.any([this.stopping.signal, lost.signal]);
     let lostError = null as Error | null;
+    let data: Awaited<ReturnType<typeof connect>> | null = null;
     const control = new ControlSession(cfg.databaseUrl, cfg.name, cfg.heartbeatIntervalMs, (err) => {
       lostError = err;
       lost.abort();
+      // Without the control session we are no longer the owner: end the data session now, even mid-query.
+      if (data) destroyClient(data);
     });
     const publisher = new RecordPublisher(this.kafka, cfg.topic);
-    let data: Awaited<ReturnType<typeof connect>> | null = null;
     try {
       await control.open();
       const owner = await control.acquireOwnership(signal, () => {
@@ -109,7 +114,7 @@ export class Connector {
       });
       if (!owner) return false;
       this.setState('starting');
-      data = await connect(cfg.databaseUrl, { applicationName: `pg-kafka-cdc data ${cfg.name}`, queryTimeoutMs: 300_000 });
+      data = await connect(cfg.databaseUrl, { applicationName: `pg-kafka-cdc data ${cfg.name}`, queryTimeoutMs: DATA_QUERY_TIMEOUT_MS });
 
       const info = await introspectTable(data, cfg.table);
       const planned = planTable(cfg, info, `${cfg.file}: `);

@@ -60,3 +60,10 @@ export function describeDatabase(url: string): string {
     return '(unparsable URL)';
   }
 }
+
+/** Closes a connection at once, even when its socket is half-open and a query is waiting on it. */
+export function destroyClient(client: Client): void {
+  const stream = (client as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream;
+  stream?.destroy?.();
+  client.end().catch(() => undefined);
+}

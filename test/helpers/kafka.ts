@@ -1,0 +1,83 @@
+/** Reads whole topics from the real broker and folds them by key, as a compacted topic would. */
+import type { IHeaders } from 'kafkajs';
+import { kafkaClient } from './services';
+
+export interface TopicRecord {
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: string | null;
+  headers: Record<string, string>;
+}
+
+function headersOf(h: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h ?? {})) if (v !== undefined) out[k] = Array.isArray(v) ? String(v[0]) : String(v);
+  return out;
+}
+
+/** Every record of the topic, up to its end offsets at the time of the call, in partition order. */
+export async function readTopic(topic: string, timeoutMs = 30_000): Promise<TopicRecord[]> {
+  const kafka = kafkaClient('pg-kafka-cdc-test-reader');
+  const admin = kafka.admin();
+  await admin.connect();
+  let ends: Array<{ partition: number; offset: string; low: string }>;
+  try {
+    ends = await admin.fetchTopicOffsets(topic);
+  } finally {
+    await admin.disconnect();
+  }
+  const remaining = new Map(ends.filter((e) => BigInt(e.offset) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.offset)]));
+  const records: TopicRecord[] = [];
+  if (remaining.size === 0) return records;
+  const consumer = kafka.consumer({ groupId: `reader-${process.pid}-${Date.now()}-${Math.random()}`, maxWaitTimeInMs: 200 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out reading topic ${topic}`)), timeoutMs);
+      consumer
+        .run({
+          autoCommit: false,
+          eachMessage: async ({ partition, message }) => {
+            const end = remaining.get(partition);
+            if (end === undefined) return;
+            if (BigInt(message.offset) < end) {
+              records.push({
+                partition,
+                offset: message.offset,
+                key: message.key?.toString() ?? null,
+                value: message.value === null ? null : message.value.toString(),
+                headers: headersOf(message.headers),
+              });
+            }
+            if (BigInt(message.offset) + 1n >= end) remaining.delete(partition);
+            if (remaining.size === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  records.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
+  return records;
+}
+
+/** Last value per key (a null value removes the key), as a compacted topic converges to. */
+export function fold(records: TopicRecord[]): Map<string, string> {
+  const state = new Map<string, string>();
+  for (const r of records) {
+    if (r.key === null) continue;
+    if (r.value === null) state.delete(r.key);
+    else state.set(r.key, r.value);
+  }
+  return state;
+}
+
+export function uniqueTopic(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
+}

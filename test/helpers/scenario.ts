@@ -1,0 +1,49 @@
+/** A ready-made scenario: a database with table items, a connector config, a worker process. */
+import type { TestDb } from './db';
+import { createTestDb } from './db';
+import { uniqueTopic } from './kafka';
+import { freePort, WorkerProcess, writeConfig } from './worker';
+
+export interface Scenario {
+  db: TestDb;
+  topic: string;
+  name: string;
+  workerFile: string;
+  port: number;
+  workers: WorkerProcess[];
+  startWorker(env?: Record<string, string>): WorkerProcess;
+  cleanup(): Promise<void>;
+}
+
+export async function itemsScenario(title: string, opts: { rows?: number; connector?: Record<string, unknown>; source?: Record<string, unknown> } = {}): Promise<Scenario> {
+  const db = await createTestDb(title);
+  await db.query(`CREATE TABLE items (id bigint PRIMARY KEY, v int, note text, updated_at timestamptz NOT NULL DEFAULT clock_timestamp())`);
+  if (opts.rows) await db.query(`INSERT INTO items (id, v, note) SELECT g, g, 'seed' FROM generate_series(1, $1::int) AS g`, [opts.rows]);
+  await db.query('ANALYZE items');
+  const topic = uniqueTopic('items');
+  const name = 'items';
+  const port = await freePort();
+  const workerFile = writeConfig({
+    databaseUrl: db.url,
+    httpPort: port,
+    connectors: [{ name, source: { table_name: 'items', notification: {}, ...opts.source }, sink: { topic }, ...opts.connector }],
+  });
+  const workers: WorkerProcess[] = [];
+  return {
+    db,
+    topic,
+    name,
+    workerFile,
+    port,
+    workers,
+    startWorker(env = {}) {
+      const w = WorkerProcess.start(workerFile, port, env);
+      workers.push(w);
+      return w;
+    },
+    async cleanup() {
+      await Promise.all(workers.map((w) => w.stop()));
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,40 @@
+/** Where the real services are, and checks that fail loudly when they are not there. */
+import { Client } from 'pg';
+import { Kafka, logLevel } from 'kafkajs';
+
+export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const KAFKA_BROKERS = (process.env.TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+
+export function pgUrl(database: string): string {
+  const u = new URL(PG_ADMIN_URL);
+  u.pathname = '/' + database;
+  return u.toString();
+}
+
+export function kafkaClient(clientId = 'pg-kafka-cdc-test'): Kafka {
+  return new Kafka({ clientId, brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 200 } });
+}
+
+export async function assertPostgres(): Promise<void> {
+  const c = new Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
+  try {
+    await c.connect();
+    await c.query('SELECT 1');
+  } catch (err) {
+    throw new Error(`PostgreSQL is not reachable at ${PG_ADMIN_URL}: ${(err as Error).message}. Run \`make services-up\`.`);
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+export async function assertKafka(): Promise<void> {
+  const admin = kafkaClient('pg-kafka-cdc-test-check').admin();
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+  } catch (err) {
+    throw new Error(`Kafka is not reachable at ${KAFKA_BROKERS.join(',')}: ${(err as Error).message}. Run \`make services-up\`.`);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
