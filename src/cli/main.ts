@@ -45,7 +45,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description("drop a connector's trigger, function, change log and stored progress (the topic is kept)")
     .requiredOption('-c, --config <worker.json>', 'the worker file')
     .requiredOption('--connector <name>', 'the connector to tear down')
-    .action(async (o: { config: string; connector: string }) => setExit(await teardownCommand(o.config, o.connector, process.env, out, err)));
+    .option('--delete-topic', 'also delete its Kafka topic', false)
+    .action(async (o: { config: string; connector: string; deleteTopic: boolean }) =>
+      setExit(await teardownCommand(o.config, o.connector, { deleteTopic: o.deleteTopic }, process.env, out, err)),
+    );
 
   program
     .command('tail')

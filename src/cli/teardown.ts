@@ -4,8 +4,30 @@ import { dropConnectorObjects } from '../postgres/capture';
 import { connect, describeDatabase } from '../postgres/connect';
 import { quoteTable } from '../postgres/sql';
 import { ConfigError, describeError } from '../util/errors';
+import { createKafka } from '../kafka/client';
+import { createLogger } from '../observe/logger';
+import type { KafkaSettings } from '../config/types';
 
-export async function teardownCommand(workerFile: string, connectorName: string, env: Env, out: (l: string) => void, err: (l: string) => void): Promise<number> {
+async function deleteTopic(settings: KafkaSettings, topic: string): Promise<boolean> {
+  const admin = createKafka(settings, createLogger('error'), '-teardown').admin();
+  await admin.connect();
+  try {
+    if (!(await admin.listTopics()).includes(topic)) return false;
+    await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
+    return true;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function teardownCommand(
+  workerFile: string,
+  connectorName: string,
+  opts: { deleteTopic: boolean },
+  env: Env,
+  out: (l: string) => void,
+  err: (l: string) => void,
+): Promise<number> {
   let config;
   try {
     config = loadWorkerConfig(workerFile, env);
@@ -36,7 +58,11 @@ export async function teardownCommand(workerFile: string, connectorName: string,
     const schema = r.rows[0].schema ?? cfg.table.schema ?? r.rows[0].cur;
     const dropped = await dropConnectorObjects(db, cfg.name, cfg.channel, { schema, name: cfg.table.name });
     out(`teardown of ${cfg.name}: dropped ${dropped.length > 0 ? dropped.join(', ') : 'nothing (nothing was there)'}`);
-    out(`the topic ${cfg.topic} is left as it is; delete it with Kafka's tools if you no longer need it`);
+    if (opts.deleteTopic) {
+      out(`topic ${cfg.topic}: ${(await deleteTopic(config.kafka, cfg.topic)) ? 'deleted' : 'did not exist'}`);
+    } else {
+      out(`the topic ${cfg.topic} is left as it is (--delete-topic deletes it)`);
+    }
     return 0;
   } catch (e) {
     err(`teardown of ${cfg.name} failed: ${describeError(e)}`);
