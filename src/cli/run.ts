@@ -11,7 +11,7 @@ import { validateAll } from './validate';
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 export async function runCommand(workerFile: string, env: Env, err: (line: string) => void): Promise<number> {
-  const v = await validateAll(workerFile, env);
+  const v = await validateAll(workerFile, env, false);
   if (v.problems.length > 0 || !v.config) {
     err(`${v.problems.length} problem${v.problems.length === 1 ? '' : 's'} found; not starting:`);
     for (const p of v.problems) err(`  ${p}`);

@@ -1,7 +1,6 @@
 /** `pg-kafka-cdc validate`: every problem of every file at once, then read-only database checks. */
-import { loadWorkerConfig, type Env } from '../config/load';
+import { inspectWorkerConfig, type Env } from '../config/load';
 import type { WorkerConfig } from '../config/types';
-import { ConfigError } from '../util/errors';
 import { preflightAll, type PreflightResult } from '../postgres/preflight';
 
 export interface ValidationOutcome {
@@ -12,18 +11,18 @@ export interface ValidationOutcome {
   preflight: PreflightResult[];
 }
 
-export async function validateAll(workerFile: string, env: Env): Promise<ValidationOutcome> {
-  let config: WorkerConfig;
-  try {
-    config = loadWorkerConfig(workerFile, env);
-  } catch (err) {
-    if (err instanceof ConfigError) return { config: null, problems: err.problems, unreachable: [], preflight: [] };
-    throw err;
-  }
+/**
+ * Schema checks, then read-only database checks. `run` passes checkTablesDespiteFileProblems=false:
+ * with any invalid file it touches no database at all.
+ */
+export async function validateAll(workerFile: string, env: Env, checkTablesDespiteFileProblems = true): Promise<ValidationOutcome> {
+  const { config, problems } = inspectWorkerConfig(workerFile, env);
+  if (config === null || (problems.length > 0 && !checkTablesDespiteFileProblems)) return { config: null, problems, unreachable: [], preflight: [] };
+  // Tables are checked for every connector whose file is valid, even when other files are not.
   const preflight = await preflightAll(config.connectors);
   return {
-    config,
-    problems: preflight.flatMap((p) => p.problems),
+    config: problems.length === 0 ? config : null,
+    problems: [...problems, ...preflight.flatMap((p) => p.problems)],
     unreachable: preflight.flatMap((p) => (p.unreachable ? [p.unreachable] : [])),
     preflight,
   };

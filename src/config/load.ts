@@ -16,16 +16,27 @@ import type { ConnectorConfig, DatabaseRef, KafkaSettings, RawConnectorConfig, R
 export type Env = Record<string, string | undefined>;
 
 export function loadWorkerConfig(workerFile: string, env: Env): WorkerConfig {
+  const { config, problems } = inspectWorkerConfig(workerFile, env);
+  if (problems.length > 0 || config === null) throw new ConfigError(problems);
+  return config;
+}
+
+/**
+ * Like loadWorkerConfig, but never throws for config problems: returns them with a config that holds
+ * the connectors that are valid (null when the worker file itself is invalid), so that `validate` can
+ * go on to check those connectors' tables and report everything in one run.
+ */
+export function inspectWorkerConfig(workerFile: string, env: Env): { config: WorkerConfig | null; problems: string[] } {
   const problems: string[] = [];
   const shown = (f: string) => path.relative(process.cwd(), f) || f;
   const workerPath = path.resolve(workerFile);
 
   const parsed = readJsonFile(workerPath, shown(workerPath));
-  if (!parsed.ok) throw new ConfigError([parsed.problem]);
+  if (!parsed.ok) return { config: null, problems: [parsed.problem] };
   const schemaProblems = validateAgainst('worker', parsed.value);
   if (schemaProblems.length > 0) {
     // Without a valid worker file we cannot know where the connectors are: report what we have.
-    throw new ConfigError(schemaProblems.map((p) => `${shown(workerPath)}: ${p}`));
+    return { config: null, problems: schemaProblems.map((p) => `${shown(workerPath)}: ${p}`) };
   }
   const raw = parsed.value as RawWorkerConfig;
   const at = (p: string) => `${shown(workerPath)}: ${p}`;
@@ -95,15 +106,17 @@ export function loadWorkerConfig(workerFile: string, env: Env): WorkerConfig {
     });
   }
 
-  if (problems.length > 0) throw new ConfigError(problems);
   const level = env.LOG_LEVEL;
   return {
-    file: workerPath,
-    kafka,
-    http: raw.http,
-    logLevel: isLogLevel(level) ? level : raw.log.level,
-    connectorsDir,
-    connectors,
+    problems,
+    config: {
+      file: workerPath,
+      kafka,
+      http: raw.http,
+      logLevel: isLogLevel(level) ? level : raw.log.level,
+      connectorsDir,
+      connectors,
+    },
   };
 }
 

@@ -1,0 +1,22 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import { README, renderTable, section } from '../helpers/config-table';
+
+describe('the README', () => {
+  const text = fs.readFileSync(README, 'utf8');
+
+  for (const name of ['worker', 'connector'] as const) {
+    it(`documents every field of schemas/${name}.schema.json with its default, as the schema says`, () => {
+      const documented = section(text, `${name}-fields`);
+      expect(documented, `README section <!-- ${name}-fields:start --> is missing`).to.not.equal(null);
+      expect(documented, 'README config reference drifted from the schema: run `node dist/test/helpers/config-table.js --write`').to.equal(renderTable(name));
+    });
+  }
+
+  it('gives the quick start as exactly the two commands make demo and make test', () => {
+    const quick = section(text, 'quick-start');
+    expect(quick).to.not.equal(null);
+    const commands = (quick as string).split('\n').filter((l) => /^\s*make /.test(l)).map((l) => l.replace(/#.*$/, '').trim());
+    expect(commands).to.deep.equal(['make demo', 'make test']);
+  });
+});
