@@ -1,0 +1,60 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EventBus } from '../../src/observe/events';
+import { createMetrics } from '../../src/observe/metrics';
+import { StatusBoard } from '../../src/observe/status';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+
+describe('metrics and status', () => {
+  it('defines every pg_kafka_cdc metric that the Grafana dashboard and the README alerts use', async () => {
+    const registry = createMetrics(new EventBus(), ['c']);
+    const defined = new Set((await registry.getMetricsAsJSON()).map((m) => m.name));
+    const used = new Set<string>();
+    for (const file of ['docs/grafana-dashboard.json', 'README.md']) {
+      const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
+      for (const m of text.matchAll(/pg_kafka_cdc_[a-z_]+/g)) used.add(m[0].replace(/_(bucket|sum|count)$/, ''));
+    }
+    expect(used.size).to.be.greaterThan(8);
+    for (const name of used) expect(defined.has(name), `${name} is used but not defined`).to.equal(true);
+  });
+
+  it('counts records per op and tracks lag from events', async () => {
+    const events = new EventBus();
+    const registry = createMetrics(events, ['c']);
+    events.emit('published', { connector: 'c', ops: { snapshot: 0, upsert: 2, delete: 1 }, records: 3, produceSeconds: 0.01, latenciesSeconds: [0.1, 0.2, 0.3] });
+    events.emit('backlog', { connector: 'c', pending: 7, lagSeconds: 4.5 });
+    const text = await registry.metrics();
+    expect(text).to.contain('pg_kafka_cdc_records_published_total{connector="c",op="upsert"} 2');
+    expect(text).to.contain('pg_kafka_cdc_records_published_total{connector="c",op="delete"} 1');
+    expect(text).to.contain('pg_kafka_cdc_lag_seconds{connector="c"} 4.5');
+    expect(text).to.contain('pg_kafka_cdc_pending_changes{connector="c"} 7');
+    expect(text).to.contain('pg_kafka_cdc_end_to_end_latency_seconds_count{connector="c"} 3');
+  });
+
+  it('is ready only while every connector works, naming the ones that do not', () => {
+    const events = new EventBus();
+    const board = new StatusBoard(events, [{ name: 'a', topic: 'a', table: 't' }, { name: 'b', topic: 'b', table: 't' }]);
+    expect(board.readiness().ready).to.equal(false);
+    events.emit('state', { connector: 'a', state: 'streaming' });
+    events.emit('state', { connector: 'b', state: 'snapshotting' });
+    expect(board.readiness().ready).to.equal(true);
+    events.emit('state', { connector: 'b', state: 'retrying', error: 'connection refused' });
+    const r = board.readiness();
+    expect(r.ready).to.equal(false);
+    expect(r.notReady).to.deep.equal([{ name: 'b', state: 'retrying', last_error: 'connection refused' }]);
+  });
+
+  it('reports snapshot percent, rate and ETA', () => {
+    let now = 0;
+    const events = new EventBus();
+    const board = new StatusBoard(events, [{ name: 'a', topic: 'a', table: 't' }], () => now);
+    events.emit('snapshot', { connector: 'a', rows: 0, estimated: 10_000, done: false });
+    now = 2000;
+    events.emit('snapshot', { connector: 'a', rows: 4000, estimated: 10_000, done: false });
+    expect(board.get('a')?.snapshot).to.deep.include({ rows_done: 4000, percent: 40, rows_per_second: 2000, eta_seconds: 3, completed: false });
+    events.emit('snapshot', { connector: 'a', rows: 10_000, estimated: 10_000, done: true });
+    expect(board.get('a')?.snapshot).to.deep.include({ percent: 100, completed: true });
+  });
+});
