@@ -27,6 +27,10 @@ import { drainChanges, pollByOrdinal } from './stream';
 
 /** A data query that takes longer has hit a dead connection (keyset pages and drains are fast). */
 const DATA_QUERY_TIMEOUT_MS = 60_000;
+/** How often a failed connector looks again whether its cause was fixed. */
+const FAILED_RETRY_MS = 60_000;
+/** How long stop() lets a batch in flight finish before it closes the connections under it. */
+const STOP_GRACE_MS = 7_000;
 
 export class Connector {
   private readonly stopping = new AbortController();
@@ -34,6 +38,8 @@ export class Connector {
   private readonly backoff = new Backoff();
   private readonly backlog: BacklogMonitor;
   private state: ConnectorState = 'stopped';
+  /** Closes the current session's connections at once (set while a session runs). */
+  private closeSession: (() => void) | null = null;
 
   constructor(
     readonly cfg: ConnectorConfig,
@@ -52,6 +58,15 @@ export class Connector {
   /** Stops reading, lets the batch in flight finish (its progress is committed), closes everything. */
   async stop(): Promise<void> {
     this.stopping.abort();
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), STOP_GRACE_MS)));
+    if ((await Promise.race([this.loop, graceOver])) === 'timeout') {
+      // A send that waits for an unreachable broker: give up on it. Nothing is lost: its log rows
+      // and snapshot position were not committed, so the next run repeats the batch.
+      this.log.warn('batch in flight did not finish in time; closing its connections');
+      this.closeSession?.();
+    }
+    clearTimeout(timer);
     await this.loop;
     await this.backlog.stop();
     this.setState('stopped');
@@ -79,9 +94,12 @@ export class Connector {
         const retriable = isRetriable(err);
         this.events.emit('error', { connector: this.cfg.name, kind: errorKind(err), message, retriable });
         if (!retriable) {
-          this.log.error({ err: message }, 'connector failed; it needs a change of config or database to go on');
+          // Needs an operator (a dropped table, a revoked grant). Stay failed and visible, but look
+          // again now and then, so the connector heals by itself once the cause is fixed.
+          this.log.error({ err: message, retryInMs: FAILED_RETRY_MS }, 'connector failed; it needs a change of config or database to go on');
           this.setState('failed', message);
-          return;
+          await sleep(FAILED_RETRY_MS, this.stopping.signal);
+          continue;
         }
         const delay = this.backoff.next();
         this.log.warn({ err: message, retryInMs: delay, attempt: this.backoff.attempts }, 'connector session failed; retrying');
@@ -106,6 +124,11 @@ export class Connector {
       if (data) destroyClient(data);
     });
     const publisher = new RecordPublisher(this.kafka, cfg.topic);
+    this.closeSession = () => {
+      lost.abort();
+      if (data) destroyClient(data);
+      void publisher.disconnect();
+    };
     try {
       await control.open();
       const owner = await control.acquireOwnership(signal, () => {
@@ -175,6 +198,7 @@ export class Connector {
       if (lostError && !this.stopping.signal.aborted) throw lostError;
       throw err;
     } finally {
+      this.closeSession = null;
       await publisher.disconnect();
       if (data) await data.end().catch(() => undefined);
       await control.close();

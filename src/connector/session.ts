@@ -33,6 +33,8 @@ export class ControlSession {
       queryTimeoutMs: Math.max(5000, this.heartbeatMs),
     });
     this.client = client;
+    // Let the server notice a vanished worker within ~30 s too, so a standby can take its lock.
+    await client.query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 4');
     client.on('error', (err) => this.lost(new RetriableError(`control connection failed: ${err.message}`, err)));
     client.on('end', () => this.lost(new RetriableError('control connection closed')));
     client.on('notification', (n: Notification) => {
