@@ -17,6 +17,7 @@ install: node_modules/.installed ## install the npm dependencies (npm ci)
 
 build: install ## compile TypeScript (src and test) into dist/
 	npx tsc -p tsconfig.json
+	chmod +x dist/src/cli/main.js
 
 lint: install ## eslint
 	npx eslint .

@@ -1,0 +1,33 @@
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+
+function run(cmd: string, args: string[]) {
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout + r.stderr };
+}
+
+describe('the command line', () => {
+  it('runs as `npx pg-kafka-cdc --help` from the repo root after the build', function () {
+    this.timeout(60_000);
+    const r = run('npx', ['--no-install', 'pg-kafka-cdc', '--help']);
+    expect(r.code, r.out).to.equal(0);
+    for (const command of ['validate', 'run', 'teardown', 'tail']) expect(r.out).to.contain(command);
+  });
+
+  it('answers a usage error with exit code 2 and no stack trace', () => {
+    for (const args of [['frobnicate'], ['validate'], ['run', '--config']]) {
+      const r = run(process.execPath, ['dist/src/cli/main.js', ...args]);
+      expect(r.code, `${args.join(' ')}: ${r.out}`).to.equal(2);
+      expect(r.out).to.not.match(/\n\s+at /);
+    }
+  });
+
+  it('answers a missing config file with exit code 2, naming the file', () => {
+    const r = run(process.execPath, ['dist/src/cli/main.js', 'validate', '--config', 'nope/worker.json']);
+    expect(r.code).to.equal(2);
+    expect(r.out).to.contain('nope/worker.json').and.contain('does not exist');
+  });
+});
