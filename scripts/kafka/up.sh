@@ -51,7 +51,8 @@ if [ ! -f "$DATA/meta.properties" ]; then
 fi
 
 log "starting Apache Kafka $KAFKA_VERSION on $KAFKA_HOST:$KAFKA_PORT (log: $KAFKA_HOME/server.log)"
-nohup java "${JAVA_OPTS[@]}" kafka.Kafka "$CONF" >"$KAFKA_HOME/stdout.log" 2>&1 &
+# setsid: the broker must outlive the shell (and process group) that started it.
+setsid nohup java "${JAVA_OPTS[@]}" kafka.Kafka "$CONF" >"$KAFKA_HOME/stdout.log" 2>&1 < /dev/null &
 echo $! > "$KAFKA_HOME/kafka.pid"
 
 if ! node "$ROOT_DIR/scripts/kafka/wait.js" "$KAFKA_HOST:$KAFKA_PORT" 90; then

@@ -52,10 +52,11 @@ export function inspectWorkerConfig(workerFile: string, env: Env): { config: Wor
   } catch {
     problems.push(at(`/connectors_dir: folder ${shown(connectorsDir)} does not exist`));
   }
-  if (files.length === 0 && problems.length === 0) problems.push(at(`/connectors_dir: no *.json connector file in ${shown(connectorsDir)}`));
+  if (files.length === 0 && fs.existsSync(connectorsDir)) problems.push(at(`/connectors_dir: no *.json connector file in ${shown(connectorsDir)}`));
 
   const names = new Map<string, string>();
   const topics = new Map<string, string>();
+  const channels = new Map<string, string>();
   for (const f of files) {
     const file = path.join(connectorsDir, f);
     const where = (p: string) => `${shown(file)}: ${p}`;
@@ -73,11 +74,11 @@ export function inspectWorkerConfig(workerFile: string, env: Env): { config: Wor
     const before = problems.length;
     const other = names.get(c.name);
     if (other) problems.push(where(`/name: "${c.name}" is already the name of the connector in ${other}`));
-    names.set(c.name, shown(file));
+    else names.set(c.name, shown(file));
     const topic = c.sink.topic ?? c.name;
     const otherTopic = topics.get(topic);
     if (otherTopic) problems.push(where(`/sink/topic: topic "${topic}" is already written by the connector in ${otherTopic}`));
-    topics.set(topic, shown(file));
+    else topics.set(topic, shown(file));
 
     let databaseUrl: string | null = null;
     if (c.source.database) databaseUrl = resolveDatabase(c.source.database, env, where, '/source/database', problems);
@@ -86,6 +87,16 @@ export function inspectWorkerConfig(workerFile: string, env: Env): { config: Wor
 
     if (problems.length > before || databaseUrl === null) continue;
     const table = parseTableName(c.source.table_name);
+    const channel = c.source.notification ? (c.source.notification.channel_name ?? defaultChannel(c.name, table)) : null;
+    if (channel !== null) {
+      // One channel names one trigger, function and change log: two connectors must never share it.
+      const otherChannel = channels.get(channel);
+      if (otherChannel) {
+        problems.push(where(`/source/notification/channel_name: channel "${channel}" is already used by the connector in ${otherChannel}${c.source.notification?.channel_name ? '' : ' (derived from the names; set channel_name to tell them apart)'}`));
+        continue;
+      }
+      channels.set(channel, shown(file));
+    }
     connectors.push({
       name: c.name,
       file: shown(file),
@@ -93,7 +104,7 @@ export function inspectWorkerConfig(workerFile: string, env: Env): { config: Wor
       databaseUrl,
       includedColumns: c.source.included_columns ?? null,
       ordinalColumn: c.source.ordinal_column ?? null,
-      channel: c.source.notification ? (c.source.notification.channel_name ?? defaultChannel(c.name, table)) : null,
+      channel,
       topic,
       partitions: c.sink.partitions,
       replicationFactor: c.sink.replication_factor,

@@ -10,7 +10,7 @@ export const SCHEMAS_DIR = path.resolve(__dirname, '..', '..', '..', 'schemas');
 
 export type SchemaName = 'worker' | 'connector';
 
-const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true });
+const ajv = new Ajv2020({ allErrors: true, verbose: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true });
 const validators = new Map<SchemaName, ValidateFunction>();
 
 export function loadSchema(name: SchemaName): Record<string, unknown> {
@@ -60,11 +60,12 @@ function describe(e: ErrorObject): string {
     case 'enum':
       return `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
     case 'pattern':
-      return `${e.message ?? 'does not match'}: ${explainPattern(e)}`;
+      return `${JSON.stringify(e.data)} is not allowed here: ${explainPattern(e)}`;
     case 'oneOf': {
       const branches = e.schema as Array<Record<string, unknown>>;
       const keys = branches.map((b) => (Array.isArray(b.required) ? (b.required as string[])[0] : null));
       if (keys.every((k) => k !== null)) return `set exactly one of ${keys.map((k) => `"${k}"`).join(' or ')}`;
+      if (branches.every((b) => typeof b.type === 'string')) return `must be ${branches.map((b) => `a${/^[aeiou]/.test(String(b.type)) ? 'n' : ''} ${String(b.type)}`).join(' or ')}`;
       return 'must match exactly one of the allowed forms';
     }
     default:

@@ -15,10 +15,11 @@ export class Backoff {
 
   /** The next delay in ms; grows with each call until reset(). */
   next(): number {
-    const base = Math.min(this.opts.maxMs, this.opts.initialMs * this.opts.factor ** this.attempt);
+    const base = Math.min(this.opts.maxMs, this.opts.initialMs * this.opts.factor ** Math.min(this.attempt, 60));
     this.attempt += 1;
     const spread = base * this.opts.jitter;
-    return Math.round(base - spread + this.random() * 2 * spread);
+    // The ceiling holds after the jitter too.
+    return Math.min(this.opts.maxMs, Math.round(base - spread + this.random() * 2 * spread));
   }
 
   /** Call once the operation has succeeded again (e.g. after LISTEN is re-established). */

@@ -13,6 +13,8 @@ export interface SchemaField {
   /** The schema's default, when it declares one. */
   hasDefault: boolean;
   default?: unknown;
+  /** Listed in its parent's "required". */
+  required: boolean;
 }
 
 export function readSchema(name: 'worker' | 'connector'): Schema {
@@ -35,10 +37,11 @@ export function schemaFields(root: Schema): SchemaField[] {
   const visit = (s0: Schema, prefix: string) => {
     const s = resolveRef(root, s0);
     const props = (s.properties ?? {}) as Record<string, Schema>;
+    const required = new Set(Array.isArray(s.required) ? (s.required as string[]) : []);
     for (const [key, child0] of Object.entries(props)) {
       const child = resolveRef(root, child0);
       const p = prefix ? `${prefix}.${key}` : key;
-      if (!out.has(p)) out.set(p, { path: p, schema: child, hasDefault: 'default' in child, default: child.default });
+      if (!out.has(p)) out.set(p, { path: p, schema: child, hasDefault: 'default' in child, default: child.default, required: required.has(key) });
       visit(child, p);
     }
     for (const k of ['oneOf', 'anyOf', 'allOf'] as const) {

@@ -1,0 +1,89 @@
+// Error classes, retry classification and redaction of secrets.
+import { expect } from 'chai';
+import { CdcError, ConfigError, describeError, FatalError, isRetriable, redact, RetriableError } from '../../src/util/errors';
+
+describe('errors', () => {
+  describe('redact', () => {
+    it('hides the password of a postgres:// URL in free text', () => {
+      const text = 'cannot connect to postgres://app:s3cr3t@db.internal:5432/sales?sslmode=require: timeout';
+      const r = redact(text);
+      expect(r).to.equal('cannot connect to postgres://app:***@db.internal:5432/sales?sslmode=require: timeout');
+      expect(r).not.to.contain('s3cr3t');
+    });
+
+    it('hides every password of several URLs and schemes', () => {
+      const r = redact('a postgresql://u1:pw-one@h1/db and POSTGRES://u2:pw_two@h2 and kafka+sasl://u3:pw.three@h3:9092');
+      for (const pw of ['pw-one', 'pw_two', 'pw.three']) expect(r).not.to.contain(pw);
+      expect(r).to.contain('postgresql://u1:***@h1/db');
+      expect(r).to.contain('POSTGRES://u2:***@h2');
+    });
+
+    it('hides a password when the user name is empty', () => {
+      expect(redact('postgres://:topsecret@h/db')).to.equal('postgres://:***@h/db');
+    });
+
+    it('leaves URLs without a password and other text alone', () => {
+      for (const t of ['postgres://app@db:5432/sales', 'postgres://db:5432/sales', 'plain text: with colons @ and at signs', 'host:5432']) {
+        expect(redact(t)).to.equal(t);
+      }
+    });
+
+    it('is used by describeError', () => {
+      const e = Object.assign(new Error('bad url postgres://u:hunter2@h/db'), { code: 'ECONNREFUSED' });
+      expect(describeError(e)).to.equal('bad url postgres://u:***@h/db (ECONNREFUSED)');
+      expect(describeError('postgres://u:hunter2@h/db')).to.equal('postgres://u:***@h/db');
+    });
+  });
+
+  describe('isRetriable', () => {
+    const pgError = (code: string) => Object.assign(new Error(`sqlstate ${code}`), { code });
+
+    it('retries connection failures, shutdowns and serialization failures', () => {
+      for (const code of ['08006', '08001', '57P01', '57P03', '40001', '40P01', '53300']) expect(isRetriable(pgError(code)), code).to.equal(true);
+    });
+
+    it('does not retry a missing table or a missing privilege', () => {
+      for (const code of ['42P01', '42501', '42703', '23505', '22P02']) expect(isRetriable(pgError(code)), code).to.equal(false);
+    });
+
+    it('retries socket errors', () => {
+      for (const code of ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND']) expect(isRetriable(pgError(code)), code).to.equal(true);
+    });
+
+    it("follows the error's own decision for the worker's errors", () => {
+      expect(isRetriable(new RetriableError('broker down'))).to.equal(true);
+      expect(isRetriable(new FatalError('table dropped'))).to.equal(false);
+      expect(isRetriable(new ConfigError(['x']))).to.equal(false);
+      expect(isRetriable(new CdcError('x', { retriable: true }))).to.equal(true);
+    });
+
+    it('retries kafkajs errors, even those kafkajs itself gave up on', () => {
+      const e = Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded', retriable: false });
+      expect(isRetriable(e)).to.equal(true);
+    });
+
+    it('retries unknown errors', () => {
+      expect(isRetriable(new Error('something'))).to.equal(true);
+      expect(isRetriable(undefined)).to.equal(true);
+    });
+  });
+
+  describe('ConfigError', () => {
+    it('carries its problems, one a line in its message, and is never retriable', () => {
+      const e = new ConfigError(['a.json: /name: bad', 'b.json: /source: missing']);
+      expect(e.problems).to.deep.equal(['a.json: /name: bad', 'b.json: /source: missing']);
+      expect(e.message).to.equal('a.json: /name: bad\nb.json: /source: missing');
+      expect(e.retriable).to.equal(false);
+      expect(e.name).to.equal('ConfigError');
+      expect(e).to.be.instanceOf(CdcError);
+      expect(e).to.be.instanceOf(Error);
+    });
+
+    it('keeps the cause of retriable and fatal errors', () => {
+      const cause = new Error('root');
+      expect(new RetriableError('x', cause).cause).to.equal(cause);
+      expect(new FatalError('y', cause).cause).to.equal(cause);
+      expect(new FatalError('y').name).to.equal('FatalError');
+    });
+  });
+});
