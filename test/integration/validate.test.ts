@@ -2,9 +2,9 @@
 // exit 2, every culprit named (file and JSON path, or table/column), no stack trace, no secret, and
 // nothing created in the database or in Kafka.
 import { expect } from 'chai';
+import { cleanupConfigDirs, writeConfigDir } from '../helpers/files';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { createTestDb, type TestDb } from '../helpers/db';
 import { KAFKA_BROKERS, kafkaClient } from '../helpers/services';
@@ -37,10 +37,9 @@ function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60
   });
 }
 
-const tempDirs: string[] = [];
 
 function removeTempDirs(): void {
-  for (const d of tempDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  cleanupConfigDirs();
 }
 
 interface Files {
@@ -52,16 +51,8 @@ interface Files {
 
 /** worker.json and connectors/<name>; a string is written as it is (for syntax errors). */
 function writeFiles(worker: unknown, connectors: Record<string, unknown>): Files {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgkc-v-'));
-  tempDirs.push(dir);
-  const write = (rel: string, v: unknown) => {
-    const f = path.join(dir, rel);
-    fs.mkdirSync(path.dirname(f), { recursive: true });
-    fs.writeFileSync(f, typeof v === 'string' ? v : JSON.stringify(v, null, 2) + '\n');
-  };
-  write('worker.json', worker);
-  for (const [name, c] of Object.entries(connectors)) write(path.join('connectors', name), c);
-  return { dir, worker: path.join(dir, 'worker.json'), shown: (rel) => path.relative(ROOT, path.join(dir, rel)) };
+  const c = writeConfigDir(worker, connectors, {}, 'pgkc-v-');
+  return { dir: c.dir, worker: c.worker, shown: (rel) => path.relative(ROOT, c.abs(rel)) };
 }
 
 const FIXTURE = `

@@ -1,23 +1,20 @@
 /** Config problems that once crashed or misled (found in review), each with the message users see. */
 import { expect } from 'chai';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { inspectWorkerConfig } from '../../src/config/load';
 import { Backoff } from '../../src/util/retry';
+import { cleanupConfigDirs, writeConfigDir } from '../helpers/files';
 
 function setup(worker: unknown, connectors: Record<string, unknown>): { file: string; rel: (f: string) => string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgkc-problems-'));
-  fs.mkdirSync(path.join(dir, 'connectors'));
-  fs.writeFileSync(path.join(dir, 'worker.json'), typeof worker === 'string' ? worker : JSON.stringify(worker));
-  for (const [name, c] of Object.entries(connectors)) fs.writeFileSync(path.join(dir, 'connectors', name), typeof c === 'string' ? c : JSON.stringify(c));
-  return { file: path.join(dir, 'worker.json'), rel: (f) => path.relative(process.cwd(), path.join(dir, f)) };
+  const c = writeConfigDir(worker, connectors, {}, 'pgkc-problems-');
+  return { file: c.worker, rel: (f) => path.relative(process.cwd(), c.abs(f)) };
 }
 
 const base = { kafka: { brokers: ['k:9092'] }, database: { url: 'postgres://u@h/db' } };
 const conn = (name: string, table: string, extra: Record<string, unknown> = {}) => ({ name, source: { table_name: table, notification: {} }, ...extra });
 
 describe('config problems found in review', () => {
+  after(() => cleanupConfigDirs());
   it('says "set exactly one of" when both or neither of url and url_env are given', () => {
     const both = setup({ ...base, database: { url: 'postgres://u@h/db', url_env: 'X' } }, { 'a.json': conn('a', 't') });
     expect(inspectWorkerConfig(both.file, {}).problems).to.deep.equal([`${both.rel('worker.json')}: /database: set exactly one of "url" or "url_env"`]);

@@ -1,5 +1,6 @@
 // loadWorkerConfig against real files in temporary folders: defaults, *_env, and every problem at once.
 import { expect } from 'chai';
+import { cleanupConfigDirs, writeConfigDir } from '../helpers/files';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,19 +13,10 @@ import { hasPath, objectPaths, readSchema, schemaFields } from '../helpers/schem
 
 const tempDirs: string[] = [];
 
-/** A temporary folder with worker.json and connectors/<file>; values are JSON-encoded unless strings. */
+/** A temporary folder with worker.json and connectors/<file>; file() gives a path as messages show it. */
 function writeConfig(worker: unknown, connectors: Record<string, unknown>, extra: Record<string, string> = {}): { dir: string; worker: string; file: (name: string) => string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgkc-config-'));
-  tempDirs.push(dir);
-  const write = (rel: string, v: unknown) => {
-    const f = path.join(dir, rel);
-    fs.mkdirSync(path.dirname(f), { recursive: true });
-    fs.writeFileSync(f, typeof v === 'string' ? v : JSON.stringify(v, null, 2) + '\n');
-  };
-  write('worker.json', worker);
-  for (const [name, c] of Object.entries(connectors)) write(path.join('connectors', name), c);
-  for (const [name, text] of Object.entries(extra)) write(name, text);
-  return { dir, worker: path.join(dir, 'worker.json'), file: (name) => path.relative(process.cwd(), path.join(dir, name)) };
+  const c = writeConfigDir(worker, connectors, extra);
+  return { ...c, file: (name) => path.relative(process.cwd(), c.abs(name)) };
 }
 
 function problemsOf(workerFile: string, env: Env = {}): string[] {
@@ -90,6 +82,7 @@ const fullConnectorEnv: RawConnectorConfig = {
 
 describe('loadWorkerConfig', () => {
   after(() => {
+    cleanupConfigDirs();
     for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
   });
 
