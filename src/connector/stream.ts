@@ -17,14 +17,27 @@ import type { ChangeRow, SnapshotRow } from '../postgres/queries';
 import { sleep } from '../util/retry';
 import type { SessionContext } from './context';
 
+/**
+ * After a batch smaller than the batch size, wait this long before reading the log again, so that a
+ * steady trickle of changes is drained in fewer, larger batches: every drain ends with a DELETE that
+ * commits (a WAL flush that competes with the writers' own commits) and a produce request. It adds at
+ * most this much to the latency of a change; a full batch is followed by the next one at once.
+ */
+export const DRAIN_PAUSE_MS = 25;
+
 export async function drainChanges(ctx: SessionContext, channel: string): Promise<void> {
   const { cfg, queries, data, publisher, events, signal, control } = ctx;
+  let lastPartial = 0;
   while (!signal.aborted) {
+    const wait = lastPartial + DRAIN_PAUSE_MS - Date.now();
+    if (wait > 0) await sleep(wait, signal);
+    if (signal.aborted) break;
     const read = await data.query<ChangeRow & { now_ms: number }>(queries.drain, [cfg.captureBatchSize]);
     const readAtMs = Date.now();
     const rows = read.rows;
     if (rows.length === 0) {
       await idle(ctx, channel);
+      lastPartial = 0;
       continue;
     }
     const built = rows.map((r) => toMessage(r, 'change', cfg.name));
@@ -43,7 +56,12 @@ export async function drainChanges(ctx: SessionContext, channel: string): Promis
       produceSeconds: Number(process.hrtime.bigint() - started) / 1e9,
       latenciesSeconds: latencies,
     });
-    if (rows.length < cfg.captureBatchSize) control.clearWake();
+    if (rows.length < cfg.captureBatchSize) {
+      control.clearWake();
+      lastPartial = Date.now();
+    } else {
+      lastPartial = 0;
+    }
   }
 }
 

@@ -1,0 +1,641 @@
+/**
+ * `make bench`: the worker against the real local PostgreSQL and Kafka, side by side with what
+ * each service can do on its own, in one run. Prints a table and writes bench/results.json.
+ *
+ * Environment:
+ *   BENCH_SECONDS=60          length of each streaming run (and, unless BENCH_OVERHEAD_SECONDS, of each overhead run, capped at 30)
+ *   BENCH_OVERHEAD_SECONDS    length of each source-overhead pgbench run
+ *   BENCH_5M=1                also snapshot 5,000,000 rows
+ *   BENCH_SIZES=100000,...    snapshot sizes instead of 100k and 1M
+ *   BENCH_ONLY=snapshot,stream,overhead   which parts to run
+ *   BENCH_PROFILE=1           run the worker under node --cpu-prof and summarise the top self-time functions
+ *   BENCH_SNAPSHOT_BATCH      the connector's snapshot.batch_size (default: the connector default)
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import {
+  BenchWorker,
+  BROKER,
+  CpuSampler,
+  type CpuReport,
+  createTopic,
+  deleteTopics,
+  ensurePgbench,
+  freshDatabase,
+  histogram,
+  histogramQuantile,
+  KAFKA_LIBS,
+  log,
+  metricSum,
+  pg,
+  PG_HOST,
+  PG_PORT,
+  PG_USER,
+  pgUrl,
+  psqlArgs,
+  quantile,
+  readTopic,
+  REPO_ROOT,
+  round,
+  run,
+  sleep,
+  summariseProfile,
+} from './lib';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
+const OVERHEAD_SECONDS = Number(process.env.BENCH_OVERHEAD_SECONDS ?? Math.min(SECONDS, 30));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'snapshot,stream,overhead').split(',').map((s) => s.trim()));
+const PROFILE = process.env.BENCH_PROFILE === '1';
+const SIZES = process.env.BENCH_SIZES
+  ? process.env.BENCH_SIZES.split(',').map(Number)
+  : [100_000, 1_000_000, ...(process.env.BENCH_5M === '1' ? [5_000_000] : [])];
+const SNAPSHOT_BATCH = process.env.BENCH_SNAPSHOT_BATCH ? Number(process.env.BENCH_SNAPSHOT_BATCH) : undefined;
+const RUN_ID = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+const PROFILE_ROOT = path.join(REPO_ROOT, 'bench', 'profiles', RUN_ID);
+const STREAM_ROWS = 100_000;
+const TOPICS: string[] = [];
+
+/** The realistic 8-column table: about 200 bytes of JSON per row. */
+function tableDdl(name: string): string {
+  return `CREATE TABLE ${name} (
+    id bigint PRIMARY KEY,
+    customer_id integer NOT NULL,
+    sku text NOT NULL,
+    status text NOT NULL,
+    quantity integer NOT NULL,
+    price numeric(12,2) NOT NULL,
+    updated_at timestamptz NOT NULL,
+    note text)`;
+}
+
+function fillSql(name: string, rows: number): string {
+  return `INSERT INTO ${name}
+    SELECT g, ((g::int8 * 7919) % 100000)::int, 'SKU-' || lpad((g % 50000)::text, 8, '0'),
+           (ARRAY['new', 'paid', 'shipped', 'delivered'])[1 + g % 4], 1 + g % 20,
+           round(((g % 100000) / 100.0 + 0.99)::numeric, 2),
+           '2024-01-01 00:00:00+00'::timestamptz + g * interval '1 second',
+           md5(g::text) || ' ' || md5((g + 1)::text)
+      FROM generate_series(1, ${rows}) AS g`;
+}
+
+async function createTable(db: string, name: string, rows: number): Promise<{ keyBytes: number; valueBytes: number }> {
+  const c = await pg(db);
+  try {
+    await c.query(tableDdl(name));
+    await c.query(fillSql(name, rows));
+    await c.query(`VACUUM (ANALYZE, FREEZE) ${name}`);
+    const r = await c.query<{ k: string; v: string }>(
+      `SELECT avg(length(json_build_object('id', id)::text))::float8 AS k, avg(octet_length(row_to_json(t)::text))::float8 AS v FROM ${name} AS t`,
+    );
+    return { keyBytes: round(Number(r.rows[0].k), 1), valueBytes: round(Number(r.rows[0].v), 1) };
+  } finally {
+    await c.end();
+  }
+}
+
+// ---------------------------------------------------------------- snapshot
+
+interface SnapshotResult {
+  rows: number;
+  avgKeyBytes: number;
+  avgValueBytes: number;
+  worker: { rowsPerSec: number; mbPerSec: number; seconds: number; usPerRow: number; peakRssMb: number; cpu: CpuReport; workerCpuUsPerRow: number };
+  postgresCopy: { rowsPerSec: number; mbPerSec: number; seconds: number };
+  kafkaProducerPerf: { rowsPerSec: number; mbPerSec: number; recordSize: number; raw: string };
+  ratioToPostgres: number;
+  ratioToKafka: number;
+  profile?: ReturnType<typeof summariseProfile>;
+}
+
+async function snapshotBench(): Promise<SnapshotResult[]> {
+  const db = 'pgkc_bench_snapshot';
+  await freshDatabase(db);
+  const results: SnapshotResult[] = [];
+  for (const rows of SIZES) {
+    const table = `items_${rows}`;
+    log(`snapshot ${rows}: loading the table`);
+    const sizes = await createTable(db, table, rows);
+    const recordBytes = sizes.keyBytes + sizes.valueBytes;
+    const mb = (r: number) => (r * recordBytes) / 1e6;
+
+    // PostgreSQL's own read limit: the same JSON rendering, streamed to /dev/null by psql.
+    log(`snapshot ${rows}: PostgreSQL COPY (row_to_json) to /dev/null`);
+    const copy = await run('psql', psqlArgs(db, `COPY (SELECT row_to_json(t) FROM ${table} AS t) TO STDOUT`), { stdoutTo: '/dev/null' });
+    if (copy.code !== 0) throw new Error(`psql COPY failed: ${copy.err}`);
+
+    // Kafka's own write limit: the Java producer tool, acks=all, records of the same average size.
+    const perfTopic = `pgkc-bench-perf-${rows}-${RUN_ID}`;
+    TOPICS.push(perfTopic);
+    await createTopic(perfTopic);
+    const recordSize = Math.round(recordBytes);
+    log(`snapshot ${rows}: Kafka ProducerPerformance (${recordSize} B records)`);
+    const perf = await run(
+      'java',
+      ['-Xmx512m', '-cp', `${KAFKA_LIBS}/*`, 'org.apache.kafka.tools.ProducerPerformance', '--topic', perfTopic, '--num-records', String(rows), '--record-size', String(recordSize), '--throughput', '-1', '--producer-props', `bootstrap.servers=${BROKER}`, 'acks=all'],
+      { timeoutMs: 600_000 },
+    );
+    const m = /(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\)/.exec(perf.out.trim().split('\n').pop() ?? '');
+    if (perf.code !== 0 || !m) throw new Error(`ProducerPerformance failed: ${perf.out.slice(-500)} ${perf.err.slice(-2000)}`);
+    const kafkaRate = Number(m[2]);
+    await deleteTopics([perfTopic]);
+
+    // The worker: the real CLI, snapshot only (no notification, no ordinal), until the snapshot completes.
+    const topic = `pgkc-bench-snap-${rows}-${RUN_ID}`;
+    TOPICS.push(topic);
+    const name = `bench-snap-${rows}`;
+    log(`snapshot ${rows}: the worker`);
+    const profileDir = PROFILE ? path.join(PROFILE_ROOT, `snapshot-${rows}`) : null;
+    let worker: BenchWorker | null = null;
+    const cpu = new CpuSampler(() => worker?.pid ?? null).start();
+    worker = await BenchWorker.start({
+      dbUrl: pgUrl(db),
+      tag: name,
+      profileDir,
+      connectors: [{ name, source: { table_name: table }, sink: { topic, partitions: 1 }, ...(SNAPSHOT_BATCH ? { snapshot: { batch_size: SNAPSHOT_BATCH } } : {}) }],
+    });
+    const w = worker;
+    await w.waitFor(async () => (await w.connector(name))?.snapshot.completed === true, 1_800_000, `snapshot of ${rows} rows`, 50);
+    const cpuReport = cpu.stop();
+    const peakRssMb = w.peakRssMb();
+    await w.stop();
+    const t0 = w.logTime('starting snapshot');
+    const t1 = w.logTime('snapshot complete');
+    if (t0 === null || t1 === null) throw new Error('snapshot start/complete not found in the worker log');
+    const seconds = (t1 - t0) / 1000;
+    const workerRate = rows / seconds;
+    const workerCpu = (cpuReport.coresByGroup.worker ?? 0) * cpuReport.seconds;
+    const res: SnapshotResult = {
+      rows,
+      avgKeyBytes: sizes.keyBytes,
+      avgValueBytes: sizes.valueBytes,
+      worker: {
+        rowsPerSec: round(workerRate),
+        mbPerSec: round(mb(workerRate), 1),
+        seconds: round(seconds, 2),
+        usPerRow: round((seconds * 1e6) / rows, 2),
+        peakRssMb,
+        cpu: cpuReport,
+        workerCpuUsPerRow: round((workerCpu * 1e6) / rows, 2),
+      },
+      postgresCopy: { rowsPerSec: round(rows / copy.seconds), mbPerSec: round(mb(rows / copy.seconds), 1), seconds: round(copy.seconds, 2) },
+      kafkaProducerPerf: { rowsPerSec: round(kafkaRate), mbPerSec: round(mb(kafkaRate), 1), recordSize, raw: m[0] },
+      ratioToPostgres: round(workerRate / (rows / copy.seconds), 3),
+      ratioToKafka: round(workerRate / kafkaRate, 3),
+    };
+    if (profileDir) res.profile = summariseProfile(profileDir);
+    await deleteTopics([topic]);
+    const c = await pg(db);
+    await c.query(`DROP TABLE ${table}`);
+    await c.end();
+    results.push(res);
+    log(`snapshot ${rows}: worker ${res.worker.rowsPerSec} rows/s, postgres ${res.postgresCopy.rowsPerSec}, kafka ${res.kafkaProducerPerf.rowsPerSec}, peak RSS ${peakRssMb} MB`);
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------- pgbench
+
+interface PgbenchResult {
+  tps: number;
+  transactions: number;
+  latencyMs: number | null;
+  raw: string;
+}
+
+async function pgbench(db: string, scripts: Array<{ file: string; weight: number }>, opts: { seconds: number; clients: number; rate?: number; vars?: Record<string, string> }): Promise<PgbenchResult> {
+  const args = ['-h', PG_HOST, '-p', String(PG_PORT), '-U', PG_USER, '-n', '-M', 'prepared', '-c', String(opts.clients), '-j', String(Math.min(2, opts.clients)), '-T', String(opts.seconds)];
+  if (opts.rate) args.push('-R', String(opts.rate));
+  for (const [k, v] of Object.entries(opts.vars ?? {})) args.push('-D', `${k}=${v}`);
+  for (const s of scripts) args.push('-f', `${s.file}@${s.weight}`);
+  args.push(db);
+  const r = await run(ensurePgbench(), args, { timeoutMs: (opts.seconds + 60) * 1000 });
+  if (r.code !== 0) throw new Error(`pgbench failed: ${r.err.slice(-2000)}`);
+  const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(r.out);
+  const n = /number of transactions actually processed: (\d+)/.exec(r.out);
+  const lat = /latency average = ([\d.]+) ms/.exec(r.out);
+  if (!tps || !n) throw new Error(`cannot parse pgbench output: ${r.out}`);
+  return { tps: round(Number(tps[1])), transactions: Number(n[1]), latencyMs: lat ? Number(lat[1]) : null, raw: r.out.trim().split('\n').slice(-4).join(' | ') };
+}
+
+function writeScripts(): { update: string; insert: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgkc-bench-pgbench-'));
+  const update = path.join(dir, 'update.sql');
+  const insert = path.join(dir, 'insert.sql');
+  // A single-row UPDATE by random primary key; updated_at is the change's own time, used for latency.
+  fs.writeFileSync(update, `\\set id random(1, :rows)\nUPDATE items SET quantity = quantity + 1, updated_at = clock_timestamp() WHERE id = :id;\n`);
+  fs.writeFileSync(
+    insert,
+    `INSERT INTO items (id, customer_id, sku, status, quantity, price, updated_at, note)
+  VALUES (nextval('items_new_id'), 4242, 'SKU-00004242', 'new', 1, 19.99, clock_timestamp(), md5(random()::text) || ' ' || md5(random()::text));\n`,
+  );
+  return { update, insert };
+}
+
+async function prepareWriteDb(db: string): Promise<void> {
+  await freshDatabase(db);
+  await createTableNamed(db);
+}
+
+async function createTableNamed(db: string): Promise<void> {
+  const c = await pg(db);
+  try {
+    await c.query(tableDdl('items'));
+    await c.query(fillSql('items', STREAM_ROWS));
+    await c.query(`CREATE SEQUENCE items_new_id START ${STREAM_ROWS + 1}`);
+    await c.query('VACUUM (ANALYZE, FREEZE) items');
+  } finally {
+    await c.end();
+  }
+}
+
+async function logStats(db: string, logTable: string): Promise<{ pending: number; oldestAgeSeconds: number }> {
+  const c = await pg(db);
+  try {
+    const r = await c.query<{ n: string; age: number | null }>(
+      `SELECT count(*)::text AS n, extract(epoch FROM clock_timestamp() - min(changed_at))::float8 AS age FROM kafka_cdc.${logTable}`,
+    );
+    return { pending: Number(r.rows[0].n), oldestAgeSeconds: round(Number(r.rows[0].age ?? 0), 2) };
+  } finally {
+    await c.end();
+  }
+}
+
+// ---------------------------------------------------------------- streaming
+
+interface StreamResult {
+  label: string;
+  clients: number;
+  offeredRate: number | null;
+  seconds: number;
+  pgbench: PgbenchResult;
+  publishedPerSec: number;
+  endLag: { pending: number; oldestAgeSeconds: number; metricLagSeconds: number };
+  drainSeconds: number;
+  latencyFromHistogram: { p50: number | null; p95: number | null; p99: number | null; count: number };
+  latencyDirect: { p50: number | null; p95: number | null; p99: number | null; max: number | null; count: number };
+  cpu: CpuReport;
+  peakRssMb: number;
+  profile?: ReturnType<typeof summariseProfile>;
+}
+
+const CHANNEL = 'bench_stream';
+
+async function streamRun(db: string, scripts: { update: string; insert: string }, label: string, rate: number | null, clients = 4): Promise<StreamResult> {
+  const topic = `pgkc-bench-stream-${label}-${RUN_ID}`;
+  TOPICS.push(topic);
+  // LogAppendTime: every record carries the broker's append time, on the same clock as PostgreSQL.
+  await createTopic(topic, [
+    { name: 'cleanup.policy', value: 'compact' },
+    { name: 'message.timestamp.type', value: 'LogAppendTime' },
+  ]);
+  const name = `bench-stream-${label}`;
+  const profileDir = PROFILE ? path.join(PROFILE_ROOT, `stream-${label}`) : null;
+  const worker = await BenchWorker.start({
+    dbUrl: pgUrl(db),
+    tag: name,
+    profileDir,
+    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: CHANNEL } }, sink: { topic, partitions: 1 }, snapshot: { mode: 'never' } }],
+  });
+  try {
+    await worker.waitFor(async () => (await worker.connector(name))?.state === 'streaming', 60_000, 'streaming');
+    log(`stream ${label}: pgbench ${rate ? `-R ${rate}` : 'unthrottled'} for ${SECONDS} s`);
+    const m0 = await worker.metrics();
+    const cpu = new CpuSampler(() => worker.pid).start();
+    const t0 = Date.now();
+    const bench = await pgbench(db, [{ file: scripts.update, weight: 9 }, { file: scripts.insert, weight: 1 }], { seconds: SECONDS, clients, rate: rate ?? undefined, vars: { rows: String(STREAM_ROWS) } });
+    const m1 = await worker.metrics();
+    const windowSeconds = (Date.now() - t0) / 1000;
+    const cpuReport = cpu.stop();
+    const endLog = await logStats(db, `${CHANNEL}_log`);
+    const metricLag = metricSum(m1, 'pg_kafka_cdc_lag_seconds', { connector: name });
+    const drainStart = Date.now();
+    await worker.waitFor(async () => (await logStats(db, `${CHANNEL}_log`)).pending === 0, 300_000, 'the change log to drain', 200);
+    const drainSeconds = (Date.now() - drainStart) / 1000;
+    await sleep(300);
+    const m2 = await worker.metrics();
+    const peakRssMb = worker.peakRssMb();
+    const published = (t: string) => metricSum(t, 'pg_kafka_cdc_records_published_total', { connector: name, op: 'upsert' }) + metricSum(t, 'pg_kafka_cdc_records_published_total', { connector: name, op: 'delete' });
+    const h0 = histogram(m0, 'pg_kafka_cdc_end_to_end_latency_seconds');
+    const h2 = histogram(m2, 'pg_kafka_cdc_end_to_end_latency_seconds');
+    const hq = (q: number) => {
+      const v = histogramQuantile(h0, h2, q);
+      return v === null ? null : round(v * 1000, 1);
+    };
+    await worker.stop();
+
+    // Direct: the broker's append time minus the updated_at the change wrote (clock_timestamp(), before commit).
+    const records = await readTopic(topic);
+    const lat: number[] = [];
+    for (const r of records) {
+      if (r.value === null) continue;
+      const updated = Date.parse((JSON.parse(r.value) as { updated_at: string }).updated_at);
+      lat.push(r.ts - updated);
+    }
+    lat.sort((a, b) => a - b);
+    const result: StreamResult = {
+      label,
+      clients,
+      offeredRate: rate,
+      seconds: round(windowSeconds, 1),
+      pgbench: bench,
+      publishedPerSec: round((published(m1) - published(m0)) / windowSeconds),
+      endLag: { ...endLog, metricLagSeconds: metricLag },
+      drainSeconds: round(drainSeconds, 1),
+      latencyFromHistogram: { p50: hq(0.5), p95: hq(0.95), p99: hq(0.99), count: h2.length ? h2[h2.length - 1][1] - (h0.length ? h0[h0.length - 1][1] : 0) : 0 },
+      latencyDirect: { p50: quantile(lat, 0.5), p95: quantile(lat, 0.95), p99: quantile(lat, 0.99), max: lat.length ? lat[lat.length - 1] : null, count: lat.length },
+      cpu: cpuReport,
+      peakRssMb,
+    };
+    if (profileDir) result.profile = summariseProfile(profileDir);
+    log(`stream ${label}: pgbench ${bench.tps} tps, published ${result.publishedPerSec}/s, p99 direct ${result.latencyDirect.p99} ms, histogram ${result.latencyFromHistogram.p99} ms, end pending ${endLog.pending}`);
+    return result;
+  } finally {
+    await worker.stop();
+    await deleteTopics([topic]);
+  }
+}
+
+async function streamBench(): Promise<StreamResult[]> {
+  const db = 'pgkc_bench_stream';
+  await prepareWriteDb(db);
+  const scripts = writeScripts();
+  const out: StreamResult[] = [];
+  for (const [label, rate, clients] of [['r2000', 2000, 4], ['r5000', 5000, 4], ['max', null, 16]] as Array<[string, number | null, number]>) {
+    const c = await pg(db);
+    await c.query('VACUUM ANALYZE items');
+    await c.end();
+    out.push(await streamRun(db, scripts, label, rate, clients));
+  }
+  return out;
+}
+
+interface BacklogResult {
+  changes: number;
+  seconds: number;
+  changesPerSec: number;
+  cpu: CpuReport;
+  profile?: ReturnType<typeof summariseProfile>;
+}
+
+/**
+ * The worker's own drain limit, free of the writers' commit rate: 200,000 changes committed while no
+ * worker runs (two passes of UPDATE over every row, in transactions of 10,000), then the time the
+ * worker takes to publish them all.
+ */
+async function backlogBench(): Promise<BacklogResult> {
+  const db = 'pgkc_bench_stream';
+  const c = await pg(db);
+  const n = Number((await c.query<{ n: string }>('SELECT count(*)::text AS n FROM items')).rows[0].n);
+  const passes = 2;
+  log(`backlog: ${passes} x ${n} row updates with no worker running`);
+  for (let pass = 0; pass < passes; pass++) {
+    for (let lo = 0; lo < n + STREAM_ROWS; lo += 10_000) {
+      await c.query('UPDATE items SET quantity = quantity + 1, updated_at = clock_timestamp() WHERE id > $1 AND id <= $2', [lo, lo + 10_000]);
+    }
+  }
+  const pending = (await logStats(db, `${CHANNEL}_log`)).pending;
+  await c.end();
+  const topic = `pgkc-bench-backlog-${RUN_ID}`;
+  TOPICS.push(topic);
+  const name = 'bench-backlog';
+  const profileDir = PROFILE ? path.join(PROFILE_ROOT, 'backlog') : null;
+  let worker: BenchWorker | null = null;
+  const cpu = new CpuSampler(() => worker?.pid ?? null).start();
+  const started = Date.now();
+  worker = await BenchWorker.start({
+    dbUrl: pgUrl(db),
+    tag: name,
+    profileDir,
+    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: CHANNEL } }, sink: { topic, partitions: 1 }, snapshot: { mode: 'never' } }],
+  });
+  const w = worker;
+  try {
+    await w.waitFor(async () => (await logStats(db, `${CHANNEL}_log`)).pending === 0, 600_000, 'the backlog to drain', 100);
+    const seconds = (Date.now() - started) / 1000;
+    const cpuReport = cpu.stop();
+    const published = metricSum(await w.metrics(), 'pg_kafka_cdc_records_published_total', { connector: name });
+    await w.stop();
+    const r: BacklogResult = { changes: pending, seconds: round(seconds, 1), changesPerSec: round(published / seconds), cpu: cpuReport };
+    if (profileDir) r.profile = summariseProfile(profileDir);
+    log(`backlog: ${pending} changes (${published} records) in ${r.seconds} s: ${r.changesPerSec}/s`);
+    return r;
+  } finally {
+    await w.stop();
+    await deleteTopics([topic]);
+  }
+}
+
+// ---------------------------------------------------------------- source overhead
+
+interface OverheadResult {
+  variant: string;
+  tps: number;
+  ratioToNoTrigger: number;
+  pgbench: PgbenchResult;
+  cpu: CpuReport;
+}
+
+const NAIVE_TRIGGER = `
+CREATE FUNCTION naive_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('bench_naive', json_build_object('id', NEW.id)::text);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER naive_notify_t AFTER INSERT OR UPDATE OR DELETE ON items FOR EACH ROW EXECUTE FUNCTION naive_notify();`;
+
+async function overheadBench(): Promise<OverheadResult[]> {
+  const db = 'pgkc_bench_overhead';
+  await prepareWriteDb(db);
+  const scripts = writeScripts();
+  const runs: Array<{ variant: string; r: PgbenchResult; cpu: CpuReport }> = [];
+  const once = async (variant: string, worker: BenchWorker | null) => {
+    const c = await pg(db);
+    await c.query('VACUUM ANALYZE items');
+    await c.query('CHECKPOINT');
+    await c.end();
+    log(`overhead ${variant}: pgbench 4 clients, ${OVERHEAD_SECONDS} s`);
+    const cpu = new CpuSampler(() => worker?.pid ?? null).start();
+    const r = await pgbench(db, [{ file: scripts.update, weight: 1 }], { seconds: OVERHEAD_SECONDS, clients: 4, vars: { rows: String(STREAM_ROWS) } });
+    runs.push({ variant, r, cpu: cpu.stop() });
+    log(`overhead ${variant}: ${r.tps} tps`);
+  };
+
+  await once('no trigger', null);
+
+  const name = 'bench-overhead';
+  const topic = `pgkc-bench-overhead-${RUN_ID}`;
+  TOPICS.push(topic);
+  const worker = await BenchWorker.start({
+    dbUrl: pgUrl(db),
+    tag: name,
+    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: 'bench_ovh' } }, sink: { topic, partitions: 1 }, snapshot: { mode: 'never' } }],
+  });
+  try {
+    await worker.waitFor(async () => (await worker.connector(name))?.state === 'streaming', 60_000, 'streaming');
+    await once('connector trigger (worker draining)', worker);
+    await worker.waitFor(async () => (await logStats(db, 'bench_ovh_log')).pending === 0, 300_000, 'the change log to drain', 200);
+  } finally {
+    await worker.stop();
+  }
+  const c = await pg(db);
+  await c.query('DROP TRIGGER bench_ovh_t ON items; DROP FUNCTION bench_ovh_n(); DROP TABLE kafka_cdc.bench_ovh_log');
+  await c.query(NAIVE_TRIGGER);
+  await c.end();
+  await once('naive per-row pg_notify trigger', null);
+  const c2 = await pg(db);
+  await c2.query('DROP TRIGGER naive_notify_t ON items; DROP FUNCTION naive_notify()');
+  await c2.end();
+  // No trigger again: the baseline is the mean of the first and last run, which shows the drift.
+  await once('no trigger', null);
+  await deleteTopics([topic]);
+
+  const base = runs.filter((x) => x.variant === 'no trigger');
+  const baseTps = base.reduce((a, b) => a + b.r.tps, 0) / base.length;
+  return runs.map((x) => ({ variant: x.variant, tps: x.r.tps, ratioToNoTrigger: round(x.r.tps / baseTps, 3), pgbench: x.r, cpu: x.cpu }));
+}
+
+// ---------------------------------------------------------------- report
+
+function environment(): Record<string, string | number> {
+  const sh = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  const kafkajs = (require('kafkajs/package.json') as { version: string }).version;
+  const kafkaJar = fs.existsSync(KAFKA_LIBS) ? (fs.readdirSync(KAFKA_LIBS).find((f) => /^kafka-clients-.*\.jar$/.test(f)) ?? 'unknown') : 'unknown';
+  return {
+    nproc: os.cpus().length,
+    memoryGb: round(os.totalmem() / 2 ** 30, 1),
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    kernel: os.release(),
+    node: process.version,
+    postgres: sh('psql', psqlArgs('postgres', 'SHOW server_version').concat(['-At'])),
+    kafka: kafkaJar.replace(/^kafka-clients-|\.jar$/g, ''),
+    kafkajs,
+    pgbench: sh('pgbench', ['--version']),
+  };
+}
+
+const fmt = (n: number | null | undefined, d = 0) => (n === null || n === undefined ? '-' : n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padStart(widths[i])).join(' | ') + ' |';
+  return [line(headers), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
+}
+
+interface Results {
+  snapshot?: SnapshotResult[];
+  stream?: StreamResult[];
+  backlog?: BacklogResult;
+  overhead?: OverheadResult[];
+}
+
+function report(results: Results): string {
+  const out: string[] = [];
+  if (results.snapshot) {
+    out.push('Snapshot (worker = real CLI, snapshot only; PG = COPY row_to_json to /dev/null; Kafka = ProducerPerformance acks=all)');
+    out.push(
+      table(
+        ['rows', 'B/row', 'worker rows/s', 'MB/s', 'us/row', 'peak RSS MB', 'PG rows/s', 'Kafka rows/s', 'vs PG', 'vs Kafka', 'cores busy (worker/pg/java)'],
+        results.snapshot.map((s) => [
+          fmt(s.rows),
+          fmt(s.avgKeyBytes + s.avgValueBytes),
+          fmt(s.worker.rowsPerSec),
+          fmt(s.worker.mbPerSec, 1),
+          fmt(s.worker.usPerRow, 2),
+          fmt(s.worker.peakRssMb, 1),
+          fmt(s.postgresCopy.rowsPerSec),
+          fmt(s.kafkaProducerPerf.rowsPerSec),
+          fmt(s.ratioToPostgres, 2),
+          fmt(s.ratioToKafka, 2),
+          `${fmt(s.worker.cpu.coresBusy, 2)} (${fmt(s.worker.cpu.coresByGroup.worker, 2)}/${fmt(s.worker.cpu.coresByGroup.postgres, 2)}/${fmt(s.worker.cpu.coresByGroup.java, 2)})`,
+        ]),
+      ),
+    );
+    if (results.snapshot.length >= 2) {
+      const [a, b] = results.snapshot;
+      out.push(`time per row ${fmt(b.rows)} vs ${fmt(a.rows)}: ${fmt(b.worker.usPerRow / a.worker.usPerRow, 2)}x; peak RSS ${fmt(b.worker.peakRssMb, 1)} vs ${fmt(a.worker.peakRssMb, 1)} MB`);
+    }
+    out.push('');
+  }
+  if (results.stream) {
+    out.push(`Streaming (pgbench c clients, 90% single-row UPDATE / 10% INSERT, ${SECONDS} s; latency ms: direct = broker LogAppendTime - updated_at; hist = worker histogram)`);
+    out.push(
+      table(
+        ['load', 'pgbench tps', 'published/s', 'p50', 'p95', 'p99', 'hist p50', 'hist p95', 'hist p99', 'pending at end', 'lag at end s', 'drain s', 'cores busy (worker/pg/java)'],
+        results.stream.map((s) => [
+          `${s.offeredRate ? `-R ${s.offeredRate}` : 'unthrottled'} c=${s.clients}`,
+          fmt(s.pgbench.tps),
+          fmt(s.publishedPerSec),
+          fmt(s.latencyDirect.p50),
+          fmt(s.latencyDirect.p95),
+          fmt(s.latencyDirect.p99),
+          fmt(s.latencyFromHistogram.p50, 1),
+          fmt(s.latencyFromHistogram.p95, 1),
+          fmt(s.latencyFromHistogram.p99, 1),
+          fmt(s.endLag.pending),
+          fmt(s.endLag.oldestAgeSeconds, 2),
+          fmt(s.drainSeconds, 1),
+          `${fmt(s.cpu.coresBusy, 2)} (${fmt(s.cpu.coresByGroup.worker, 2)}/${fmt(s.cpu.coresByGroup.postgres, 2)}/${fmt(s.cpu.coresByGroup.java, 2)})`,
+        ]),
+      ),
+    );
+    out.push('');
+  }
+  if (results.backlog) {
+    const b = results.backlog;
+    out.push(`Backlog drain (worker's own limit): ${fmt(b.changes)} changes committed with no worker, drained in ${fmt(b.seconds, 1)} s from worker start = ${fmt(b.changesPerSec)} changes/s; cores busy ${fmt(b.cpu.coresBusy, 2)} (worker ${fmt(b.cpu.coresByGroup.worker, 2)}, postgres ${fmt(b.cpu.coresByGroup.postgres, 2)}, java ${fmt(b.cpu.coresByGroup.java, 2)})`);
+    out.push('');
+  }
+  if (results.overhead) {
+    out.push(`Source overhead (pgbench 4 clients, single-row UPDATE by random key, ${OVERHEAD_SECONDS} s each; baseline = mean of the two no-trigger runs)`);
+    out.push(table(['variant', 'tps', 'vs no trigger', 'cores busy (pg/pgbench/worker)'], results.overhead.map((o) => [o.variant, fmt(o.tps), fmt(o.ratioToNoTrigger, 3), `${fmt(o.cpu.coresBusy, 2)} (${fmt(o.cpu.coresByGroup.postgres, 2)}/${fmt(o.cpu.coresByGroup.pgbench, 2)}/${fmt(o.cpu.coresByGroup.worker, 2)})`])));
+    out.push('');
+  }
+  const profiles = [...(results.snapshot ?? []).map((s) => [`snapshot ${s.rows}`, s.profile] as const), ...(results.stream ?? []).map((s) => [`stream ${s.label}`, s.profile] as const), ['backlog drain', results.backlog?.profile] as const];
+  for (const [what, p] of profiles) {
+    if (!p) continue;
+    out.push(`CPU profile, ${what} (${p.file}, ${fmt(p.totalMs)} ms sampled): top self time`);
+    for (const e of p.top) out.push(`  ${fmt(e.selfPercent, 1).padStart(5)}%  ${e.fn}  ${e.where}`);
+    out.push('  by module: ' + p.byModule.map((m) => `${m.module} ${fmt(m.selfPercent, 1)}%`).join(', '));
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+async function main(): Promise<void> {
+  ensurePgbench();
+  const started = new Date().toISOString();
+  const env = environment();
+  log(`environment: ${JSON.stringify(env)}`);
+  const results: Results = {};
+  try {
+    if (ONLY.has('snapshot')) results.snapshot = await snapshotBench();
+    if (ONLY.has('stream')) {
+      results.stream = await streamBench();
+      results.backlog = await backlogBench();
+    }
+    if (ONLY.has('overhead')) results.overhead = await overheadBench();
+  } finally {
+    await deleteTopics(TOPICS);
+  }
+  const text = report(results);
+  process.stdout.write('\n' + text + '\n');
+  const file = path.join(REPO_ROOT, 'bench', 'results.json');
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ runId: RUN_ID, started, finished: new Date().toISOString(), settings: { seconds: SECONDS, overheadSeconds: OVERHEAD_SECONDS, sizes: SIZES, snapshotBatch: SNAPSHOT_BATCH ?? 'default', profile: PROFILE }, environment: env, results, table: text }, null, 2) + '\n',
+  );
+  log(`wrote ${path.relative(REPO_ROOT, file)}`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
