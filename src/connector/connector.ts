@@ -12,7 +12,7 @@ import type { ConnectorState, EventBus } from '../observe/events';
 import type { Logger } from '../observe/logger';
 import { captureNames } from '../postgres/names';
 import { ensureWorkerSchema, installCapture, setWaiting } from '../postgres/capture';
-import { connect, destroyClient } from '../postgres/connect';
+import { connect, destroyClient, endWithin } from '../postgres/connect';
 import { introspectTable } from '../postgres/introspect';
 import { planTable } from '../postgres/plan';
 import { buildQueries } from '../postgres/queries';
@@ -48,6 +48,11 @@ export class Connector {
     private readonly log: Logger,
   ) {
     this.backlog = new BacklogMonitor(cfg.databaseUrl, cfg.name, events);
+    // The backoff resets only after real progress (a batch acknowledged, or the log drained empty),
+    // not merely on reaching a phase: a record Kafka refuses must not become a hot retry loop.
+    const mine = (e: { connector: string }) => e.connector === cfg.name;
+    events.on('published', (e) => mine(e) && this.backoff.reset());
+    events.on('backlog', (e) => mine(e) && e.pending === 0 && this.state === 'streaming' && this.backoff.reset());
   }
 
   start(): void {
@@ -117,13 +122,15 @@ export class Connector {
     const signal = AbortSignal.any([this.stopping.signal, lost.signal]);
     let lostError = null as Error | null;
     let data: Awaited<ReturnType<typeof connect>> | null = null;
+    const publisher = new RecordPublisher(this.kafka, cfg.topic);
     const control = new ControlSession(cfg.databaseUrl, cfg.name, cfg.heartbeatIntervalMs, (err) => {
       lostError = err;
       lost.abort();
-      // Without the control session we are no longer the owner: end the data session now, even mid-query.
+      // Without the control session we are no longer the owner: end the data session now, even
+      // mid-query, and stop publishing (a standby may already own the connector).
       if (data) destroyClient(data);
+      void publisher.disconnect();
     });
-    const publisher = new RecordPublisher(this.kafka, cfg.topic);
     this.closeSession = () => {
       lost.abort();
       if (data) destroyClient(data);
@@ -159,7 +166,7 @@ export class Connector {
       await publisher.connect();
 
       const progress = new ProgressStore(data, cfg.name);
-      const ctx: SessionContext = { cfg, plan, queries, data, control, publisher, progress, events: this.events, log: this.log, signal, healthy: () => this.backoff.reset() };
+      const ctx: SessionContext = { cfg, plan, queries, data, control, publisher, progress, events: this.events, log: this.log, signal };
       let state = await progress.load();
 
       if (state.snapshotState !== 'done' && plan.ordinal && !cfg.channel && state.watermark === null) {
@@ -171,7 +178,6 @@ export class Connector {
       if (state.snapshotState !== 'done') {
         if (cfg.snapshotMode === 'initial') {
           this.setState('snapshotting');
-          this.backoff.reset();
           await runSnapshot(ctx, state);
           if (signal.aborted) return this.afterAbort(lostError);
         } else {
@@ -181,14 +187,10 @@ export class Connector {
 
       if (cfg.channel) {
         await control.listen(cfg.channel);
-        control.startHeartbeat();
         this.setState('streaming');
-        this.backoff.reset();
         await drainChanges(ctx, cfg.channel);
       } else if (plan.ordinal) {
-        control.startHeartbeat();
         this.setState('streaming');
-        this.backoff.reset();
         await pollByOrdinal(ctx, (await progress.load()).watermark);
       } else {
         return true;
@@ -200,7 +202,7 @@ export class Connector {
     } finally {
       this.closeSession = null;
       await publisher.disconnect();
-      if (data) await data.end().catch(() => undefined);
+      if (data) await endWithin(data, 1000);
       await control.close();
     }
   }

@@ -22,6 +22,4 @@ export interface SessionContext {
   log: Logger;
   /** Aborts when the worker stops or the session is lost. */
   signal: AbortSignal;
-  /** Tells the connector the session is healthy again (resets its reconnect backoff). */
-  healthy: () => void;
 }

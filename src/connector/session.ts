@@ -5,8 +5,8 @@
  * - checks itself every heartbeat (pg_listening_channels()) so a half-open socket is found,
  * and aborts the connector's session the moment it is lost (after pg-boss' listen()).
  */
-import type { Client, Notification } from 'pg';
-import { connect } from '../postgres/connect';
+import type { Client, Notification, QueryResult, QueryResultRow } from 'pg';
+import { connect, endWithin } from '../postgres/connect';
 import { ownershipLockKey } from '../postgres/names';
 import { quoteIdent } from '../postgres/sql';
 import { RetriableError } from '../util/errors';
@@ -17,7 +17,9 @@ export class ControlSession {
   private heartbeat: NodeJS.Timeout | null = null;
   private wakeResolvers: Array<() => void> = [];
   private woken = false;
+  /** The channel the heartbeat checks (set once LISTEN succeeded). */
   private channel: string | null = null;
+  private listening: string | null = null;
 
   constructor(
     private readonly url: string,
@@ -38,8 +40,9 @@ export class ControlSession {
     client.on('error', (err) => this.lost(new RetriableError(`control connection failed: ${err.message}`, err)));
     client.on('end', () => this.lost(new RetriableError('control connection closed')));
     client.on('notification', (n: Notification) => {
-      if (n.channel === this.channel) this.wake();
+      if (n.channel === this.listening) this.wake();
     });
+    this.startHeartbeat();
   }
 
   /** Tries to become the owner; waits as a standby (polling) until it is, or until the signal aborts. */
@@ -47,7 +50,7 @@ export class ControlSession {
     const key = ownershipLockKey(this.connector).toString();
     let announced = false;
     while (!signal.aborted) {
-      const r = await this.require().query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int8) AS ok', [key]);
+      const r = await this.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int8) AS ok', [key]);
       if (r.rows[0].ok) return true;
       if (!announced) {
         onStandby();
@@ -59,17 +62,18 @@ export class ControlSession {
   }
 
   async listen(channel: string): Promise<void> {
-    this.channel = channel;
-    await this.require().query(`LISTEN ${quoteIdent(channel)}`);
+    this.listening = channel; // notifications may arrive as soon as LISTEN runs
+    await this.query(`LISTEN ${quoteIdent(channel)}`);
+    this.channel = channel; // only now may the heartbeat expect it
   }
 
+  /** Checks the session every heartbeat interval, from open to close (snapshot included). */
   startHeartbeat(): void {
     if (this.heartbeat) return;
     this.heartbeat = setInterval(() => {
-      const client = this.client;
-      if (!client) return;
-      client
-        .query<{ n: number }>('SELECT count(*)::int AS n FROM pg_listening_channels() AS c WHERE c = $1', [this.channel ?? ''])
+      // A control query in flight answers for the connection already (and pg wants one at a time).
+      if (!this.client || this.inFlight > 0) return;
+      this.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_listening_channels() AS c WHERE c = $1', [this.channel ?? ''])
         .then((r) => {
           if (this.channel !== null && r.rows[0].n === 0) this.lost(new RetriableError(`no longer listening on ${this.channel}`));
         })
@@ -109,8 +113,9 @@ export class ControlSession {
     const client = this.client;
     this.client = null;
     this.onLostCalled = true;
-    // Closing the session releases the advisory lock and the LISTEN.
-    if (client) await client.end().catch(() => undefined);
+    // Closing the session releases the advisory lock and the LISTEN. A half-open socket never
+    // answers a graceful end: after a moment, destroy it.
+    if (client) await endWithin(client, 1000);
   }
 
   private onLostCalled = false;
@@ -129,6 +134,17 @@ export class ControlSession {
     }
     this.wakeResolvers = [];
     for (const r of resolvers) r();
+  }
+
+  private inFlight = 0;
+
+  private async query<R extends QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
+    this.inFlight += 1;
+    try {
+      return await this.require().query<R>(text, values);
+    } finally {
+      this.inFlight -= 1;
+    }
   }
 
   private require(): Client {

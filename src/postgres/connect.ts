@@ -61,6 +61,15 @@ export function describeDatabase(url: string): string {
   }
 }
 
+/** Ends a connection gracefully, or destroys it when the server does not answer within ms. */
+export async function endWithin(client: Client, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+  const ended = client.end().then(() => 'ended' as const, () => 'ended' as const);
+  if ((await Promise.race([ended, timeout])) === 'timeout') destroyClient(client);
+  clearTimeout(timer);
+}
+
 /** Closes a connection at once, even when its socket is half-open and a query is waiting on it. */
 export function destroyClient(client: Client): void {
   const stream = (client as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream;

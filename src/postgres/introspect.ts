@@ -5,8 +5,14 @@ import { quoteTable } from './sql';
 
 export interface Column {
   name: string;
-  /** format_type() without typmod: safe to use in a cast. */
+  /**
+   * The column's type as format_type() renders it, with its modifier (character(5), numeric(12,2)):
+   * the type key values are cast back to. Without the modifier, character means character(1) and
+   * would truncate keys.
+   */
   type: string;
+  /** pg_type.typcategory: A array, C composite, N numeric, S string, ... */
+  category: string;
   /** pg_type.typname of the column's type (int8, timestamptz, ...). */
   typname: string;
   /** 1-based position in the primary key, or null. */
@@ -29,6 +35,18 @@ export interface TableInfo {
 
 export const ORDINAL_TYPES = new Set(['int2', 'int4', 'int8', 'timestamp', 'timestamptz']);
 
+/**
+ * Why a primary-key column's type cannot be a Kafka key, or null when it can. Keys must render to the
+ * same JSON text on every path (compaction compares bytes): floats render differently under a
+ * writer's extra_float_digits, and arrays and composites do not survive the change log's round trip.
+ */
+export function unsupportedKeyType(c: Column): string | null {
+  if (c.typname === 'float4' || c.typname === 'float8') return 'floating-point keys are inexact';
+  if (c.category === 'A') return 'array keys are not supported';
+  if (c.category === 'C') return 'composite-type keys are not supported';
+  return null;
+}
+
 /** Returns null when no such table is visible. */
 export async function introspectTable(db: ClientBase, table: TableName): Promise<TableInfo | null> {
   const rel = await db.query<{ oid: string; nspname: string; relname: string; relkind: string; est: string; can_select: boolean; is_owner: boolean }>(
@@ -40,8 +58,8 @@ export async function introspectTable(db: ClientBase, table: TableName): Promise
   );
   if (rel.rows.length === 0) return null;
   const r = rel.rows[0];
-  const cols = await db.query<{ attname: string; type: string; typname: string; key_pos: number | null }>(
-    `SELECT a.attname, format_type(a.atttypid, NULL) AS type, t.typname,
+  const cols = await db.query<{ attname: string; type: string; typname: string; category: string; key_pos: number | null }>(
+    `SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, t.typname, t.typcategory AS category,
             (SELECT k.ord::int FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
               WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum) AS key_pos
        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
@@ -49,7 +67,7 @@ export async function introspectTable(db: ClientBase, table: TableName): Promise
       ORDER BY a.attnum`,
     [r.oid],
   );
-  const columns: Column[] = cols.rows.map((c) => ({ name: c.attname, type: c.type, typname: c.typname, keyPosition: c.key_pos }));
+  const columns: Column[] = cols.rows.map((c) => ({ name: c.attname, type: c.type, typname: c.typname, category: c.category, keyPosition: c.key_pos }));
   const keyColumns = columns.filter((c) => c.keyPosition !== null).sort((a, b) => (a.keyPosition as number) - (b.keyPosition as number));
   return {
     oid: Number(r.oid),

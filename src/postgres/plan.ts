@@ -5,7 +5,7 @@
 import type { ConnectorConfig } from '../config/types';
 import { captureNames, WORKER_SCHEMA } from './names';
 import { identBytes, MAX_IDENT_BYTES } from './sql';
-import { ORDINAL_TYPES, type Column, type TableInfo } from './introspect';
+import { ORDINAL_TYPES, unsupportedKeyType, type Column, type TableInfo } from './introspect';
 
 export interface TablePlan {
   info: TableInfo;
@@ -26,6 +26,10 @@ export function planTable(cfg: ConnectorConfig, info: TableInfo | null, where: s
   if (info.kind === 'other') problems.push(`${where}/source/table_name: "${shownTable}" is not a table (views and other relations are not supported)`);
   if (!info.canSelect) problems.push(`${where}/source/table_name: this database user may not SELECT from "${shownTable}"`);
   if (info.keyColumns.length === 0) problems.push(`${where}/source/table_name: table "${shownTable}" has no primary key; only tables with a primary key are supported`);
+  for (const k of info.keyColumns) {
+    const why = unsupportedKeyType(k);
+    if (why) problems.push(`${where}/source/table_name: primary-key column "${k.name}" of "${shownTable}" is of type ${k.type}: ${why}`);
+  }
   if (cfg.channel !== null && !info.isOwner) {
     problems.push(`${where}/source/notification: change capture creates trigger ${cfg.channel}_t on "${shownTable}", which needs the database user to own the table`);
   }

@@ -10,12 +10,20 @@ export class HalfOpenProxy {
   private sockets = new Set<net.Socket>();
   frozen = false;
   port = 0;
+  private deferred: Array<() => void> = [];
+
+  /** The path works again: what was held back (closes) goes through. */
+  unfreeze(): void {
+    this.frozen = false;
+    for (const f of this.deferred.splice(0)) f();
+  }
 
   constructor(private readonly targetPort: number, private readonly targetHost = '127.0.0.1') {}
 
   async start(): Promise<number> {
-    this.server = net.createServer((client) => {
-      const upstream = net.connect(this.targetPort, this.targetHost);
+    // allowHalfOpen: a frozen proxy does not answer the client's FIN either, as a dead path would not.
+    this.server = net.createServer({ allowHalfOpen: true }, (client) => {
+      const upstream = net.connect({ port: this.targetPort, host: this.targetHost, allowHalfOpen: true });
       for (const s of [client, upstream]) {
         this.sockets.add(s);
         s.on('error', () => undefined);
@@ -27,6 +35,17 @@ export class HalfOpenProxy {
       upstream.on('data', (d) => {
         if (!this.frozen) client.write(d);
       });
+      // A FIN that arrives while frozen is delivered when the path comes back, as TCP would.
+      const endBoth = () => {
+        upstream.end();
+        client.end();
+      };
+      for (const s of [client, upstream]) {
+        s.on('end', () => {
+          if (this.frozen) this.deferred.push(endBoth);
+          else endBoth();
+        });
+      }
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });

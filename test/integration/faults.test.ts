@@ -143,27 +143,48 @@ describe('convergence under faults', function () {
     await noRolledBackValues(s.topic);
   });
 
-  it('finds a half-open LISTEN connection with its heartbeat and reconnects', async () => {
+  /** A scenario whose worker reaches PostgreSQL through a proxy that can go silent. */
+  async function behindProxy(title: string, opts: Parameters<typeof itemsScenario>[1]): Promise<{ proxy: HalfOpenProxy }> {
     const proxy = new HalfOpenProxy(5432);
     const port = await proxy.start();
+    s = await itemsScenario(title, opts);
+    const fs = await import('node:fs');
+    const cfg = JSON.parse(fs.readFileSync(s.workerFile, 'utf8')) as { database: { url: string } };
+    cfg.database.url = cfg.database.url.replace(':5432/', `:${port}/`);
+    fs.writeFileSync(s.workerFile, JSON.stringify(cfg));
+    return { proxy };
+  }
+
+  it('finds a half-open LISTEN connection with its heartbeat and reconnects', async () => {
+    const { proxy } = await behindProxy('faults half open', { rows: 100, connector: { capture: { heartbeat_interval_ms: 1000 } } });
     try {
-      s = await itemsScenario('faults half open', { rows: 100, connector: { capture: { heartbeat_interval_ms: 1000 } } });
-      // Point the connector at the proxy.
-      const fs = await import('node:fs');
-      const file = path.join(path.dirname(s.workerFile), 'worker.json');
-      const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as { database: { url: string } };
-      cfg.database.url = cfg.database.url.replace(':5432/', `:${port}/`);
-      fs.writeFileSync(file, JSON.stringify(cfg));
-      const w = s.startWorker();
-      await w.waitForState(s.name, ['streaming']);
+      const w = s!.startWorker();
+      await w.waitForState(s!.name, ['streaming']);
       proxy.frozen = true;
-      await w.waitForState(s.name, ['retrying'], 30_000);
-      await s.db.query(`UPDATE items SET note = 'during the partition' WHERE id <= 10`);
-      proxy.frozen = false;
-      await w.waitForState(s.name, ['streaming'], 90_000);
-      await assertConverges(s.db, 'items', ['id'], s.topic);
+      await w.waitForState(s!.name, ['retrying'], 30_000);
+      await s!.db.query(`UPDATE items SET note = 'during the partition' WHERE id <= 10`);
+      proxy.unfreeze();
+      await w.waitForState(s!.name, ['streaming'], 90_000);
+      await assertConverges(s!.db, 'items', ['id'], s!.topic);
     } finally {
       await proxy.stop();
     }
   });
+
+  it('finds a half-open connection during the snapshot too, and still stops within 10 s', async () => {
+    const { proxy } = await behindProxy('faults half open snapshot', { rows: 60_000, connector: { snapshot: { batch_size: 200 }, capture: { heartbeat_interval_ms: 1000 } } });
+    try {
+      const w = s!.startWorker();
+      await eventually(async () => (await w.connector(s!.name)).snapshot.rows_done >= 2000, 60_000, 'snapshot progress', 20);
+      proxy.frozen = true;
+      await w.waitForState(s!.name, ['retrying'], 30_000);
+      const t0 = Date.now();
+      w.kill('SIGTERM');
+      expect(await w.waitForExit(12_000)).to.equal(0);
+      expect(Date.now() - t0).to.be.below(10_000);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
 });

@@ -87,3 +87,15 @@ describe('errors', () => {
     });
   });
 });
+
+describe('Kafka errors no retry can fix', () => {
+  it('are not retriable even when wrapped, while broker outages are', async () => {
+    const { isRetriable, RetriableError } = await import('../../src/util/errors');
+    const tooLarge = Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { name: 'KafkaJSProtocolError', type: 'MESSAGE_TOO_LARGE', retriable: false });
+    const exhausted = Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded', retriable: false, originalError: tooLarge });
+    expect(isRetriable(new RetriableError('publishing failed', exhausted))).to.equal(false);
+    const refused = Object.assign(new Error('Connection error: connect ECONNREFUSED'), { name: 'KafkaJSConnectionError', retriable: true });
+    expect(isRetriable(new RetriableError('publishing failed', refused))).to.equal(true);
+    expect(isRetriable(Object.assign(new Error('read-only'), { code: '25006' }))).to.equal(true);
+  });
+});

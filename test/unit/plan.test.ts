@@ -28,7 +28,7 @@ function cfg(over: Partial<ConnectorConfig> = {}): ConnectorConfig {
   };
 }
 
-const col = (name: string, type: string, typname: string, keyPosition: number | null = null): Column => ({ name, type, typname, keyPosition });
+const col = (name: string, type: string, typname: string, keyPosition: number | null = null, category = 'X'): Column => ({ name, type, typname, category, keyPosition });
 
 /** orders(tenant int4, note text, id int8, amount numeric, version int8, updated_at timestamptz, label text), key (id, tenant). */
 function table(over: Partial<TableInfo> = {}): TableInfo {
@@ -198,5 +198,19 @@ describe('planTable', () => {
     it('accepts a 59-byte channel, whose longest derived name is 63 bytes', () => {
       expect(planTable(cfg({ channel: 'c'.repeat(59) }), table(), WHERE).ok).to.equal(true);
     });
+  });
+  it('refuses primary keys that cannot be rendered the same way on every path: floats, arrays, composites', () => {
+    for (const [type, typname, category, why] of [
+      ['double precision', 'float8', 'N', 'floating-point keys are inexact'],
+      ['real', 'float4', 'N', 'floating-point keys are inexact'],
+      ['integer[]', '_int4', 'A', 'array keys are not supported'],
+      ['point3', 'point3', 'C', 'composite-type keys are not supported'],
+    ]) {
+      const info = table({ columns: [col('k', type, typname, 1, category), col('v', 'text', 'text')] });
+      info.keyColumns = info.columns.filter((c) => c.keyPosition !== null);
+      const r = planTable(cfg(), info, 'c.json: ');
+      expect(r.ok).to.equal(false);
+      if (!r.ok) expect(r.problems).to.deep.equal([`c.json: /source/table_name: primary-key column "k" of "orders" is of type ${type}: ${why}`]);
+    }
   });
 });
