@@ -11,12 +11,12 @@ import { ensureTopic } from '../kafka/topics';
 import type { ConnectorState, EventBus } from '../observe/events';
 import type { Logger } from '../observe/logger';
 import { captureNames } from '../postgres/names';
-import { ensureWorkerSchema, installCapture, setWaiting } from '../postgres/capture';
+import { dropConnectorObjects, ensureWorkerSchema, installCapture, setWaiting } from '../postgres/capture';
 import { connect, destroyClient, endWithin } from '../postgres/connect';
 import { introspectTable } from '../postgres/introspect';
 import { planTable } from '../postgres/plan';
 import { buildQueries } from '../postgres/queries';
-import { ProgressStore } from '../progress/store';
+import { identityChanges, ProgressStore, type Identity } from '../progress/store';
 import { describeError, FatalError, isRetriable } from '../util/errors';
 import { Backoff, sleep } from '../util/retry';
 import { BacklogMonitor } from './backlog';
@@ -154,21 +154,41 @@ export class Connector {
       const queries = buildQueries(plan, logTable);
 
       await ensureWorkerSchema(data);
+      const progress = new ProgressStore(data, cfg.name);
+      const identity: Identity = { topic: cfg.topic, tableOid: plan.info.oid, tableName: `${plan.table.schema}.${plan.table.name}`, channel: cfg.channel };
+      let state = await progress.load();
+      const changes = identityChanges(state.identity, identity);
+      if (changes.length > 0) {
+        // What the topic holds no longer matches what the progress says: start over, and remove the
+        // capture objects of a channel no longer used (their log would otherwise grow forever).
+        this.log.warn({ changes }, 'the connector changed since its last run: starting over with a new snapshot');
+        const old = state.identity;
+        if (old?.channel && old.channel !== cfg.channel) {
+          const [schema, ...rest] = old.tableName.split('.');
+          await dropConnectorObjects(data, cfg.name, old.channel, { schema, name: rest.join('.') });
+        }
+        await progress.load();
+        await progress.reset();
+        state = await progress.load();
+      }
       if (cfg.channel) {
         // Before the snapshot: every change that commits from now on is in the change log.
-        await installCapture(data, plan, cfg.channel);
+        if ((await installCapture(data, plan, cfg.channel)) === 'installed') this.log.info({ channel: cfg.channel }, 'installed change capture');
         await setWaiting(data, cfg.channel, false); // a crashed worker may have left it raised
         this.backlog.watch(queries.pendingStats);
       }
       if (await ensureTopic(this.kafka, { topic: cfg.topic, partitions: cfg.partitions, replicationFactor: cfg.replicationFactor, compact: cfg.compact })) {
         this.log.info({ topic: cfg.topic, partitions: cfg.partitions, compact: cfg.compact }, 'created topic');
+        if (state.snapshotState !== 'pending') {
+          this.log.warn({ topic: cfg.topic }, 'the topic was missing: starting over with a new snapshot');
+          await progress.reset();
+          state = await progress.load();
+        }
       }
+      await progress.saveIdentity(identity);
       await publisher.connect();
 
-      const progress = new ProgressStore(data, cfg.name);
       const ctx: SessionContext = { cfg, plan, queries, data, control, publisher, progress, events: this.events, log: this.log, signal };
-      let state = await progress.load();
-
       if (state.snapshotState !== 'done' && plan.ordinal && !cfg.channel && state.watermark === null) {
         // Ordinal polling starts where the table stands now; the snapshot covers everything before.
         const max = await data.query<{ m: string | null }>(queries.maxOrdinal as string);

@@ -25,6 +25,9 @@ import type { SessionContext } from './context';
  */
 export const DRAIN_PAUSE_MS = 25;
 
+/** How long an idle worker waits for transactions that may have missed its idle flag. */
+const XIP_WAIT_MS = 250;
+
 export async function drainChanges(ctx: SessionContext, channel: string): Promise<void> {
   const { cfg, queries, data, publisher, events, signal, control } = ctx;
   let lastPartial = 0;
@@ -72,14 +75,16 @@ async function idle(ctx: SessionContext, channel: string): Promise<void> {
     // A writer whose trigger ran before the flag was visible did not NOTIFY: wait until every
     // transaction in progress now has finished, then look once more before sleeping.
     const snap = await data.query<{ s: string }>('SELECT txid_current_snapshot()::text AS s');
-    const deadline = Date.now() + cfg.pollIntervalMs;
-    while (!signal.aborted && Date.now() < deadline) {
+    // The snapshot lists every open transaction of the server, also long ones elsewhere: look again
+    // with a growing pause, and only for a short while; the poll interval catches what is left.
+    const deadline = Date.now() + Math.min(cfg.pollIntervalMs, XIP_WAIT_MS);
+    for (let pause = 2; !signal.aborted && Date.now() < deadline; pause = Math.min(pause * 2, 64)) {
       const r = await data.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM txid_snapshot_xip($1::txid_snapshot) AS x WHERE txid_status(x) = 'in progress'`,
         [snap.rows[0].s],
       );
       if (r.rows[0].n === 0) break;
-      await sleep(2, signal);
+      await sleep(pause, signal);
     }
     const more = await data.query(queries.hasChanges);
     if (more.rows.length > 0) return;

@@ -29,21 +29,27 @@ export async function ensureWorkerSchema(db: ClientBase): Promise<void> {
       snapshot_rows bigint NOT NULL DEFAULT 0,
       watermark text[],
       updated_at timestamptz NOT NULL DEFAULT now())`);
+    // What the connector ran with last time: a change of topic, table or capture means a new snapshot.
+    await db.query(`ALTER TABLE ${W}.progress ADD COLUMN IF NOT EXISTS topic text,
+      ADD COLUMN IF NOT EXISTS table_oid oid, ADD COLUMN IF NOT EXISTS table_name text, ADD COLUMN IF NOT EXISTS channel text`);
     await db.query(`CREATE TABLE IF NOT EXISTS ${W}.wakeup (
       channel text PRIMARY KEY,
       waiting boolean NOT NULL DEFAULT false)`);
   });
 }
 
-/** Creates (or replaces) the change log, the function and the trigger. Idempotent. */
-export async function installCapture(db: ClientBase, plan: TablePlan, channel: string): Promise<void> {
-  const n = captureNames(channel);
-  const table = `${quoteIdent(plan.table.schema)}.${quoteIdent(plan.table.name)}`;
-  const fn = `${quoteIdent(plan.table.schema)}.${quoteIdent(n.functionName)}`;
-  const log = `${W}.${quoteIdent(n.logTable)}`;
+/**
+ * The trigger function's body. Keys are logged as JSON (rendered the same whatever the writer's
+ * DateStyle). An UPDATE logs the old key too when any key column's text changes, not only its value:
+ * 1.5 -> 1.50 (numeric) or 'abc' -> 'ABC' (case-insensitive collation) are equal keys to PostgreSQL
+ * but different Kafka keys, and the old one needs its tombstone.
+ */
+export function triggerBody(plan: TablePlan, channel: string): string {
+  const log = `${W}.${quoteIdent(captureNames(channel).logTable)}`;
   const keyOf = (rec: 'OLD' | 'NEW') => `jsonb_build_array(${plan.keyColumns.map((c) => `${rec}.${quoteIdent(c.name)}`).join(', ')})`;
-  const keyChanged = plan.keyColumns.map((c) => `OLD.${quoteIdent(c.name)} IS DISTINCT FROM NEW.${quoteIdent(c.name)}`).join(' OR ');
-  const body = `
+  const asText = (rec: 'OLD' | 'NEW', c: { name: string }) => `${rec}.${quoteIdent(c.name)}::text COLLATE "C"`;
+  const keyChanged = plan.keyColumns.map((c) => `${asText('OLD', c)} IS DISTINCT FROM ${asText('NEW', c)}`).join(' OR ');
+  return `
 BEGIN
   IF TG_OP = 'DELETE' THEN
     INSERT INTO ${log} (k) VALUES (${keyOf('OLD')});
@@ -57,29 +63,57 @@ BEGIN
   END IF;
   RETURN NULL;
 END`;
+}
+
+/** A dollar-quote tag that does not occur in the body (a column may be named a$pgkc$b). */
+function dollarTag(body: string): string {
+  let i = 0;
+  while (body.includes(`$pgkc${i}$`)) i++;
+  return `$pgkc${i}$`;
+}
+
+/**
+ * Creates the change log, the function and the trigger, unless they are already in place and
+ * current. Re-creating a trigger takes a lock that waits behind every open write transaction on
+ * the table, and every later writer queues behind it: so it is done only when something changed,
+ * and then with a lock timeout (a timeout is retried later).
+ *
+ * The function is SECURITY DEFINER, with a fixed search_path and every name qualified: the roles
+ * that write to the table need no rights on the worker's schema.
+ */
+export async function installCapture(db: ClientBase, plan: TablePlan, channel: string): Promise<'installed' | 'current'> {
+  const n = captureNames(channel);
+  const table = `${quoteIdent(plan.table.schema)}.${quoteIdent(plan.table.name)}`;
+  const fn = `${quoteIdent(plan.table.schema)}.${quoteIdent(n.functionName)}`;
+  const log = `${W}.${quoteIdent(n.logTable)}`;
+  const body = triggerBody(plan, channel);
+  const current = await db.query(
+    `SELECT 1 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+      WHERE t.tgrelid = $1::oid AND t.tgname = $2 AND NOT t.tgisinternal AND t.tgenabled <> 'D'
+        AND p.prosrc = $3 AND p.prosecdef AND to_regclass($4) IS NOT NULL
+        AND EXISTS (SELECT 1 FROM ${W}.wakeup WHERE channel = $5)`,
+    [plan.info.oid, n.triggerName, body, `${WORKER_SCHEMA}.${quoteIdent(n.logTable)}`, channel],
+  );
+  if (current.rows.length > 0) return 'current';
+  const tag = dollarTag(body);
   await inTransaction(db, async () => {
+    await db.query(`SET LOCAL lock_timeout = '10s'`);
     await db.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK]);
     await db.query(`CREATE TABLE IF NOT EXISTS ${log} (
       seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
       k jsonb NOT NULL,
-      changed_at timestamptz NOT NULL DEFAULT clock_timestamp())`);
+      changed_at timestamptz NOT NULL DEFAULT clock_timestamp())
+      WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000)`);
     await db.query(`INSERT INTO ${W}.wakeup (channel) VALUES ($1) ON CONFLICT (channel) DO NOTHING`, [channel]);
-    await db.query(`CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql SECURITY INVOKER AS $pgkc$${body}$pgkc$`);
+    await db.query(`CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql
+      SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS ${tag}${body}${tag}`);
     // CREATE OR REPLACE TRIGGER needs PostgreSQL 14; drop-and-create works on every supported version,
     // and inside this transaction no change slips between the two.
     await db.query(`DROP TRIGGER IF EXISTS ${quoteIdent(n.triggerName)} ON ${table}`);
     await db.query(`CREATE TRIGGER ${quoteIdent(n.triggerName)} AFTER INSERT OR UPDATE OR DELETE ON ${table}
       FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
   });
-}
-
-/** Whether the trigger is in place (a teardown by hand, or a restored database, may have removed it). */
-export async function captureInstalled(db: ClientBase, plan: TablePlan, channel: string): Promise<boolean> {
-  const r = await db.query(
-    `SELECT 1 FROM pg_trigger WHERE tgrelid = $1::oid AND tgname = $2 AND NOT tgisinternal`,
-    [plan.info.oid, captureNames(channel).triggerName],
-  );
-  return r.rows.length > 0;
+  return 'installed';
 }
 
 /** Sets the idle flag the trigger reads before it NOTIFYs. */

@@ -80,11 +80,16 @@ export function buildQueries(plan: TablePlan, logTable: string | null): QuerySet
   if (logTable !== null) {
     const log = `${quoteIdent(WORKER_SCHEMA)}.${quoteIdent(logTable)}`;
     // The log holds keys as a JSON array (rendered by the trigger, so DateStyle of the writing session
-    // does not matter); cast back to the key types, then re-read the current row by key.
+    // does not matter); cast back to the key types, then re-read the current row by key. Keys are
+    // grouped by their text: jsonb equality holds [1.5] = [1.50], but they are different Kafka keys.
     const fromKey = keys.map((c, i) => `(keys.k ->> ${i})::${c.type} AS ${quoteIdent(c.name)}`).join(', ');
-    const join = keys.map((c) => `${col('t', c)} = ${col('kr', c)}`).join(' AND ');
+    // Equal is not enough: 1.50 = 1.5 and 'ABC' = 'abc' under a case-insensitive collation, but they
+    // are different Kafka keys. A logged key whose text no longer exists gets its tombstone.
+    const join = keys
+      .map((c) => `${col('t', c)} = ${col('kr', c)} AND ${col('t', c)}::text COLLATE "C" = ${col('kr', c)}::text COLLATE "C"`)
+      .join(' AND ');
     drain = `WITH batch AS (SELECT seq, k, changed_at FROM ${log} ORDER BY seq LIMIT $1),
-      keys AS (SELECT k, array_agg(seq) AS seqs, min(seq) AS first_seq, min(changed_at) AS changed_at FROM batch GROUP BY k)
+      keys AS (SELECT k::text::jsonb AS k, array_agg(seq) AS seqs, min(seq) AS first_seq, min(changed_at) AS changed_at FROM batch GROUP BY k::text)
       SELECT keys.seqs::text[] AS seqs, (extract(epoch FROM keys.changed_at) * 1000)::float8 AS changed_ms,
              (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms,
              ${jsonOf('kr', keys)} AS k,

@@ -15,7 +15,17 @@ const T = `${quoteIdent(WORKER_SCHEMA)}.progress`;
 
 export type SnapshotState = 'pending' | 'running' | 'done';
 
+/** What a connector ran with: when any of it changes, what is in the topic no longer matches. */
+export interface Identity {
+  topic: string;
+  tableOid: number;
+  tableName: string;
+  channel: string | null;
+}
+
 export interface Progress {
+  /** What the stored progress was made with; null before the first run. */
+  identity: Identity | null;
   snapshotState: SnapshotState;
   /** Key (as text per key column) of the last row of the last acknowledged snapshot batch. */
   snapshotKey: string[] | null;
@@ -29,12 +39,33 @@ export class ProgressStore {
 
   async load(): Promise<Progress> {
     await this.db.query(`INSERT INTO ${T} (connector) VALUES ($1) ON CONFLICT (connector) DO NOTHING`, [this.connector]);
-    const r = await this.db.query<{ snapshot_state: SnapshotState; snapshot_key: string[] | null; snapshot_rows: string; watermark: string[] | null }>(
-      `SELECT snapshot_state, snapshot_key, snapshot_rows::text, watermark FROM ${T} WHERE connector = $1`,
+    const r = await this.db.query<{
+      snapshot_state: SnapshotState; snapshot_key: string[] | null; snapshot_rows: string; watermark: string[] | null;
+      topic: string | null; table_oid: string | null; table_name: string | null; channel: string | null;
+    }>(
+      `SELECT snapshot_state, snapshot_key, snapshot_rows::text, watermark, topic, table_oid::text, table_name, channel FROM ${T} WHERE connector = $1`,
       [this.connector],
     );
     const row = r.rows[0];
-    return { snapshotState: row.snapshot_state, snapshotKey: row.snapshot_key, snapshotRows: Number(row.snapshot_rows), watermark: row.watermark };
+    const identity =
+      row.topic === null || row.table_oid === null
+        ? null
+        : { topic: row.topic, tableOid: Number(row.table_oid), tableName: row.table_name ?? '', channel: row.channel };
+    return { identity, snapshotState: row.snapshot_state, snapshotKey: row.snapshot_key, snapshotRows: Number(row.snapshot_rows), watermark: row.watermark };
+  }
+
+  async saveIdentity(id: Identity): Promise<void> {
+    await this.db.query(`UPDATE ${T} SET topic = $2, table_oid = $3, table_name = $4, channel = $5, updated_at = now() WHERE connector = $1`, [
+      this.connector, id.topic, id.tableOid, id.tableName, id.channel,
+    ]);
+  }
+
+  /** Forgets the snapshot and the watermark: the next session starts with a new snapshot. */
+  async reset(): Promise<void> {
+    await this.db.query(
+      `UPDATE ${T} SET snapshot_state = 'pending', snapshot_key = NULL, snapshot_rows = 0, watermark = NULL, updated_at = now() WHERE connector = $1`,
+      [this.connector],
+    );
   }
 
   async saveSnapshot(state: SnapshotState, key: string[] | null, rows: number): Promise<void> {
@@ -47,4 +78,14 @@ export class ProgressStore {
   async saveWatermark(watermark: string[]): Promise<void> {
     await this.db.query(`UPDATE ${T} SET watermark = $2, updated_at = now() WHERE connector = $1`, [this.connector, watermark]);
   }
+}
+
+/** What differs between the identity of the stored progress and the one now, in words; [] when nothing. */
+export function identityChanges(before: Identity | null, now: Identity): string[] {
+  if (before === null) return [];
+  const out: string[] = [];
+  if (before.topic !== now.topic) out.push(`topic ${before.topic} -> ${now.topic}`);
+  if (before.tableOid !== now.tableOid) out.push(`table ${before.tableName} (oid ${before.tableOid}) -> ${now.tableName} (oid ${now.tableOid})`);
+  if (before.channel !== now.channel) out.push(`change capture ${before.channel ?? 'off'} -> ${now.channel ?? 'off'}`);
+  return out;
 }
