@@ -16,7 +16,7 @@
  * if kafkajs' retries reorder chunks; the next batch is only sent once this one is acknowledged.
  */
 import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
-import { RetriableError } from '../util/errors';
+import { FatalError, kafkaErrorType, RetriableError } from '../util/errors';
 
 /**
  * Characters of keys, values and headers per produce request. UTF-8 takes at most 3 bytes per
@@ -74,7 +74,12 @@ export class RecordPublisher {
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
     });
-    await producer.connect();
+    try {
+      await producer.connect();
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined); // no half-open broker connections left behind
+      throw err;
+    }
     this.producer = producer;
   }
 
@@ -89,6 +94,15 @@ export class RecordPublisher {
     const settled = await Promise.allSettled(sends);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) {
+      if (kafkaErrorType(failed.reason) === 'MESSAGE_TOO_LARGE') {
+        // No retry can help: say which record and what to change.
+        const largest = messages.reduce((a, b) => (lengthOf(b.value) > lengthOf(a.value) ? b : a));
+        throw new FatalError(
+          `the broker refuses a record of topic ${this.topic} as too large (the largest in the batch, key ${String(largest.key).slice(0, 200)}, ` +
+            `has a value of ${lengthOf(largest.value)} characters): raise max.message.bytes on the topic, or leave wide columns out with included_columns`,
+          failed.reason,
+        );
+      }
       throw new RetriableError(`publishing to topic ${this.topic} failed: ${(failed.reason as Error).message}`, failed.reason);
     }
   }

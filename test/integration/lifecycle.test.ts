@@ -90,4 +90,13 @@ describe('the connector over its lifetime', function () {
     const records = await readTopic(s.topic);
     expect(records.filter((r) => r.headers.op === 'snapshot')).to.have.length(12000);
   });
+
+  it('fails visibly, naming the record and the fix, when a row is larger than the broker accepts', async () => {
+    s = await itemsScenario('life too large', { rows: 5 });
+    await s.db.query(`UPDATE items SET note = repeat('x', 1200000) WHERE id = 3`);
+    const w = s.startWorker();
+    const status = await w.waitForState(s.name, ['failed'], 60_000);
+    expect(status.last_error?.message).to.contain('too large').and.contain('{"id":3}').and.contain('max.message.bytes');
+    expect(await w.metric('pg_kafka_cdc_errors_total', { connector: s.name, kind: 'kafka' })).to.be.at.least(1);
+  });
 });
