@@ -5,6 +5,7 @@
  * Environment:
  *   BENCH_SECONDS=60          length of each streaming run (and, unless BENCH_OVERHEAD_SECONDS, of each overhead run, capped at 30)
  *   BENCH_OVERHEAD_SECONDS    length of each source-overhead pgbench run
+ *   BENCH_OVERHEAD_ASYNC_COMMIT=1  overhead runs with synchronous_commit=off (trigger CPU cost without flush noise)
  *   BENCH_5M=1                also snapshot 5,000,000 rows
  *   BENCH_SIZES=100000,...    snapshot sizes instead of 100k and 1M
  *   BENCH_ONLY=snapshot,stream,overhead   which parts to run
@@ -204,13 +205,13 @@ interface PgbenchResult {
   raw: string;
 }
 
-async function pgbench(db: string, scripts: Array<{ file: string; weight: number }>, opts: { seconds: number; clients: number; rate?: number; vars?: Record<string, string> }): Promise<PgbenchResult> {
+async function pgbench(db: string, scripts: Array<{ file: string; weight: number }>, opts: { seconds: number; clients: number; rate?: number; vars?: Record<string, string>; env?: Record<string, string> }): Promise<PgbenchResult> {
   const args = ['-h', PG_HOST, '-p', String(PG_PORT), '-U', PG_USER, '-n', '-M', 'prepared', '-c', String(opts.clients), '-j', String(Math.min(2, opts.clients)), '-T', String(opts.seconds)];
   if (opts.rate) args.push('-R', String(opts.rate));
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push('-D', `${k}=${v}`);
   for (const s of scripts) args.push('-f', `${s.file}@${s.weight}`);
   args.push(db);
-  const r = await run(ensurePgbench(), args, { timeoutMs: (opts.seconds + 60) * 1000 });
+  const r = await run(ensurePgbench(), args, { env: opts.env, timeoutMs: (opts.seconds + 60) * 1000 });
   if (r.code !== 0) throw new Error(`pgbench failed: ${r.err.slice(-2000)}`);
   const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(r.out);
   const n = /number of transactions actually processed: (\d+)/.exec(r.out);
@@ -457,7 +458,10 @@ async function overheadBench(): Promise<OverheadResult[]> {
     await c.end();
     log(`overhead ${variant}: pgbench 4 clients, ${OVERHEAD_SECONDS} s`);
     const cpu = new CpuSampler(() => worker?.pid ?? null).start();
-    const r = await pgbench(db, [{ file: scripts.update, weight: 1 }], { seconds: OVERHEAD_SECONDS, clients: 4, vars: { rows: String(STREAM_ROWS) } });
+    // BENCH_OVERHEAD_ASYNC_COMMIT=1: writers commit without waiting for the WAL flush, so the
+    // comparison shows the CPU cost of the trigger instead of this disk's flush noise.
+    const env = process.env.BENCH_OVERHEAD_ASYNC_COMMIT === '1' ? { PGOPTIONS: '-c synchronous_commit=off' } : undefined;
+    const r = await pgbench(db, [{ file: scripts.update, weight: 1 }], { seconds: OVERHEAD_SECONDS, clients: 4, vars: { rows: String(STREAM_ROWS) }, env });
     runs.push({ variant, r, cpu: cpu.stop() });
     log(`overhead ${variant}: ${r.tps} tps`);
   };
