@@ -1,5 +1,4 @@
 /** `pg-kafka-cdc tail`: prints a topic's records (partition, offset, op, key, value), for demos and debugging. */
-import { logLevel } from 'kafkajs';
 import { createKafka } from '../kafka/client';
 import { createLogger } from '../observe/logger';
 import type { KafkaSettings } from '../config/types';
@@ -13,7 +12,6 @@ export interface TailOptions {
 
 export async function tailCommand(opts: TailOptions, out: (l: string) => void): Promise<number> {
   const kafka = createKafka(opts.kafka, createLogger('error'), '-tail');
-  void logLevel;
   const consumer = kafka.consumer({ groupId: `pg-kafka-cdc-tail-${process.pid}-${Date.now()}` });
   await consumer.connect();
   let seen = 0;

@@ -5,6 +5,7 @@
  * Kafka outage can repeat records but never skip one. start() and stop() are idempotent.
  */
 import type { Kafka } from 'kafkajs';
+import type { Client } from 'pg';
 import type { ConnectorConfig } from '../config/types';
 import { RecordPublisher } from '../kafka/producer';
 import { ensureTopic } from '../kafka/topics';
@@ -14,9 +15,9 @@ import { captureNames } from '../postgres/names';
 import { dropConnectorObjects, ensureWorkerSchema, installCapture, setWaiting } from '../postgres/capture';
 import { connect, destroyClient, endWithin } from '../postgres/connect';
 import { introspectTable } from '../postgres/introspect';
-import { planTable } from '../postgres/plan';
-import { buildQueries } from '../postgres/queries';
-import { identityChanges, ProgressStore, type Identity } from '../progress/store';
+import { planTable, type TablePlan } from '../postgres/plan';
+import { buildQueries, type QuerySet } from '../postgres/queries';
+import { identityChanges, ProgressStore, type Identity, type Progress } from '../progress/store';
 import { describeError, FatalError, isRetriable } from '../util/errors';
 import { Backoff, sleep } from '../util/retry';
 import { BacklogMonitor } from './backlog';
@@ -153,39 +154,8 @@ export class Connector {
       const logTable = cfg.channel ? captureNames(cfg.channel).logTable : null;
       const queries = buildQueries(plan, logTable);
 
-      await ensureWorkerSchema(data);
-      const progress = new ProgressStore(data, cfg.name);
-      const identity: Identity = { topic: cfg.topic, tableOid: plan.info.oid, tableName: `${plan.table.schema}.${plan.table.name}`, channel: cfg.channel };
-      let state = await progress.load();
-      const changes = identityChanges(state.identity, identity);
-      if (changes.length > 0) {
-        // What the topic holds no longer matches what the progress says: start over, and remove the
-        // capture objects of a channel no longer used (their log would otherwise grow forever).
-        this.log.warn({ changes }, 'the connector changed since its last run: starting over with a new snapshot');
-        const old = state.identity;
-        if (old?.channel && old.channel !== cfg.channel) {
-          const [schema, ...rest] = old.tableName.split('.');
-          await dropConnectorObjects(data, cfg.name, old.channel, { schema, name: rest.join('.') });
-        }
-        await progress.load();
-        await progress.reset();
-        state = await progress.load();
-      }
-      if (cfg.channel) {
-        // Before the snapshot: every change that commits from now on is in the change log.
-        if ((await installCapture(data, plan, cfg.channel)) === 'installed') this.log.info({ channel: cfg.channel }, 'installed change capture');
-        await setWaiting(data, cfg.channel, false); // a crashed worker may have left it raised
-        this.backlog.watch(queries.pendingStats);
-      }
-      if (await ensureTopic(this.kafka, { topic: cfg.topic, partitions: cfg.partitions, replicationFactor: cfg.replicationFactor, compact: cfg.compact })) {
-        this.log.info({ topic: cfg.topic, partitions: cfg.partitions, compact: cfg.compact }, 'created topic');
-        if (state.snapshotState !== 'pending') {
-          this.log.warn({ topic: cfg.topic }, 'the topic was missing: starting over with a new snapshot');
-          await progress.reset();
-          state = await progress.load();
-        }
-      }
-      await progress.saveIdentity(identity);
+      const { progress, state: prepared } = await this.prepare(data, plan, queries);
+      let state = prepared;
       await publisher.connect();
 
       const ctx: SessionContext = { cfg, plan, queries, data, control, publisher, progress, events: this.events, log: this.log, signal };
@@ -225,6 +195,49 @@ export class Connector {
       if (data) await endWithin(data, 1000);
       await control.close();
     }
+  }
+
+  /**
+   * Makes the database and the topic ready for a session: the worker schema, the stored progress
+   * (reset when the connector's topic, table or capture mode changed, or its topic had to be
+   * created again), the capture objects and the topic.
+   */
+  private async prepare(data: Client, plan: TablePlan, queries: QuerySet): Promise<{ progress: ProgressStore; state: Progress }> {
+    const { cfg } = this;
+    await ensureWorkerSchema(data);
+    const progress = new ProgressStore(data, cfg.name);
+    const identity: Identity = { topic: cfg.topic, tableOid: plan.info.oid, tableName: `${plan.table.schema}.${plan.table.name}`, channel: cfg.channel };
+    let state = await progress.load();
+    const changes = identityChanges(state.identity, identity);
+    if (changes.length > 0) {
+      // What the topic holds no longer matches what the progress says: start over, and remove the
+      // capture objects of a channel no longer used (their log would otherwise grow forever).
+      this.log.warn({ changes }, 'the connector changed since its last run: starting over with a new snapshot');
+      const old = state.identity;
+      if (old?.channel && old.channel !== cfg.channel) {
+        const [schema, ...rest] = old.tableName.split('.');
+        await dropConnectorObjects(data, cfg.name, old.channel, { schema, name: rest.join('.') });
+      }
+      await progress.load();
+      await progress.reset();
+      state = await progress.load();
+    }
+    if (cfg.channel) {
+      // Before the snapshot: every change that commits from now on is in the change log.
+      if ((await installCapture(data, plan, cfg.channel)) === 'installed') this.log.info({ channel: cfg.channel }, 'installed change capture');
+      await setWaiting(data, cfg.channel, false); // a crashed worker may have left it raised
+      this.backlog.watch(queries.pendingStats);
+    }
+    if (await ensureTopic(this.kafka, { topic: cfg.topic, partitions: cfg.partitions, replicationFactor: cfg.replicationFactor, compact: cfg.compact })) {
+      this.log.info({ topic: cfg.topic, partitions: cfg.partitions, compact: cfg.compact }, 'created topic');
+      if (state.snapshotState !== 'pending') {
+        this.log.warn({ topic: cfg.topic }, 'the topic was missing: starting over with a new snapshot');
+        await progress.reset();
+        state = await progress.load();
+      }
+    }
+    await progress.saveIdentity(identity);
+    return { progress, state };
   }
 
   /** A session that ended by abort: fine when stopping, a retriable failure when the session was lost. */
