@@ -136,3 +136,9 @@ export class WorkerProcess {
     return this.output.join('');
   }
 }
+
+/** In an afterEach: when the test failed, print the tail of each worker's logs (they explain most failures). */
+export function printLogsIfFailed(ctx: Mocha.Context, workers: WorkerProcess[], chars = 8000): void {
+  if (ctx.currentTest?.state !== 'failed') return;
+  for (const w of workers) console.log(`--- worker logs ---\n${w.logs().slice(-chars)}`);
+}

@@ -12,7 +12,7 @@ import { HalfOpenProxy } from '../helpers/proxy';
 import { itemsScenario, type Scenario } from '../helpers/scenario';
 import { startWriter } from '../helpers/writer';
 import { delay, eventually } from '../helpers/wait';
-import { REPO_ROOT } from '../helpers/worker';
+import { REPO_ROOT, printLogsIfFailed } from '../helpers/worker';
 
 const script = (p: string) => execFileSync(path.join(REPO_ROOT, 'scripts', p), { stdio: 'pipe', timeout: 120_000 });
 
@@ -26,7 +26,7 @@ describe('convergence under faults', function () {
   this.timeout(240_000);
   let s: Scenario | null = null;
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && s) for (const w of s.workers) console.log(`--- worker logs ---\n${w.logs().slice(-8000)}`);
+    printLogsIfFailed(this, s?.workers ?? []);
     if (s) await s.cleanup();
     s = null;
   });

@@ -3,14 +3,14 @@ import { expect } from 'chai';
 import { assertConverges } from '../helpers/converge';
 import { createTestDb, type TestDb } from '../helpers/db';
 import { uniqueTopic } from '../helpers/kafka';
-import { freePort, WorkerProcess, writeConfig } from '../helpers/worker';
+import { freePort, WorkerProcess, writeConfig, printLogsIfFailed } from '../helpers/worker';
 
 describe('primary keys of many kinds', function () {
   this.timeout(120_000);
   const workers: WorkerProcess[] = [];
   const dbs: TestDb[] = [];
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed') for (const w of workers) console.log(`--- worker logs ---\n${w.logs().slice(-6000)}`);
+    printLogsIfFailed(this, workers);
     await Promise.all(workers.splice(0).map((w) => w.stop()));
     for (const db of dbs.splice(0)) await db.close();
   });

@@ -5,13 +5,14 @@ import { assertConverges } from '../helpers/converge';
 import { readTopic, uniqueTopic } from '../helpers/kafka';
 import { itemsScenario, type Scenario } from '../helpers/scenario';
 import { pgUrl } from '../helpers/services';
+import { printLogsIfFailed } from '../helpers/worker';
 import { Client } from 'pg';
 
 describe('the connector over its lifetime', function () {
   this.timeout(180_000);
   let s: Scenario | null = null;
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && s) for (const w of s.workers) console.log(`--- worker logs ---\n${w.logs().slice(-6000)}`);
+    printLogsIfFailed(this, s?.workers ?? []);
     if (s) await s.cleanup();
     s = null;
   });

@@ -4,17 +4,14 @@ import { createTestDb } from '../helpers/db';
 import { fold, readTopic, uniqueTopic } from '../helpers/kafka';
 import { itemsScenario, type Scenario } from '../helpers/scenario';
 import { eventually } from '../helpers/wait';
-import { freePort, WorkerProcess, writeConfig } from '../helpers/worker';
-import { CLI, REPO_ROOT } from '../helpers/worker';
+import { CLI, freePort, printLogsIfFailed, REPO_ROOT, WorkerProcess, writeConfig } from '../helpers/worker';
 import { execFileSync } from 'node:child_process';
 
 describe('the change-data pipeline', function () {
   this.timeout(180_000);
   let cleanup: Array<() => Promise<void>> = [];
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed') {
-      for (const w of scenarios.flatMap((s) => s.workers)) console.log(`--- worker logs ---\n${w.logs().slice(-6000)}`);
-    }
+    printLogsIfFailed(this, scenarios.flatMap((s) => s.workers));
     for (const c of cleanup.reverse()) await c();
     cleanup = [];
     scenarios = [];

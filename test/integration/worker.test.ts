@@ -6,14 +6,14 @@ import { uniqueTopic } from '../helpers/kafka';
 import { itemsScenario, type Scenario } from '../helpers/scenario';
 import { delay, eventually } from '../helpers/wait';
 import { startWriter } from '../helpers/writer';
-import { freePort, WorkerProcess, writeConfig } from '../helpers/worker';
+import { freePort, WorkerProcess, writeConfig, printLogsIfFailed } from '../helpers/worker';
 
 describe('the worker', function () {
   this.timeout(180_000);
   const toStop: WorkerProcess[] = [];
   const scenarios: Scenario[] = [];
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed') for (const w of [...toStop, ...scenarios.flatMap((s) => s.workers)]) console.log(`--- worker logs ---\n${w.logs().slice(-6000)}`);
+    printLogsIfFailed(this, [...toStop, ...scenarios.flatMap((s) => s.workers)]);
     await Promise.all(toStop.splice(0).map((w) => w.stop()));
     for (const s of scenarios.splice(0)) await s.cleanup();
   });
