@@ -4,21 +4,7 @@ import { dropConnectorObjects } from '../postgres/capture';
 import { connect, describeDatabase } from '../postgres/connect';
 import { quoteTable } from '../postgres/sql';
 import { ConfigError, describeError } from '../util/errors';
-import { createKafka } from '../kafka/client';
-import { createLogger } from '../observe/logger';
-import type { KafkaSettings } from '../config/types';
-
-async function deleteTopic(settings: KafkaSettings, topic: string): Promise<boolean> {
-  const admin = createKafka(settings, createLogger('error'), '-teardown').admin();
-  await admin.connect();
-  try {
-    if (!(await admin.listTopics()).includes(topic)) return false;
-    await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
-    return true;
-  } finally {
-    await admin.disconnect();
-  }
-}
+import { deleteTopic } from '../kafka/topics';
 
 export async function teardownCommand(
   workerFile: string,

@@ -109,6 +109,7 @@ export function inspectWorkerConfig(workerFile: string, env: Env): { config: Wor
       partitions: c.sink.partitions,
       replicationFactor: c.sink.replication_factor,
       compact: c.sink.compact,
+      compression: c.sink.compression,
       snapshotMode: c.snapshot.mode,
       snapshotBatchSize: c.snapshot.batch_size,
       captureBatchSize: c.capture.batch_size,

@@ -39,7 +39,7 @@ export interface RawConnectorConfig {
     ordinal_column?: string;
     notification?: { channel_name?: string };
   };
-  sink: { topic?: string; partitions: number; replication_factor: number; compact: boolean };
+  sink: { topic?: string; partitions: number; replication_factor: number; compact: boolean; compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd' };
   snapshot: { mode: 'initial' | 'never'; batch_size: number };
   capture: { batch_size: number; poll_interval_ms: number; heartbeat_interval_ms: number };
 }
@@ -72,6 +72,7 @@ export interface ConnectorConfig {
   partitions: number;
   replicationFactor: number;
   compact: boolean;
+  compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
   snapshotMode: 'initial' | 'never';
   snapshotBatchSize: number;
   captureBatchSize: number;

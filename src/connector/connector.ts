@@ -4,9 +4,10 @@
  * durable state in PostgreSQL (progress and change log), so a restart, a lost connection or a
  * Kafka outage can repeat records but never skip one. start() and stop() are idempotent.
  */
-import type { Kafka } from 'kafkajs';
 import type { Client } from 'pg';
-import type { ConnectorConfig } from '../config/types';
+import type { ConnectorConfig, KafkaSettings } from '../config/types';
+import { KafkaError } from '../kafka/errors';
+import { RecordBuilder } from '../kafka/records';
 import { RecordPublisher } from '../kafka/producer';
 import { ensureTopic } from '../kafka/topics';
 import type { ConnectorState, EventBus } from '../observe/events';
@@ -44,7 +45,7 @@ export class Connector {
 
   constructor(
     readonly cfg: ConnectorConfig,
-    private readonly kafka: Kafka,
+    private readonly kafka: KafkaSettings,
     private readonly events: EventBus,
     private readonly log: Logger,
   ) {
@@ -123,7 +124,7 @@ export class Connector {
     const signal = AbortSignal.any([this.stopping.signal, lost.signal]);
     let lostError = null as Error | null;
     let data: Awaited<ReturnType<typeof connect>> | null = null;
-    const publisher = new RecordPublisher(this.kafka, cfg.topic);
+    const publisher = new RecordPublisher(this.kafka, cfg.topic, { compression: cfg.compression });
     const control = new ControlSession(cfg.databaseUrl, cfg.name, cfg.heartbeatIntervalMs, (err) => {
       lostError = err;
       lost.abort();
@@ -158,7 +159,8 @@ export class Connector {
       let state = prepared;
       await publisher.connect();
 
-      const ctx: SessionContext = { cfg, plan, queries, data, control, publisher, progress, events: this.events, log: this.log, signal };
+      const records = new RecordBuilder(cfg.topic, cfg.name);
+      const ctx: SessionContext = { cfg, plan, queries, data, control, publisher, records, progress, events: this.events, log: this.log, signal };
       if (state.snapshotState !== 'done' && plan.ordinal && !cfg.channel && state.watermark === null) {
         // Ordinal polling starts where the table stands now; the snapshot covers everything before.
         const max = await data.query<{ m: string | null }>(queries.maxOrdinal as string);
@@ -248,9 +250,7 @@ export class Connector {
 }
 
 function errorKind(err: unknown): string {
-  const name = String((err as { name?: string })?.name ?? '');
-  const cause = (err as { cause?: { name?: string } })?.cause;
-  if (name.startsWith('KafkaJS') || String(cause?.name ?? '').startsWith('KafkaJS') || /publishing to topic/.test(String((err as Error)?.message))) return 'kafka';
+  if (err instanceof KafkaError) return 'kafka';
   if (err instanceof FatalError) return 'config';
   return 'postgres';
 }

@@ -2,6 +2,7 @@
 import type { Client } from 'pg';
 import type { ConnectorConfig } from '../config/types';
 import type { RecordPublisher } from '../kafka/producer';
+import type { RecordBuilder } from '../kafka/records';
 import type { EventBus } from '../observe/events';
 import type { Logger } from '../observe/logger';
 import type { TablePlan } from '../postgres/plan';
@@ -17,6 +18,8 @@ export interface SessionContext {
   data: Client;
   control: ControlSession;
   publisher: RecordPublisher;
+  /** Turns rows into records of the connector's topic. */
+  records: RecordBuilder;
   progress: ProgressStore;
   events: EventBus;
   log: Logger;

@@ -3,13 +3,13 @@
  * whole table in memory). The next page is read while the current one is published; the position
  * is stored after Kafka acknowledged each page, so a crash resumes after the last acknowledged key.
  */
-import { toMessage, countOps } from '../kafka/records';
+import { countOps } from '../kafka/records';
 import type { SnapshotRow } from '../postgres/queries';
 import type { Progress } from '../progress/store';
 import type { SessionContext } from './context';
 
 export async function runSnapshot(ctx: SessionContext, progress: Progress): Promise<void> {
-  const { cfg, queries, data, publisher, events, log, signal } = ctx;
+  const { cfg, queries, data, publisher, records, events, log, signal } = ctx;
   const batch = cfg.snapshotBatchSize;
   let key = progress.snapshotKey;
   let rows = progress.snapshotRows;
@@ -30,7 +30,7 @@ export async function runSnapshot(ctx: SessionContext, progress: Progress): Prom
     next.catch(() => undefined); // awaited on the next turn; do not let it be "unhandled" meanwhile
 
     const started = process.hrtime.bigint();
-    await publisher.publish(page.map((r) => toMessage(r, 'snapshot', cfg.name).message));
+    await publisher.publish(page.map((r) => records.build(r, 'snapshot').record));
     const produceSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     rows += page.length;
     key = lastKey;

@@ -11,7 +11,7 @@
  * pollByOrdinal (no notification, an ordinal column): rows whose (ordinal, key) advanced past the
  * stored watermark, published as upserts. It cannot see deletes (documented).
  */
-import { countOps, toMessage } from '../kafka/records';
+import { countOps } from '../kafka/records';
 import { setWaiting } from '../postgres/capture';
 import type { ChangeRow, SnapshotRow } from '../postgres/queries';
 import { sleep } from '../util/retry';
@@ -29,7 +29,7 @@ export const DRAIN_PAUSE_MS = 25;
 const XIP_WAIT_MS = 250;
 
 export async function drainChanges(ctx: SessionContext, channel: string): Promise<void> {
-  const { cfg, queries, data, publisher, events, signal, control } = ctx;
+  const { cfg, queries, data, publisher, records, events, signal, control } = ctx;
   let lastPartial = 0;
   while (!signal.aborted) {
     const wait = lastPartial + DRAIN_PAUSE_MS - Date.now();
@@ -43,9 +43,9 @@ export async function drainChanges(ctx: SessionContext, channel: string): Promis
       lastPartial = 0;
       continue;
     }
-    const built = rows.map((r) => toMessage(r, 'change', cfg.name));
+    const built = rows.map((r) => records.build(r, 'change'));
     const started = process.hrtime.bigint();
-    await publisher.publish(built.map((b) => b.message));
+    await publisher.publish(built.map((b) => b.record));
     const ackMs = Date.now();
     const seqs = rows.flatMap((r) => r.seqs);
     await data.query(queries.deleteDrained, [seqs]);
@@ -97,7 +97,7 @@ async function idle(ctx: SessionContext, channel: string): Promise<void> {
 }
 
 export async function pollByOrdinal(ctx: SessionContext, startWatermark: string[] | null): Promise<void> {
-  const { cfg, queries, data, publisher, events, signal } = ctx;
+  const { cfg, queries, data, publisher, records, events, signal } = ctx;
   let watermark = startWatermark;
   while (!signal.aborted) {
     const r =
@@ -106,7 +106,7 @@ export async function pollByOrdinal(ctx: SessionContext, startWatermark: string[
         : await data.query<SnapshotRow>(queries.pollNext as string, [cfg.captureBatchSize, ...watermark]);
     if (r.rows.length > 0) {
       const started = process.hrtime.bigint();
-      await publisher.publish(r.rows.map((row) => toMessage(row, 'change', cfg.name).message));
+      await publisher.publish(r.rows.map((row) => records.build(row, 'change').record));
       watermark = r.rows[r.rows.length - 1].p;
       await ctx.progress.saveWatermark(watermark);
       events.emit('published', {

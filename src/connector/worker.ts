@@ -2,9 +2,7 @@
  * The worker: runs every connector of a config, each isolated (one failing connector retries on
  * its own while the others go on), serves the HTTP endpoints, and stops in a fixed order.
  */
-import type { Kafka } from 'kafkajs';
 import type { WorkerConfig } from '../config/types';
-import { createKafka } from '../kafka/client';
 import { EventBus } from '../observe/events';
 import { startHttpServer, type HttpServer } from '../observe/http';
 import { logEvents } from '../observe/log-events';
@@ -22,18 +20,16 @@ export class Worker {
   readonly events = new EventBus();
   readonly status: StatusBoard;
   private readonly connectors: Connector[];
-  private readonly kafka: Kafka;
   private http: HttpServer | null = null;
   private started: Promise<void> | null = null;
   private stopped: Promise<void> | null = null;
 
   constructor(private readonly config: WorkerConfig, private readonly logger: Logger, private readonly opts: WorkerOptions = {}) {
-    this.kafka = createKafka(config.kafka, logger);
     this.status = new StatusBoard(
       this.events,
       config.connectors.map((c) => ({ name: c.name, topic: c.topic, table: c.table.schema ? `${c.table.schema}.${c.table.name}` : c.table.name })),
     );
-    this.connectors = config.connectors.map((c) => new Connector(c, this.kafka, this.events, logger.child({ connector: c.name })));
+    this.connectors = config.connectors.map((c) => new Connector(c, config.kafka, this.events, logger.child({ connector: c.name })));
   }
 
   /** Starts the HTTP server and every connector. Idempotent. Resolves once the server listens. */

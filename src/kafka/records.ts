@@ -4,17 +4,53 @@
  * - value: JSON object of key and included columns as row_to_json renders them (UTC), or null
  *   for a delete (a tombstone);
  * - headers: op = snapshot | upsert | delete, ordinal (when configured), connector.
+ *
+ * Records are built as the bytes the Kafka client writes (no serializer pass), and the header
+ * names and the op and connector values are encoded once per connector, not once per record.
  */
-import type { Message } from 'kafkajs';
-import type { RecordRow } from '../postgres/queries';
-
 export type Op = 'snapshot' | 'upsert' | 'delete';
 
-export function toMessage(row: RecordRow, op: 'snapshot' | 'change', connector: string): { message: Message; op: Op } {
-  const actual: Op = op === 'snapshot' ? 'snapshot' : row.v === null ? 'delete' : 'upsert';
-  const headers: Record<string, string> = { op: actual, connector };
-  if (row.o !== null) headers.ordinal = row.o;
-  return { message: { key: row.k, value: row.v, headers }, op: actual };
+/** One record to publish: UTF-8 bytes, a null value is a tombstone. */
+export interface KafkaRecord {
+  topic: string;
+  key: Buffer;
+  /** undefined: a tombstone (the client writes it as a null value). */
+  value: Buffer | undefined;
+  headers: Map<Buffer, Buffer>;
+}
+
+/** The columns a record is built from: key JSON, value JSON (null: deleted), ordinal text. */
+export interface RowImage {
+  k: string;
+  v: string | null;
+  o: string | null;
+}
+
+const H_OP = Buffer.from('op');
+const H_CONNECTOR = Buffer.from('connector');
+const H_ORDINAL = Buffer.from('ordinal');
+const OP_VALUES: Record<Op, Buffer> = { snapshot: Buffer.from('snapshot'), upsert: Buffer.from('upsert'), delete: Buffer.from('delete') };
+
+export class RecordBuilder {
+  private readonly connector: Buffer;
+
+  constructor(
+    private readonly topic: string,
+    connector: string,
+  ) {
+    this.connector = Buffer.from(connector);
+  }
+
+  build(row: RowImage, op: 'snapshot' | 'change'): { record: KafkaRecord; op: Op } {
+    const actual: Op = op === 'snapshot' ? 'snapshot' : row.v === null ? 'delete' : 'upsert';
+    const headers = new Map<Buffer, Buffer>([
+      [H_OP, OP_VALUES[actual]],
+      [H_CONNECTOR, this.connector],
+    ]);
+    if (row.o !== null) headers.set(H_ORDINAL, Buffer.from(row.o));
+    const record: KafkaRecord = { topic: this.topic, key: Buffer.from(row.k), value: row.v === null ? undefined : Buffer.from(row.v), headers };
+    return { record, op: actual };
+  }
 }
 
 export function countOps(ops: Op[]): Record<Op, number> {

@@ -1,5 +1,9 @@
-/** Creates the connector's topic when it is missing; an existing topic is left as it is. */
-import type { Kafka } from 'kafkajs';
+/** The connector's topic: created when missing (an existing topic is left as it is), deleted by teardown. */
+import { Admin } from '@platformatic/kafka';
+import type { KafkaSettings } from '../config/types';
+import { sleep } from '../util/retry';
+import { kafkaClientOptions } from './client';
+import { kafkaErrorCodes, kafkaFailure } from './errors';
 
 export interface TopicSpec {
   topic: string;
@@ -8,25 +12,54 @@ export interface TopicSpec {
   compact: boolean;
 }
 
-/** Returns true when it created the topic. */
-export async function ensureTopic(kafka: Kafka, spec: TopicSpec): Promise<boolean> {
-  const admin = kafka.admin();
-  await admin.connect();
+/** How long a new topic may take until every partition has a leader. */
+const LEADER_WAIT_MS = 30_000;
+
+async function withAdmin<T>(settings: KafkaSettings, doing: string, fn: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = new Admin(kafkaClientOptions(settings, '-admin'));
   try {
+    return await fn(admin);
+  } catch (err) {
+    throw kafkaFailure(err, doing, settings.brokers);
+  } finally {
+    await admin.close().catch(() => undefined);
+  }
+}
+
+/** Returns true when it created the topic; waits until every partition has a leader. */
+export async function ensureTopic(settings: KafkaSettings, spec: TopicSpec): Promise<boolean> {
+  return withAdmin(settings, `creating topic ${spec.topic}`, async (admin) => {
     const existing = await admin.listTopics();
     if (existing.includes(spec.topic)) return false;
-    const configEntries = spec.compact ? [{ name: 'cleanup.policy', value: 'compact' }] : [];
+    let created = true;
     try {
-      return await admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic: spec.topic, numPartitions: spec.partitions, replicationFactor: spec.replicationFactor, configEntries }],
+      await admin.createTopics({
+        topics: [spec.topic],
+        partitions: spec.partitions,
+        replicas: spec.replicationFactor,
+        configs: spec.compact ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
       });
     } catch (err) {
       // Another worker created it between our list and our create: that is fine.
-      if (String((err as { type?: string }).type ?? '') === 'TOPIC_ALREADY_EXISTS' || /already exists/i.test(String(err))) return false;
-      throw err;
+      if (!kafkaErrorCodes(err).includes('TOPIC_ALREADY_EXISTS')) throw err;
+      created = false;
     }
-  } finally {
-    await admin.disconnect();
-  }
+    const deadline = Date.now() + LEADER_WAIT_MS;
+    for (;;) {
+      const md = await admin.metadata({ topics: [spec.topic], forceUpdate: true }).catch(() => null);
+      const t = md?.topics.get(spec.topic);
+      if (t && t.partitions.length === t.partitionsCount && t.partitions.every((p) => p && p.leader >= 0)) return created;
+      if (Date.now() > deadline) throw new Error(`topic ${spec.topic} has partitions without a leader after ${LEADER_WAIT_MS / 1000} s`);
+      await sleep(100);
+    }
+  });
+}
+
+/** Deletes the topic; returns false when it did not exist. */
+export async function deleteTopic(settings: KafkaSettings, topic: string): Promise<boolean> {
+  return withAdmin(settings, `deleting topic ${topic}`, async (admin) => {
+    if (!(await admin.listTopics()).includes(topic)) return false;
+    await admin.deleteTopics({ topics: [topic] });
+    return true;
+  });
 }

@@ -1,6 +1,7 @@
 /**
  * Errors that know whether trying again can help (after kafkajs' KafkaJSError / NonRetriableError).
- * Config errors are never retried; network, broker and transient database errors are.
+ * Config errors are never retried; network, broker and transient database errors are. Kafka
+ * failures are typed where they happen (kafka/errors.ts KafkaError), never recognised by their text.
  */
 export class CdcError extends Error {
   readonly retriable: boolean;
@@ -45,40 +46,14 @@ export class FatalError extends CdcError {
 const RETRIABLE_SQLSTATE_CLASSES = ['08', '53', '57', '58'];
 const RETRIABLE_SQLSTATES = new Set(['40001', '40P01', '55P03', '55006', '25006']);
 
-/**
- * Kafka errors that no retry can fix: the record, the topic's settings or the credentials must change.
- * (kafkajs' protocol error types; a connector with one of these is 'failed', not 'retrying'.)
- */
-const PERMANENT_KAFKA_ERRORS = new Set([
-  'MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'TOPIC_AUTHORIZATION_FAILED',
-  'CLUSTER_AUTHORIZATION_FAILED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'SASL_AUTHENTICATION_FAILED',
-  'INVALID_REPLICATION_FACTOR', 'INVALID_PARTITIONS', 'INVALID_TOPIC_EXCEPTION', 'POLICY_VIOLATION',
-  'UNSUPPORTED_SASL_MECHANISM', 'INVALID_REQUIRED_ACKS',
-]);
-
-/** The kafkajs error type anywhere in an error's cause chain (cause, originalError), or null. */
-export function kafkaErrorType(err: unknown): string | null {
-  let e = err as { type?: unknown; cause?: unknown; originalError?: unknown } | undefined;
-  for (let depth = 0; e && depth < 8; depth++) {
-    if (typeof e.type === 'string') return e.type;
-    e = (e.cause ?? e.originalError) as typeof e;
-  }
-  return null;
-}
 const RETRIABLE_SOCKET_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED',
 ]);
 
-/** Whether an error from pg, kafkajs or our own code is worth a retry. Unknown errors are retried. */
+/** Whether an error from pg or our own code is worth a retry. Unknown errors are retried. */
 export function isRetriable(err: unknown): boolean {
-  const kafkaType = kafkaErrorType(err);
-  if (kafkaType !== null && PERMANENT_KAFKA_ERRORS.has(kafkaType)) return false;
   if (err instanceof CdcError) return err.retriable;
-  const e = err as { code?: unknown; retriable?: unknown; name?: unknown; message?: unknown };
-  if (typeof e?.retriable === 'boolean' && String(e.name ?? '').startsWith('KafkaJS')) {
-    // kafkajs marks NumberOfRetriesExceeded as non-retriable for its own loop; for us the broker may come back.
-    return true;
-  }
+  const e = err as { code?: unknown };
   if (typeof e?.code === 'string') {
     if (RETRIABLE_SOCKET_CODES.has(e.code)) return true;
     if (/^[0-9A-Z]{5}$/.test(e.code)) {

@@ -68,14 +68,14 @@ const fullConnectorInline: RawConnectorConfig = {
     ordinal_column: 'updated_at',
     notification: { channel_name: 'orders_cdc' },
   },
-  sink: { topic: 'sales.orders', partitions: 6, replication_factor: 3, compact: false },
+  sink: { topic: 'sales.orders', partitions: 6, replication_factor: 3, compact: false, compression: 'zstd' },
   snapshot: { mode: 'never', batch_size: 100 },
   capture: { batch_size: 50, poll_interval_ms: 250, heartbeat_interval_ms: 2000 },
 };
 const fullConnectorEnv: RawConnectorConfig = {
   name: 'customers',
   source: { table_name: 'customers', database: { url_env: 'CUSTOMERS_DB_URL' }, notification: {} },
-  sink: { partitions: 1, replication_factor: 1, compact: true },
+  sink: { partitions: 1, replication_factor: 1, compact: true, compression: 'lz4' },
   snapshot: { mode: 'initial', batch_size: 5000 },
   capture: { batch_size: 2000, poll_interval_ms: 1000, heartbeat_interval_ms: 10000 },
 };
@@ -109,6 +109,7 @@ describe('loadWorkerConfig', () => {
         partitions: 1,
         replicationFactor: 1,
         compact: true,
+        compression: 'lz4',
         snapshotMode: 'initial',
         snapshotBatchSize: 5000,
         captureBatchSize: 2000,
@@ -197,6 +198,7 @@ describe('loadWorkerConfig', () => {
         partitions: 6,
         replicationFactor: 3,
         compact: false,
+        compression: 'zstd',
         snapshotMode: 'never',
         snapshotBatchSize: 100,
         captureBatchSize: 50,

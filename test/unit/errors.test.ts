@@ -1,5 +1,7 @@
 // Error classes, retry classification and redaction of secrets.
 import { expect } from 'chai';
+import { AuthenticationError, MultipleErrors, NetworkError, ProtocolError } from '@platformatic/kafka';
+import { KafkaError, kafkaErrorCodes, kafkaFailure } from '../../src/kafka/errors';
 import { CdcError, ConfigError, describeError, FatalError, isRetriable, redact, RetriableError } from '../../src/util/errors';
 
 describe('errors', () => {
@@ -57,11 +59,6 @@ describe('errors', () => {
       expect(isRetriable(new CdcError('x', { retriable: true }))).to.equal(true);
     });
 
-    it('retries kafkajs errors, even those kafkajs itself gave up on', () => {
-      const e = Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded', retriable: false });
-      expect(isRetriable(e)).to.equal(true);
-    });
-
     it('retries unknown errors', () => {
       expect(isRetriable(new Error('something'))).to.equal(true);
       expect(isRetriable(undefined)).to.equal(true);
@@ -88,14 +85,47 @@ describe('errors', () => {
   });
 });
 
-describe('Kafka errors no retry can fix', () => {
-  it('are not retriable even when wrapped, while broker outages are', async () => {
-    const { isRetriable, RetriableError } = await import('../../src/util/errors');
-    const tooLarge = Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { name: 'KafkaJSProtocolError', type: 'MESSAGE_TOO_LARGE', retriable: false });
-    const exhausted = Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded', retriable: false, originalError: tooLarge });
-    expect(isRetriable(new RetriableError('publishing failed', exhausted))).to.equal(false);
-    const refused = Object.assign(new Error('Connection error: connect ECONNREFUSED'), { name: 'KafkaJSConnectionError', retriable: true });
-    expect(isRetriable(new RetriableError('publishing failed', refused))).to.equal(true);
+describe('Kafka errors, typed where they are thrown', () => {
+  // The client's own error classes, as it builds them from a broker's answer or a socket.
+  const brokers = ['127.0.0.1:9092'];
+
+  it('a record too large is permanent, even inside the client\'s aggregate of several failures', () => {
+    const tooLarge = new ProtocolError('MESSAGE_TOO_LARGE');
+    const aggregate = new MultipleErrors('Producing messages failed.', [new NetworkError('Connection closed'), tooLarge]);
+    const e = kafkaFailure(aggregate, 'publishing to topic t', brokers);
+    expect(e).to.be.instanceOf(KafkaError);
+    expect(e.retriable).to.equal(false);
+    expect(isRetriable(e)).to.equal(false);
+    expect(e.has('MESSAGE_TOO_LARGE')).to.equal(true);
+    expect(e.message).to.include('publishing to topic t').and.include('127.0.0.1:9092').and.include('MESSAGE_TOO_LARGE');
+  });
+
+  it('a broker that cannot be reached is retriable and named', () => {
+    const refused = new NetworkError('Connection to 127.0.0.1:9092 failed.', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9092'), { code: 'ECONNREFUSED' }) });
+    const e = kafkaFailure(refused, 'connecting a producer for topic t', brokers);
+    expect(e.retriable).to.equal(true);
+    expect(e.reason).to.equal('network');
+    expect(e.message).to.include('ECONNREFUSED');
+  });
+
+  it('a wrong password and an untrusted certificate are permanent, and say what to check', () => {
+    const auth = kafkaFailure(new AuthenticationError('SASL authentication failed.', { cause: new ProtocolError('SASL_AUTHENTICATION_FAILED', 'Authentication failed: Invalid username or password') }), 'x', brokers);
+    expect(auth.retriable).to.equal(false);
+    expect(auth.reason).to.equal('authentication');
+    expect(auth.message).to.include('kafka.sasl');
+    const tls = kafkaFailure(new NetworkError('Connection to 127.0.0.1:9094 failed.', { cause: Object.assign(new Error('self-signed certificate in certificate chain'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' }) }), 'x', brokers);
+    expect(tls.retriable).to.equal(false);
+    expect(tls.reason).to.equal('tls');
+    expect(tls.message).to.include('kafka.ssl.ca_file');
+  });
+
+  it('a broker error that can pass (no leader yet) is retriable', () => {
+    expect(kafkaFailure(new ProtocolError('LEADER_NOT_AVAILABLE'), 'x', brokers).retriable).to.equal(true);
     expect(isRetriable(Object.assign(new Error('read-only'), { code: '25006' }))).to.equal(true);
+  });
+
+  it('finds every broker and socket code in the tree', () => {
+    const tree = new MultipleErrors('m', [new ProtocolError('NOT_LEADER_OR_FOLLOWER'), new NetworkError('n', { cause: Object.assign(new Error('reset'), { code: 'ECONNRESET' }) })]);
+    expect(kafkaErrorCodes(tree)).to.deep.equal(['NOT_LEADER_OR_FOLLOWER', 'ECONNRESET']);
   });
 });

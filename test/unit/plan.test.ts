@@ -19,6 +19,7 @@ function cfg(over: Partial<ConnectorConfig> = {}): ConnectorConfig {
     partitions: 1,
     replicationFactor: 1,
     compact: true,
+    compression: 'lz4',
     snapshotMode: 'initial',
     snapshotBatchSize: 5000,
     captureBatchSize: 2000,

@@ -1,0 +1,76 @@
+/**
+ * The worker's Kafka producer against the real broker, read back with an independent client
+ * (kafkajs) and compared with Kafka's own Java producer.
+ */
+import { expect } from 'chai';
+import type { KafkaSettings } from '../../src/config/types';
+import { RecordPublisher } from '../../src/kafka/producer';
+import { RecordBuilder } from '../../src/kafka/records';
+import { ensureTopic } from '../../src/kafka/topics';
+import { KafkaError } from '../../src/kafka/errors';
+import { javaProduce } from '../helpers/kafka-tools';
+import { readTopic, uniqueTopic } from '../helpers/kafka';
+import { KAFKA_BROKERS } from '../helpers/services';
+
+const settings: KafkaSettings = { brokers: KAFKA_BROKERS, clientId: 'pg-kafka-cdc-test', ssl: false };
+
+describe('the Kafka producer', () => {
+  it("puts every key in the partition Kafka's own Java default partitioner picks", async () => {
+    const ours = uniqueTopic('partitions-ours');
+    const java = uniqueTopic('partitions-java');
+    for (const topic of [ours, java]) await ensureTopic(settings, { topic, partitions: 7, replicationFactor: 1, compact: false });
+    // Keys of every shape the worker makes: ints (negative too), text with non-ASCII, composite keys.
+    const keys = [
+      ...Array.from({ length: 300 }, (_, i) => `{"id":${i * 7919 - 1000}}`),
+      ...['é', '✓', 'a b', 'Ω'].map((s, i) => `{"name":"${s}${i}"}`),
+      ...Array.from({ length: 50 }, (_, i) => `{"tenant":${i % 3},"id":"${i}-x"}`),
+    ];
+    const builder = new RecordBuilder(ours, 'test');
+    const publisher = new RecordPublisher(settings, ours, { compression: 'lz4' });
+    await publisher.connect();
+    try {
+      await publisher.publish(keys.map((k) => builder.build({ k, v: '{}', o: null }, 'snapshot').record));
+    } finally {
+      await publisher.disconnect();
+    }
+    javaProduce(java, keys.map((key) => ({ key, value: '{}' })));
+    const partitionOf = async (topic: string) => new Map((await readTopic(topic)).map((r) => [r.key, r.partition]));
+    const [byUs, byJava] = await Promise.all([partitionOf(ours), partitionOf(java)]);
+    expect(byUs.size).to.equal(keys.length);
+    expect(byJava.size).to.equal(keys.length);
+    const differ = keys.filter((k) => byUs.get(k) !== byJava.get(k));
+    expect(differ, `keys in another partition than Java's: ${differ.slice(0, 5).join(' ')}`).to.deep.equal([]);
+    expect(new Set(byUs.values()).size, 'the keys spread over every partition').to.equal(7);
+  });
+
+  it('publishes keys, values, tombstones and headers that an independent client reads back byte for byte, with every compression', async () => {
+    for (const compression of ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const) {
+      const topic = uniqueTopic(`codec-${compression}`);
+      await ensureTopic(settings, { topic, partitions: 1, replicationFactor: 1, compact: true });
+      const builder = new RecordBuilder(topic, 'codec-test');
+      const publisher = new RecordPublisher(settings, topic, { compression });
+      await publisher.connect();
+      try {
+        await publisher.publish([
+          builder.build({ k: '{"id":1}', v: '{"id":1,"s":"héllo ✓"}', o: null }, 'snapshot').record,
+          builder.build({ k: '{"id":2}', v: null, o: '42' }, 'change').record,
+        ]);
+      } finally {
+        await publisher.disconnect();
+      }
+      const records = await readTopic(topic);
+      expect(records.map((r) => [r.key, r.value, r.headers]), compression).to.deep.equal([
+        ['{"id":1}', '{"id":1,"s":"héllo ✓"}', { op: 'snapshot', connector: 'codec-test' }],
+        ['{"id":2}', null, { op: 'delete', connector: 'codec-test', ordinal: '42' }],
+      ]);
+    }
+  });
+
+  it('fails with a retriable error naming the brokers when none answers', async () => {
+    const publisher = new RecordPublisher({ ...settings, brokers: ['127.0.0.1:1'] }, 'nowhere');
+    const err = await publisher.connect().then(() => null, (e: unknown) => e);
+    expect(err).to.be.instanceOf(KafkaError);
+    expect((err as KafkaError).retriable).to.equal(true);
+    expect((err as KafkaError).message).to.include('127.0.0.1:1');
+  });
+});
