@@ -45,7 +45,7 @@ export async function tailCommand(opts: TailOptions, out: (l: string) => void): 
     }
     return 0;
   } catch (err) {
-    throw kafkaFailure(err, `reading topic ${opts.topic}`, opts.kafka.brokers);
+    throw kafkaFailure(err, `reading topic ${opts.topic}`, opts.kafka);
   } finally {
     if (idleTimer) clearTimeout(idleTimer);
     process.off('SIGINT', onSignal);

@@ -7,6 +7,7 @@
  * ProtocolErrors (apiId such as MESSAGE_TOO_LARGE, canRetry), NetworkErrors whose cause is the
  * socket or TLS error, AuthenticationErrors, TimeoutErrors. kafkaErrorCodes() walks that tree.
  */
+import type { KafkaSettings } from '../config/types';
 import { CdcError } from '../util/errors';
 
 /** Broker error codes that no retry can fix: the record, the topic's settings or the credentials must change. */
@@ -43,50 +44,76 @@ interface ErrorNode {
   code?: unknown;
   apiId?: unknown;
   message?: unknown;
+  serverErrorMessage?: unknown;
+  canRetry?: unknown;
   errors?: unknown;
   cause?: unknown;
+}
+
+/** Visits every node of the client's error tree (AggregateError errors and causes), depth first. */
+function walkErrors(err: unknown, visit: (n: ErrorNode) => void): void {
+  const seen = new Set<unknown>();
+  const walk = (e: unknown, depth: number) => {
+    if (!e || typeof e !== 'object' || seen.has(e) || depth > 12) return;
+    seen.add(e);
+    const n = e as ErrorNode;
+    visit(n);
+    if (Array.isArray(n.errors)) for (const x of n.errors) walk(x, depth + 1);
+    walk(n.cause, depth + 1);
+  };
+  walk(err, 0);
 }
 
 /** Every broker error id (apiId) and socket/TLS code in the error tree, in the order found. */
 export function kafkaErrorCodes(err: unknown): string[] {
   const found: string[] = [];
-  const seen = new Set<unknown>();
-  const walk = (e: unknown, depth: number) => {
-    if (!e || typeof e !== 'object' || seen.has(e) || depth > 10) return;
-    seen.add(e);
-    const n = e as ErrorNode;
+  walkErrors(err, (n) => {
     if (typeof n.apiId === 'string') found.push(n.apiId);
     if (typeof n.code === 'string' && !n.code.startsWith('PLT_KFK_')) found.push(n.code);
-    else if (n.code === 'PLT_KFK_AUTHENTICATION') found.push('SASL_AUTHENTICATION_FAILED');
-    if (Array.isArray(n.errors)) for (const x of n.errors) walk(x, depth + 1);
-    walk(n.cause, depth + 1);
-  };
-  walk(err, 0);
+  });
   return [...new Set(found)];
 }
 
-/** The deepest, most specific message in the error tree (the client wraps it in generic ones). */
-function innermostMessage(err: unknown): string {
-  let e = err as ErrorNode | undefined;
-  let msg = typeof e?.message === 'string' ? e.message : String(err);
-  for (let depth = 0; e && depth < 10; depth++) {
-    const next = (Array.isArray(e.errors) && e.errors.length > 0 ? e.errors[0] : e.cause) as ErrorNode | undefined;
-    if (!next || typeof next !== 'object') break;
-    if (typeof next.message === 'string' && next.message.length > 0) msg = next.message;
-    e = next;
-  }
-  return msg;
+/** The most specific words in the tree: the broker's own error message, else the deepest message. */
+function bestDetail(err: unknown): string {
+  let server: string | null = null;
+  let deepest = typeof (err as ErrorNode)?.message === 'string' ? String((err as ErrorNode).message) : String(err);
+  walkErrors(err, (n) => {
+    if (server === null && typeof n.serverErrorMessage === 'string' && n.serverErrorMessage.length > 0) server = n.serverErrorMessage;
+    if (typeof n.message === 'string' && n.message.length > 0) deepest = n.message;
+  });
+  return server ?? deepest;
+}
+
+/** A refusal by the client itself that no retry changes (e.g. "Broker requires TLS."). */
+function clientRefusal(err: unknown): string | null {
+  let found: string | null = null;
+  walkErrors(err, (n) => {
+    if (found === null && n.code === 'PLT_KFK_USER' && n.canRetry === false && typeof n.message === 'string') found = n.message;
+  });
+  return found;
+}
+
+/** The connection was set up (TCP, TLS) but SASL did not get an answer: the broker closed it. */
+function closedDuringSasl(err: unknown): boolean {
+  let auth = false;
+  walkErrors(err, (n) => {
+    if (n.code === 'PLT_KFK_AUTHENTICATION') auth = true;
+  });
+  return auth && !kafkaErrorCodes(err).includes('SASL_AUTHENTICATION_FAILED');
 }
 
 /**
  * Wraps any failure of a Kafka call in a KafkaError that says what was being done, which brokers,
  * the cause, and whether a retry can help.
  */
-export function kafkaFailure(err: unknown, doing: string, brokers: string[]): KafkaError {
+export function kafkaFailure(err: unknown, doing: string, settings: Pick<KafkaSettings, 'brokers' | 'ssl'>): KafkaError {
   if (err instanceof KafkaError) return err;
+  const { brokers } = settings;
+  const tls = settings.ssl !== false;
   const codes = kafkaErrorCodes(err);
   const where = `${doing} (brokers ${brokers.join(',')})`;
-  const detail = innermostMessage(err);
+  const detail = bestDetail(err);
   if (codes.some((c) => TLS_VERIFY_CODES.has(c))) {
     return new KafkaError(`${where}: the broker's TLS certificate is not trusted (${detail}); check kafka.ssl.ca_file and the broker host name`, {
       retriable: false, reason: 'tls', codes, cause: err,
@@ -97,10 +124,23 @@ export function kafkaFailure(err: unknown, doing: string, brokers: string[]): Ka
       retriable: false, reason: 'authentication', codes, cause: err,
     });
   }
+  const refusal = clientRefusal(err);
+  if (refusal !== null) {
+    const hint = /TLS/.test(refusal) && !tls ? '; the listener wants TLS: set kafka.ssl' : '';
+    return new KafkaError(`${where}: ${refusal}${hint}`, { retriable: false, reason: 'client', codes, cause: err });
+  }
+  if (closedDuringSasl(err)) {
+    // Retried (a broker going down looks the same), but the message says the likely cause.
+    const hint = tls ? '' : ' (a plaintext client on a TLS listener? then set kafka.ssl)';
+    return new KafkaError(`${where}: the broker closed the connection before SASL authentication completed${hint}`, {
+      retriable: true, reason: 'network', codes, cause: err,
+    });
+  }
   const permanent = codes.find((c) => PERMANENT_BROKER_ERRORS.has(c));
   if (permanent) return new KafkaError(`${where}: the broker refused it with ${permanent} (${detail})`, { retriable: false, reason: 'broker', codes, cause: err });
   const timeout = (err as ErrorNode)?.code === 'PLT_KFK_TIMEOUT' || codes.includes('ETIMEDOUT');
   const network = codes.some((c) => /^E[A-Z]+$/.test(c)) || (err as ErrorNode)?.code === 'PLT_KFK_NETWORK';
   const reason: KafkaErrorReason = timeout ? 'timeout' : network ? 'network' : codes.length > 0 ? 'broker' : 'client';
-  return new KafkaError(`${where} failed: ${detail}${codes.length > 0 ? ` [${codes.join(', ')}]` : ''}`, { retriable: true, reason, codes, cause: err });
+  const tlsHint = tls && codes.includes('ECONNRESET') && /TLS/.test(detail) ? ' (a TLS client on a plaintext listener? then set kafka.ssl to false)' : '';
+  return new KafkaError(`${where} failed: ${detail}${codes.length > 0 ? ` [${codes.join(', ')}]` : ''}${tlsHint}`, { retriable: true, reason, codes, cause: err });
 }

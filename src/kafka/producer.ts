@@ -86,7 +86,7 @@ export class RecordPublisher {
       await producer.initIdempotentProducer({});
     } catch (err) {
       await producer.close(true).catch(() => undefined); // no half-open broker connections left behind
-      throw kafkaFailure(err, `connecting a producer for topic ${this.topic}`, this.settings.brokers);
+      throw kafkaFailure(err, `connecting a producer for topic ${this.topic}`, this.settings);
     }
     this.producer = producer;
   }
@@ -100,7 +100,7 @@ export class RecordPublisher {
     const settled = await Promise.allSettled(sends);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (!failed) return;
-    const error = kafkaFailure(failed.reason, `publishing to topic ${this.topic}`, this.settings.brokers);
+    const error = kafkaFailure(failed.reason, `publishing to topic ${this.topic}`, this.settings);
     if (error.has('MESSAGE_TOO_LARGE') || error.has('RECORD_LIST_TOO_LARGE')) {
       // No retry can help: say which record and what to change.
       const largest = records.reduce((a, b) => (recordBytes(b) > recordBytes(a) ? b : a));

@@ -20,7 +20,7 @@ async function withAdmin<T>(settings: KafkaSettings, doing: string, fn: (admin: 
   try {
     return await fn(admin);
   } catch (err) {
-    throw kafkaFailure(err, doing, settings.brokers);
+    throw kafkaFailure(err, doing, settings);
   } finally {
     await admin.close().catch(() => undefined);
   }

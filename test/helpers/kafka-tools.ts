@@ -22,3 +22,12 @@ export function javaProduce(topic: string, records: Array<{ key: string; value: 
     '--producer-property', 'acks=all',
   ], input);
 }
+
+/** The broker's SASL_SSL listener (scripts/kafka/up.sh): port, the CA that signed it, an unrelated CA, the test user. */
+export const SECURE_KAFKA = {
+  broker: `127.0.0.1:${process.env.KAFKA_SASL_PORT ?? '9094'}`,
+  caFile: path.join(KAFKA_HOME, 'tls', 'ca.pem'),
+  wrongCaFile: path.join(KAFKA_HOME, 'tls', 'wrong-ca.pem'),
+  username: 'cdc',
+  password: 'cdc-secret',
+};

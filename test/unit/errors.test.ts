@@ -1,6 +1,6 @@
 // Error classes, retry classification and redaction of secrets.
 import { expect } from 'chai';
-import { AuthenticationError, MultipleErrors, NetworkError, ProtocolError } from '@platformatic/kafka';
+import { AuthenticationError, MultipleErrors, NetworkError, ProtocolError, UserError } from '@platformatic/kafka';
 import { KafkaError, kafkaErrorCodes, kafkaFailure } from '../../src/kafka/errors';
 import { CdcError, ConfigError, describeError, FatalError, isRetriable, redact, RetriableError } from '../../src/util/errors';
 
@@ -87,7 +87,7 @@ describe('errors', () => {
 
 describe('Kafka errors, typed where they are thrown', () => {
   // The client's own error classes, as it builds them from a broker's answer or a socket.
-  const brokers = ['127.0.0.1:9092'];
+  const brokers = { brokers: ['127.0.0.1:9092'], ssl: false as const };
 
   it('a record too large is permanent, even inside the client\'s aggregate of several failures', () => {
     const tooLarge = new ProtocolError('MESSAGE_TOO_LARGE');
@@ -117,6 +117,20 @@ describe('Kafka errors, typed where they are thrown', () => {
     expect(tls.retriable).to.equal(false);
     expect(tls.reason).to.equal('tls');
     expect(tls.message).to.include('kafka.ssl.ca_file');
+  });
+
+  it("quotes the broker's own words, and tells a plaintext client on a TLS listener what to set", () => {
+    const refused = new ProtocolError('SASL_AUTHENTICATION_FAILED', 'Authentication failed: Invalid username or password');
+    expect(kafkaFailure(new NetworkError('n', { cause: new AuthenticationError('SASL authentication failed.', { cause: refused }) }), 'x', brokers).message).to.include(
+      'Invalid username or password',
+    );
+    const closed = new AuthenticationError('Cannot find a suitable SASL mechanism.', { cause: new NetworkError('Connection closed') });
+    const e = kafkaFailure(closed, 'x', brokers);
+    expect(e.reason).to.equal('network');
+    expect(e.message).to.include('set kafka.ssl');
+    const requiresTls = kafkaFailure(new UserError('Broker requires TLS.', { canRetry: false }), 'x', brokers);
+    expect(requiresTls.retriable).to.equal(false);
+    expect(requiresTls.message).to.include('Broker requires TLS').and.include('set kafka.ssl');
   });
 
   it('a broker error that can pass (no leader yet) is retriable', () => {
