@@ -22,5 +22,5 @@ RUN groupadd --gid 10001 pgkc \
  && mkdir -p /etc/pg-kafka-cdc/connectors
 USER 10001:10001
 EXPOSE 8080
-ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=16", "/app/dist/src/cli/main.js"]
 CMD ["run", "--config", "/etc/pg-kafka-cdc/worker.json"]

@@ -2,6 +2,7 @@
  * Helpers of the benchmark: processes, /proc sampling, the worker as a child process, metrics
  * scraping, histogram quantiles, CPU profiles. Everything targets 127.0.0.1 only.
  */
+import { WORKER_NODE_FLAGS } from '../src/cli/node-flags';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -17,7 +18,21 @@ export const PG_HOST = '127.0.0.1';
 export const PG_PORT = 5432;
 export const PG_USER = 'postgres';
 export const BROKER = '127.0.0.1:9092';
-export const KAFKA_LIBS = path.join(process.env.PG_KAFKA_CDC_CACHE ?? path.join(os.homedir(), '.cache', 'pg-kafka-cdc'), 'kafka-4.1.1', 'libs');
+export const KAFKA_HOME = path.join(process.env.PG_KAFKA_CDC_CACHE ?? path.join(os.homedir(), '.cache', 'pg-kafka-cdc'), 'kafka-4.1.1');
+export const KAFKA_LIBS = path.join(KAFKA_HOME, 'libs');
+
+/** Bytes of a topic's log segments in the local broker's data directory (all partitions), or null. */
+export function topicBytesOnBroker(topic: string): number | null {
+  const data = path.join(KAFKA_HOME, 'data');
+  let total = 0;
+  let found = false;
+  for (const dir of fs.readdirSync(data)) {
+    if (!dir.startsWith(topic + '-') || !/^\d+$/.test(dir.slice(topic.length + 1))) continue;
+    found = true;
+    for (const f of fs.readdirSync(path.join(data, dir))) if (f.endsWith('.log')) total += fs.statSync(path.join(data, dir, f)).size;
+  }
+  return found ? total : null;
+}
 
 export const pgUrl = (db: string) => `postgres://${PG_USER}@${PG_HOST}:${PG_PORT}/${db}`;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -291,7 +306,7 @@ export class BenchWorker {
     };
     fs.writeFileSync(path.join(dir, 'worker.json'), JSON.stringify(worker, null, 2));
     for (const c of opts.connectors) fs.writeFileSync(path.join(dir, 'connectors', `${String(c.name)}.json`), JSON.stringify(c, null, 2));
-    const nodeArgs: string[] = [];
+    const nodeArgs: string[] = [...WORKER_NODE_FLAGS]; // as the CLI and the image run it
     const profileDir = opts.profileDir ?? null;
     if (profileDir) {
       fs.mkdirSync(profileDir, { recursive: true });

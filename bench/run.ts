@@ -11,6 +11,7 @@
  *   BENCH_ONLY=snapshot,stream,overhead   which parts to run
  *   BENCH_PROFILE=1           run the worker under node --cpu-prof and summarise the top self-time functions
  *   BENCH_SNAPSHOT_BATCH      the connector's snapshot.batch_size (default: the connector default)
+ *   BENCH_COMPRESSIONS=lz4,none,zstd  the worker's snapshot once per sink.compression; the first is the headline
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -43,6 +44,7 @@ import {
   run,
   sleep,
   summariseProfile,
+  topicBytesOnBroker,
 } from './lib';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
@@ -53,6 +55,8 @@ const SIZES = process.env.BENCH_SIZES
   ? process.env.BENCH_SIZES.split(',').map(Number)
   : [100_000, 1_000_000, ...(process.env.BENCH_5M === '1' ? [5_000_000] : [])];
 const SNAPSHOT_BATCH = process.env.BENCH_SNAPSHOT_BATCH ? Number(process.env.BENCH_SNAPSHOT_BATCH) : undefined;
+/** The worker's snapshot runs once per compression; the first is the headline figure. */
+const COMPRESSIONS = (process.env.BENCH_COMPRESSIONS ?? 'lz4,none,zstd').split(',').map((c) => c.trim());
 const RUN_ID = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
 const PROFILE_ROOT = path.join(REPO_ROOT, 'bench', 'profiles', RUN_ID);
 const STREAM_ROWS = 100_000;
@@ -98,16 +102,74 @@ async function createTable(db: string, name: string, rows: number): Promise<{ ke
 
 // ---------------------------------------------------------------- snapshot
 
+interface WorkerSnapshot {
+  compression: string;
+  rowsPerSec: number;
+  mbPerSec: number;
+  seconds: number;
+  usPerRow: number;
+  peakRssMb: number;
+  cpu: CpuReport;
+  /** Worker CPU-seconds per 1M rows (= CPU microseconds per row). */
+  workerCpuUsPerRow: number;
+  /** Bytes the topic takes in the broker's log directory after the snapshot. */
+  brokerBytes: number | null;
+  profile?: ReturnType<typeof summariseProfile>;
+}
+
 interface SnapshotResult {
   rows: number;
   avgKeyBytes: number;
   avgValueBytes: number;
-  worker: { rowsPerSec: number; mbPerSec: number; seconds: number; usPerRow: number; peakRssMb: number; cpu: CpuReport; workerCpuUsPerRow: number };
+  /** The first compression of BENCH_COMPRESSIONS (the connector default unless set). */
+  worker: WorkerSnapshot;
+  variants: WorkerSnapshot[];
   postgresCopy: { rowsPerSec: number; mbPerSec: number; seconds: number };
   kafkaProducerPerf: { rowsPerSec: number; mbPerSec: number; recordSize: number; raw: string };
   ratioToPostgres: number;
   ratioToKafka: number;
-  profile?: ReturnType<typeof summariseProfile>;
+}
+
+/** One snapshot of the table by the real worker CLI with the given compression. */
+async function workerSnapshot(db: string, table: string, rows: number, compression: string, mb: (r: number) => number): Promise<WorkerSnapshot> {
+  const topic = `pgkc-bench-snap-${rows}-${compression}-${RUN_ID}`;
+  TOPICS.push(topic);
+  const name = `bench-snap-${rows}-${compression}`;
+  log(`snapshot ${rows}: the worker, compression ${compression}`);
+  const profileDir = PROFILE ? path.join(PROFILE_ROOT, `snapshot-${rows}-${compression}`) : null;
+  let worker: BenchWorker | null = null;
+  const cpu = new CpuSampler(() => worker?.pid ?? null).start();
+  worker = await BenchWorker.start({
+    dbUrl: pgUrl(db),
+    tag: name,
+    profileDir,
+    connectors: [{ name, source: { table_name: table }, sink: { topic, partitions: 1, compression }, ...(SNAPSHOT_BATCH ? { snapshot: { batch_size: SNAPSHOT_BATCH } } : {}) }],
+  });
+  const w = worker;
+  await w.waitFor(async () => (await w.connector(name))?.snapshot.completed === true, 1_800_000, `snapshot of ${rows} rows`, 50);
+  const cpuReport = cpu.stop();
+  const peakRssMb = w.peakRssMb();
+  await w.stop();
+  const t0 = w.logTime('starting snapshot');
+  const t1 = w.logTime('snapshot complete');
+  if (t0 === null || t1 === null) throw new Error('snapshot start/complete not found in the worker log');
+  const seconds = (t1 - t0) / 1000;
+  const rate = rows / seconds;
+  const workerCpu = (cpuReport.coresByGroup.worker ?? 0) * cpuReport.seconds;
+  const brokerBytes = topicBytesOnBroker(topic);
+  await deleteTopics([topic]);
+  return {
+    compression,
+    rowsPerSec: round(rate),
+    mbPerSec: round(mb(rate), 1),
+    seconds: round(seconds, 2),
+    usPerRow: round((seconds * 1e6) / rows, 2),
+    peakRssMb,
+    cpu: cpuReport,
+    workerCpuUsPerRow: round((workerCpu * 1e6) / rows, 2),
+    brokerBytes,
+    ...(profileDir ? { profile: summariseProfile(profileDir) } : {}),
+  };
 }
 
 async function snapshotBench(): Promise<SnapshotResult[]> {
@@ -142,56 +204,28 @@ async function snapshotBench(): Promise<SnapshotResult[]> {
     const kafkaRate = Number(m[2]);
     await deleteTopics([perfTopic]);
 
-    // The worker: the real CLI, snapshot only (no notification, no ordinal), until the snapshot completes.
-    const topic = `pgkc-bench-snap-${rows}-${RUN_ID}`;
-    TOPICS.push(topic);
-    const name = `bench-snap-${rows}`;
-    log(`snapshot ${rows}: the worker`);
-    const profileDir = PROFILE ? path.join(PROFILE_ROOT, `snapshot-${rows}`) : null;
-    let worker: BenchWorker | null = null;
-    const cpu = new CpuSampler(() => worker?.pid ?? null).start();
-    worker = await BenchWorker.start({
-      dbUrl: pgUrl(db),
-      tag: name,
-      profileDir,
-      connectors: [{ name, source: { table_name: table }, sink: { topic, partitions: 1 }, ...(SNAPSHOT_BATCH ? { snapshot: { batch_size: SNAPSHOT_BATCH } } : {}) }],
-    });
-    const w = worker;
-    await w.waitFor(async () => (await w.connector(name))?.snapshot.completed === true, 1_800_000, `snapshot of ${rows} rows`, 50);
-    const cpuReport = cpu.stop();
-    const peakRssMb = w.peakRssMb();
-    await w.stop();
-    const t0 = w.logTime('starting snapshot');
-    const t1 = w.logTime('snapshot complete');
-    if (t0 === null || t1 === null) throw new Error('snapshot start/complete not found in the worker log');
-    const seconds = (t1 - t0) / 1000;
-    const workerRate = rows / seconds;
-    const workerCpu = (cpuReport.coresByGroup.worker ?? 0) * cpuReport.seconds;
+    // The worker: the real CLI, snapshot only (no notification, no ordinal), once per compression.
+    const variants: WorkerSnapshot[] = [];
+    for (const compression of COMPRESSIONS) {
+      variants.push(await workerSnapshot(db, table, rows, compression, mb));
+    }
+    const main = variants[0];
     const res: SnapshotResult = {
       rows,
       avgKeyBytes: sizes.keyBytes,
       avgValueBytes: sizes.valueBytes,
-      worker: {
-        rowsPerSec: round(workerRate),
-        mbPerSec: round(mb(workerRate), 1),
-        seconds: round(seconds, 2),
-        usPerRow: round((seconds * 1e6) / rows, 2),
-        peakRssMb,
-        cpu: cpuReport,
-        workerCpuUsPerRow: round((workerCpu * 1e6) / rows, 2),
-      },
+      worker: main,
+      variants,
       postgresCopy: { rowsPerSec: round(rows / copy.seconds), mbPerSec: round(mb(rows / copy.seconds), 1), seconds: round(copy.seconds, 2) },
       kafkaProducerPerf: { rowsPerSec: round(kafkaRate), mbPerSec: round(mb(kafkaRate), 1), recordSize, raw: m[0] },
-      ratioToPostgres: round(workerRate / (rows / copy.seconds), 3),
-      ratioToKafka: round(workerRate / kafkaRate, 3),
+      ratioToPostgres: round(main.rowsPerSec / (rows / copy.seconds), 3),
+      ratioToKafka: round(main.rowsPerSec / kafkaRate, 3),
     };
-    if (profileDir) res.profile = summariseProfile(profileDir);
-    await deleteTopics([topic]);
     const c = await pg(db);
     await c.query(`DROP TABLE ${table}`);
     await c.end();
     results.push(res);
-    log(`snapshot ${rows}: worker ${res.worker.rowsPerSec} rows/s, postgres ${res.postgresCopy.rowsPerSec}, kafka ${res.kafkaProducerPerf.rowsPerSec}, peak RSS ${peakRssMb} MB`);
+    log(`snapshot ${rows}: worker ${variants.map((v) => `${v.compression} ${v.rowsPerSec} rows/s`).join(', ')}, postgres ${res.postgresCopy.rowsPerSec}, kafka ${res.kafkaProducerPerf.rowsPerSec}, peak RSS ${main.peakRssMb} MB`);
   }
   return results;
 }
@@ -510,7 +544,7 @@ function environment(): Record<string, string | number> {
       return 'unknown';
     }
   };
-  const kafkajs = (require('kafkajs/package.json') as { version: string }).version;
+  const kafkaClient = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'node_modules', '@platformatic', 'kafka', 'package.json'), 'utf8')) as { version: string }).version;
   const kafkaJar = fs.existsSync(KAFKA_LIBS) ? (fs.readdirSync(KAFKA_LIBS).find((f) => /^kafka-clients-.*\.jar$/.test(f)) ?? 'unknown') : 'unknown';
   return {
     nproc: os.cpus().length,
@@ -520,7 +554,7 @@ function environment(): Record<string, string | number> {
     node: process.version,
     postgres: sh('psql', psqlArgs('postgres', 'SHOW server_version').concat(['-At'])),
     kafka: kafkaJar.replace(/^kafka-clients-|\.jar$/g, ''),
-    kafkajs,
+    kafkaClient: `@platformatic/kafka ${kafkaClient}`,
     pgbench: sh('pgbench', ['--version']),
   };
 }
@@ -567,6 +601,25 @@ function report(results: Results): string {
       out.push(`time per row ${fmt(b.rows)} vs ${fmt(a.rows)}: ${fmt(b.worker.usPerRow / a.worker.usPerRow, 2)}x; peak RSS ${fmt(b.worker.peakRssMb, 1)} vs ${fmt(a.worker.peakRssMb, 1)} MB`);
     }
     out.push('');
+    out.push('Snapshot by sink.compression (same table, one worker run each; broker bytes = the topic\'s log segments)');
+    out.push(
+      table(
+        ['rows', 'compression', 'rows/s', 'vs Kafka', 'worker CPU s per 1M rows', 'peak RSS MB', 'broker MB', 'broker B/row'],
+        results.snapshot.flatMap((s) =>
+          s.variants.map((v) => [
+            fmt(s.rows),
+            v.compression,
+            fmt(v.rowsPerSec),
+            fmt(v.rowsPerSec / s.kafkaProducerPerf.rowsPerSec, 2),
+            fmt(v.workerCpuUsPerRow, 1),
+            fmt(v.peakRssMb, 1),
+            v.brokerBytes === null ? '-' : fmt(v.brokerBytes / 1e6, 1),
+            v.brokerBytes === null ? '-' : fmt(v.brokerBytes / s.rows, 0),
+          ]),
+        ),
+      ),
+    );
+    out.push('');
   }
   if (results.stream) {
     out.push(`Streaming (pgbench c clients, 90% single-row UPDATE / 10% INSERT, ${SECONDS} s; latency ms: direct = broker LogAppendTime - updated_at; hist = worker histogram)`);
@@ -602,7 +655,7 @@ function report(results: Results): string {
     out.push(table(['variant', 'tps', 'vs no trigger', 'cores busy (pg/pgbench/worker)'], results.overhead.map((o) => [o.variant, fmt(o.tps), fmt(o.ratioToNoTrigger, 3), `${fmt(o.cpu.coresBusy, 2)} (${fmt(o.cpu.coresByGroup.postgres, 2)}/${fmt(o.cpu.coresByGroup.pgbench, 2)}/${fmt(o.cpu.coresByGroup.worker, 2)})`])));
     out.push('');
   }
-  const profiles = [...(results.snapshot ?? []).map((s) => [`snapshot ${s.rows}`, s.profile] as const), ...(results.stream ?? []).map((s) => [`stream ${s.label}`, s.profile] as const), ['backlog drain', results.backlog?.profile] as const];
+  const profiles = [...(results.snapshot ?? []).flatMap((s) => s.variants.map((v) => [`snapshot ${s.rows} ${v.compression}`, v.profile] as const)), ...(results.stream ?? []).map((s) => [`stream ${s.label}`, s.profile] as const), ['backlog drain', results.backlog?.profile] as const];
   for (const [what, p] of profiles) {
     if (!p) continue;
     out.push(`CPU profile, ${what} (${p.file}, ${fmt(p.totalMs)} ms sampled): top self time`);

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 /**
  * The command line: a thin shell over the library. The only place that reads the environment and
  * decides exit codes: 0 done, 1 runtime failure, 2 invalid config or usage. Never a stack trace.

@@ -4,7 +4,7 @@
  * is stored after Kafka acknowledged each page, so a crash resumes after the last acknowledged key.
  */
 import { countOps } from '../kafka/records';
-import type { SnapshotRow } from '../postgres/queries';
+import { positionOf, type SnapshotRow } from '../postgres/queries';
 import type { Progress } from '../progress/store';
 import type { SessionContext } from './context';
 
@@ -25,7 +25,7 @@ export async function runSnapshot(ctx: SessionContext, progress: Progress): Prom
   while (!signal.aborted) {
     const page = await next;
     if (page.length === 0) break;
-    const lastKey = page[page.length - 1].p;
+    const lastKey = positionOf(page[page.length - 1]);
     next = page.length < batch ? Promise.resolve([]) : fetch(lastKey);
     next.catch(() => undefined); // awaited on the next turn; do not let it be "unhandled" meanwhile
 

@@ -13,7 +13,7 @@
  */
 import { countOps } from '../kafka/records';
 import { setWaiting } from '../postgres/capture';
-import type { ChangeRow, SnapshotRow } from '../postgres/queries';
+import { positionOf, type ChangeRow, type SnapshotRow } from '../postgres/queries';
 import { sleep } from '../util/retry';
 import type { SessionContext } from './context';
 
@@ -107,7 +107,7 @@ export async function pollByOrdinal(ctx: SessionContext, startWatermark: string[
     if (r.rows.length > 0) {
       const started = process.hrtime.bigint();
       await publisher.publish(r.rows.map((row) => records.build(row, 'change').record));
-      watermark = r.rows[r.rows.length - 1].p;
+      watermark = positionOf(r.rows[r.rows.length - 1]);
       await ctx.progress.saveWatermark(watermark);
       events.emit('published', {
         connector: cfg.name,

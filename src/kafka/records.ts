@@ -33,21 +33,25 @@ const OP_VALUES: Record<Op, Buffer> = { snapshot: Buffer.from('snapshot'), upser
 
 export class RecordBuilder {
   private readonly connector: Buffer;
+  /** The headers of records without an ordinal are the same for every record of an op: shared, never mutated. */
+  private readonly fixedHeaders: Record<Op, Map<Buffer, Buffer>>;
 
   constructor(
     private readonly topic: string,
     connector: string,
   ) {
     this.connector = Buffer.from(connector);
+    const fixed = (op: Op) => new Map<Buffer, Buffer>([[H_OP, OP_VALUES[op]], [H_CONNECTOR, this.connector]]);
+    this.fixedHeaders = { snapshot: fixed('snapshot'), upsert: fixed('upsert'), delete: fixed('delete') };
   }
 
   build(row: RowImage, op: 'snapshot' | 'change'): { record: KafkaRecord; op: Op } {
     const actual: Op = op === 'snapshot' ? 'snapshot' : row.v === null ? 'delete' : 'upsert';
-    const headers = new Map<Buffer, Buffer>([
-      [H_OP, OP_VALUES[actual]],
-      [H_CONNECTOR, this.connector],
-    ]);
-    if (row.o !== null) headers.set(H_ORDINAL, Buffer.from(row.o));
+    let headers = this.fixedHeaders[actual];
+    if (row.o !== null) {
+      headers = new Map(headers);
+      headers.set(H_ORDINAL, Buffer.from(row.o));
+    }
     const record: KafkaRecord = { topic: this.topic, key: Buffer.from(row.k), value: row.v === null ? undefined : Buffer.from(row.v), headers };
     return { record, op: actual };
   }

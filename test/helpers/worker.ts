@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { WORKER_NODE_FLAGS } from '../../src/cli/node-flags';
 import { KAFKA_BROKERS } from './services';
 import { eventually } from './wait';
 
@@ -57,7 +58,7 @@ export class WorkerProcess {
   }
 
   static start(workerFile: string, port: number, env: Record<string, string> = {}): WorkerProcess {
-    const proc = spawn(process.execPath, [CLI, 'run', '--config', workerFile], {
+    const proc = spawn(process.execPath, [...WORKER_NODE_FLAGS, CLI, 'run', '--config', workerFile], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

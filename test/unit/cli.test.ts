@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { WORKER_NODE_FLAGS } from '../../src/cli/node-flags';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -29,5 +31,14 @@ describe('the command line', () => {
     const r = run(process.execPath, ['dist/src/cli/main.js', 'validate', '--config', 'nope/worker.json']);
     expect(r.code).to.equal(2);
     expect(r.out).to.contain('nope/worker.json').and.contain('does not exist');
+  });
+
+  it('runs with the same V8 flags from the shebang, the container image, the tests and the benchmark', () => {
+    const flags = WORKER_NODE_FLAGS.join(' ');
+    expect(fs.readFileSync(path.join(ROOT, 'src', 'cli', 'main.ts'), 'utf8').split('\n')[0]).to.equal(`#!/usr/bin/env -S node ${flags}`);
+    expect(fs.readFileSync(path.join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'utf8').split('\n')[0]).to.equal(`#!/usr/bin/env -S node ${flags}`);
+    const entrypoint = /^ENTRYPOINT (.*)$/m.exec(fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'))?.[1];
+    expect(JSON.parse(entrypoint ?? '[]')).to.deep.equal(['node', ...WORKER_NODE_FLAGS, '/app/dist/src/cli/main.js']);
+    for (const user of ['bench/lib.ts', 'test/helpers/worker.ts']) expect(fs.readFileSync(path.join(ROOT, user), 'utf8'), user).to.contain('...WORKER_NODE_FLAGS');
   });
 });

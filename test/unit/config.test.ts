@@ -76,7 +76,7 @@ const fullConnectorEnv: RawConnectorConfig = {
   name: 'customers',
   source: { table_name: 'customers', database: { url_env: 'CUSTOMERS_DB_URL' }, notification: {} },
   sink: { partitions: 1, replication_factor: 1, compact: true, compression: 'lz4' },
-  snapshot: { mode: 'initial', batch_size: 5000 },
+  snapshot: { mode: 'initial', batch_size: 2000 },
   capture: { batch_size: 2000, poll_interval_ms: 1000, heartbeat_interval_ms: 10000 },
 };
 
@@ -111,7 +111,7 @@ describe('loadWorkerConfig', () => {
         compact: true,
         compression: 'lz4',
         snapshotMode: 'initial',
-        snapshotBatchSize: 5000,
+        snapshotBatchSize: 2000,
         captureBatchSize: 2000,
         pollIntervalMs: 1000,
         heartbeatIntervalMs: 10000,
