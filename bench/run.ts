@@ -11,6 +11,7 @@
  *   BENCH_ONLY=snapshot,stream,overhead   which parts to run
  *   BENCH_PROFILE=1           run the worker under node --cpu-prof and summarise the top self-time functions
  *   BENCH_SNAPSHOT_BATCH      the connector's snapshot.batch_size (default: the connector default)
+ *   BENCH_CAPTURE_BATCH       the connectors' capture.batch_size in the streaming parts (default: the connector default)
  *   BENCH_COMPRESSIONS=lz4,none,zstd  the worker's snapshot once per sink.compression; the first is the headline
  */
 import * as fs from 'node:fs';
@@ -55,6 +56,8 @@ const SIZES = process.env.BENCH_SIZES
   ? process.env.BENCH_SIZES.split(',').map(Number)
   : [100_000, 1_000_000, ...(process.env.BENCH_5M === '1' ? [5_000_000] : [])];
 const SNAPSHOT_BATCH = process.env.BENCH_SNAPSHOT_BATCH ? Number(process.env.BENCH_SNAPSHOT_BATCH) : undefined;
+/** BENCH_CAPTURE_BATCH: the connectors' capture.batch_size in the streaming, backlog and overhead parts. */
+const CAPTURE = process.env.BENCH_CAPTURE_BATCH ? { capture: { batch_size: Number(process.env.BENCH_CAPTURE_BATCH) } } : {};
 /** The worker's snapshot runs once per compression; the first is the headline figure. */
 const COMPRESSIONS = (process.env.BENCH_COMPRESSIONS ?? 'lz4,none,zstd').split(',').map((c) => c.trim());
 const RUN_ID = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
@@ -331,7 +334,7 @@ async function streamRun(db: string, scripts: { update: string; insert: string }
     dbUrl: pgUrl(db),
     tag: name,
     profileDir,
-    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: CHANNEL } }, sink: { topic, partitions: 1 }, snapshot: { mode: 'never' } }],
+    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: CHANNEL } }, sink: { topic, partitions: 1 }, snapshot: { mode: 'never' }, ...CAPTURE }],
   });
   try {
     await worker.waitFor(async () => (await worker.connector(name))?.state === 'streaming', 60_000, 'streaming');
@@ -443,7 +446,7 @@ async function backlogBench(): Promise<BacklogResult> {
     dbUrl: pgUrl(db),
     tag: name,
     profileDir,
-    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: CHANNEL } }, sink: { topic, partitions: 1 }, snapshot: { mode: 'never' } }],
+    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: CHANNEL } }, sink: { topic, partitions: 1 }, snapshot: { mode: 'never' }, ...CAPTURE }],
   });
   const w = worker;
   try {
@@ -508,7 +511,7 @@ async function overheadBench(): Promise<OverheadResult[]> {
   const worker = await BenchWorker.start({
     dbUrl: pgUrl(db),
     tag: name,
-    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: 'bench_ovh' } }, sink: { topic, partitions: 1 }, snapshot: { mode: 'never' } }],
+    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: 'bench_ovh' } }, sink: { topic, partitions: 1 }, snapshot: { mode: 'never' }, ...CAPTURE }],
   });
   try {
     await worker.waitFor(async () => (await worker.connector(name))?.state === 'streaming', 60_000, 'streaming');

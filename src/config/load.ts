@@ -113,6 +113,7 @@ export function inspectWorkerConfig(workerFile: string, env: Env): { config: Wor
       snapshotMode: c.snapshot.mode,
       snapshotBatchSize: c.snapshot.batch_size,
       captureBatchSize: c.capture.batch_size,
+      drainPauseMs: c.capture.drain_pause_ms,
       pollIntervalMs: c.capture.poll_interval_ms,
       heartbeatIntervalMs: c.capture.heartbeat_interval_ms,
     });

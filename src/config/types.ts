@@ -41,7 +41,7 @@ export interface RawConnectorConfig {
   };
   sink: { topic?: string; partitions: number; replication_factor: number; compact: boolean; compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd' };
   snapshot: { mode: 'initial' | 'never'; batch_size: number };
-  capture: { batch_size: number; poll_interval_ms: number; heartbeat_interval_ms: number };
+  capture: { batch_size: number; drain_pause_ms: number; poll_interval_ms: number; heartbeat_interval_ms: number };
 }
 
 export interface KafkaSettings {
@@ -76,6 +76,7 @@ export interface ConnectorConfig {
   snapshotMode: 'initial' | 'never';
   snapshotBatchSize: number;
   captureBatchSize: number;
+  drainPauseMs: number;
   pollIntervalMs: number;
   heartbeatIntervalMs: number;
 }

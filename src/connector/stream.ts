@@ -17,37 +17,43 @@ import { positionOf, type ChangeRow, type SnapshotRow } from '../postgres/querie
 import { sleep } from '../util/retry';
 import type { SessionContext } from './context';
 
-/**
- * After a batch smaller than the batch size, wait this long before reading the log again, so that a
- * steady trickle of changes is drained in fewer, larger batches: every drain ends with a DELETE that
- * commits (a WAL flush that competes with the writers' own commits) and a produce request. It adds at
- * most this much to the latency of a change; a full batch is followed by the next one at once.
- */
-export const DRAIN_PAUSE_MS = 25;
 
 /** How long an idle worker waits for transactions that may have missed its idle flag. */
 const XIP_WAIT_MS = 250;
 
 export async function drainChanges(ctx: SessionContext, channel: string): Promise<void> {
   const { cfg, queries, data, publisher, records, events, signal, control } = ctx;
+  /** Reads a batch of the log, leaving out the entries of the batch in flight (read, not yet deleted). */
+  const readBatch = async (inFlight: string[]) => {
+    const read = await data.query<ChangeRow & { now_ms: number }>(queries.drain, [cfg.captureBatchSize, inFlight]);
+    return { rows: read.rows, readAtMs: Date.now() };
+  };
   let lastPartial = 0;
+  let prefetched: ReturnType<typeof readBatch> | null = null;
   while (!signal.aborted) {
-    const wait = lastPartial + DRAIN_PAUSE_MS - Date.now();
+    // After a partial batch, capture.drain_pause_ms lets a trickle gather into the next batch.
+    const wait = lastPartial + cfg.drainPauseMs - Date.now();
     if (wait > 0) await sleep(wait, signal);
     if (signal.aborted) break;
-    const read = await data.query<ChangeRow & { now_ms: number }>(queries.drain, [cfg.captureBatchSize]);
-    const readAtMs = Date.now();
-    const rows = read.rows;
+    const { rows, readAtMs } = await (prefetched ?? readBatch([]));
+    prefetched = null;
     if (rows.length === 0) {
       await idle(ctx, channel);
       lastPartial = 0;
       continue;
     }
     const built = rows.map((r) => records.build(r, 'change'));
-    const started = process.hrtime.bigint();
-    await publisher.publish(built.map((b) => b.record));
-    const ackMs = Date.now();
     const seqs = rows.flatMap((r) => r.seqs);
+    const started = process.hrtime.bigint();
+    const published = publisher.publish(built.map((b) => b.record));
+    if (rows.length === cfg.captureBatchSize) {
+      // A backlog: read the next batch while Kafka acknowledges this one. It is published only after
+      // this batch's acks (per-key order holds), and this batch's entries are deleted only after them.
+      prefetched = readBatch(seqs);
+      prefetched.catch(() => undefined); // awaited on the next turn; the session ends on any failure
+    }
+    await published;
+    const ackMs = Date.now();
     await data.query(queries.deleteDrained, [seqs]);
     // Latency from the change in Postgres to Kafka's ack, on Postgres' clock plus our own elapsed time.
     const pgNow = Number(rows[0].now_ms);
@@ -66,6 +72,7 @@ export async function drainChanges(ctx: SessionContext, channel: string): Promis
       lastPartial = 0;
     }
   }
+  if (prefetched) await prefetched.catch(() => undefined);
 }
 
 async function idle(ctx: SessionContext, channel: string): Promise<void> {

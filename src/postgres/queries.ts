@@ -101,7 +101,7 @@ export function buildQueries(plan: TablePlan, logTable: string | null): QuerySet
     const join = keys
       .map((c) => `${col('t', c)} = ${col('kr', c)} AND ${col('t', c)}::text COLLATE "C" = ${col('kr', c)}::text COLLATE "C"`)
       .join(' AND ');
-    drain = `WITH batch AS (SELECT seq, k, changed_at FROM ${log} ORDER BY seq LIMIT $1),
+    drain = `WITH batch AS (SELECT seq, k, changed_at FROM ${log} WHERE seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1),
       keys AS (SELECT k::text::jsonb AS k, array_agg(seq) AS seqs, min(seq) AS first_seq, min(changed_at) AS changed_at FROM batch GROUP BY k::text)
       SELECT keys.seqs::text[] AS seqs, (extract(epoch FROM keys.changed_at) * 1000)::float8 AS changed_ms,
              (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms,

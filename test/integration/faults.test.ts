@@ -76,6 +76,29 @@ describe('convergence under faults', function () {
     await noRolledBackValues(s.topic);
   });
 
+  it('drains a backlog larger than a batch (the next batch read while Kafka acknowledges), killed mid-drain, and converges', async () => {
+    // batch_size 50: a backlog of thousands of log entries is drained in full batches, each next one
+    // read while the previous is in flight; keys repeat across batches, some rows are deleted.
+    s = await itemsScenario('faults backlog prefetch', { rows: 3000, connector: { capture: { batch_size: 50 } } });
+    const w1 = s.startWorker();
+    await w1.waitForState(s.name, ['streaming']);
+    await w1.stop();
+    for (let round = 0; round < 4; round++) await s.db.query(`UPDATE items SET v = v + 1, note = 'round ${round}' WHERE id % 3 = ${round % 3}`);
+    await s.db.query(`DELETE FROM items WHERE id % 7 = 0`);
+    await s.db.query(`INSERT INTO items (id, v, note) SELECT g, g, 'late' FROM generate_series(3001, 3500) AS g`);
+    const [{ n }] = await s.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM kafka_cdc.pgkc_items_items_log`);
+    expect(n, 'log entries waiting').to.be.greaterThan(1000);
+    const w2 = s.startWorker();
+    await eventually(async () => (await w2.metric('pg_kafka_cdc_records_published_total', { connector: s!.name })) >= 200, 60_000, 'part of the backlog published', 20);
+    w2.kill('SIGKILL');
+    await w2.waitForExit();
+    const w3 = s.startWorker();
+    await w3.waitForState(s.name, ['streaming']);
+    await assertConverges(s.db, 'items', ['id'], s.topic);
+    const [{ left }] = await s.db.query<{ left: number }>(`SELECT count(*)::int AS left FROM kafka_cdc.pgkc_items_items_log`);
+    expect(left, 'log entries left after the drain').to.equal(0);
+  });
+
   it("converges after the worker's PostgreSQL sessions are terminated with pg_terminate_backend", async () => {
     s = await itemsScenario('faults terminate backend', { rows: 1000, connector: { capture: { heartbeat_interval_ms: 500 } } });
     const w = s.startWorker();

@@ -94,8 +94,8 @@ describe('the connector over its lifetime', function () {
 
   it('fails visibly, naming the record and the fix, when a row is larger than the broker accepts', async () => {
     s = await itemsScenario('life too large', { rows: 5 });
-    // Random hex, so that the connector's compression (lz4 by default) cannot shrink it under the limit.
-    await s.db.query(`UPDATE items SET note = (SELECT string_agg(md5(random()::text || g), '') FROM generate_series(1, 80000) g) WHERE id = 3`);
+    // Random hex, so that the connector's compression (zstd by default) cannot shrink it under the limit.
+    await s.db.query(`UPDATE items SET note = (SELECT string_agg(md5(random()::text || g), '') FROM generate_series(1, 120000) g) WHERE id = 3`);
     const w = s.startWorker();
     const status = await w.waitForState(s.name, ['failed'], 60_000);
     expect(status.last_error?.message).to.contain('too large').and.contain('{"id":3}').and.contain('max.message.bytes');

@@ -68,16 +68,16 @@ const fullConnectorInline: RawConnectorConfig = {
     ordinal_column: 'updated_at',
     notification: { channel_name: 'orders_cdc' },
   },
-  sink: { topic: 'sales.orders', partitions: 6, replication_factor: 3, compact: false, compression: 'zstd' },
+  sink: { topic: 'sales.orders', partitions: 6, replication_factor: 3, compact: false, compression: 'lz4' },
   snapshot: { mode: 'never', batch_size: 100 },
-  capture: { batch_size: 50, poll_interval_ms: 250, heartbeat_interval_ms: 2000 },
+  capture: { batch_size: 50, drain_pause_ms: 0, poll_interval_ms: 250, heartbeat_interval_ms: 2000 },
 };
 const fullConnectorEnv: RawConnectorConfig = {
   name: 'customers',
   source: { table_name: 'customers', database: { url_env: 'CUSTOMERS_DB_URL' }, notification: {} },
-  sink: { partitions: 1, replication_factor: 1, compact: true, compression: 'lz4' },
+  sink: { partitions: 1, replication_factor: 1, compact: true, compression: 'zstd' },
   snapshot: { mode: 'initial', batch_size: 2000 },
-  capture: { batch_size: 2000, poll_interval_ms: 1000, heartbeat_interval_ms: 10000 },
+  capture: { batch_size: 2000, drain_pause_ms: 5, poll_interval_ms: 1000, heartbeat_interval_ms: 10000 },
 };
 
 describe('loadWorkerConfig', () => {
@@ -109,10 +109,11 @@ describe('loadWorkerConfig', () => {
         partitions: 1,
         replicationFactor: 1,
         compact: true,
-        compression: 'lz4',
+        compression: 'zstd',
         snapshotMode: 'initial',
         snapshotBatchSize: 2000,
         captureBatchSize: 2000,
+        drainPauseMs: 5,
         pollIntervalMs: 1000,
         heartbeatIntervalMs: 10000,
       });
@@ -198,10 +199,11 @@ describe('loadWorkerConfig', () => {
         partitions: 6,
         replicationFactor: 3,
         compact: false,
-        compression: 'zstd',
+        compression: 'lz4',
         snapshotMode: 'never',
         snapshotBatchSize: 100,
         captureBatchSize: 50,
+        drainPauseMs: 0,
         pollIntervalMs: 250,
         heartbeatIntervalMs: 2000,
       });

@@ -23,6 +23,7 @@ function cfg(over: Partial<ConnectorConfig> = {}): ConnectorConfig {
     snapshotMode: 'initial',
     snapshotBatchSize: 5000,
     captureBatchSize: 2000,
+    drainPauseMs: 5,
     pollIntervalMs: 1000,
     heartbeatIntervalMs: 10000,
     ...over,
