@@ -35,6 +35,7 @@ export async function tailCommand(opts: TailOptions, out: (l: string) => void): 
       idleTimer = setTimeout(stop, opts.idleExitMs);
     };
     stopSignals.signal.addEventListener('abort', stop, { once: true });
+    if (stopSignals.signal.aborted) stop(); // a signal while the consumer was joining
     armIdle();
     for await (const message of stream) {
       const op = headerOf(message.headerEntries, 'op');

@@ -46,7 +46,9 @@ export async function drainChanges(ctx: SessionContext, channel: string): Promis
     const seqs = rows.flatMap((r) => r.seqs);
     const started = process.hrtime.bigint();
     const published = publisher.publish(built.map((b) => b.record));
-    if (rows.length === cfg.captureBatchSize) {
+    // The LIMIT counts log entries; rows are distinct keys (a key changed twice is one row).
+    const full = seqs.length >= cfg.captureBatchSize;
+    if (full) {
       // A backlog: read the next batch while Kafka acknowledges this one. It is published only after
       // this batch's acks (per-key order holds), and this batch's entries are deleted only after them.
       prefetched = readBatch(seqs);
@@ -65,7 +67,7 @@ export async function drainChanges(ctx: SessionContext, channel: string): Promis
       produceSeconds: Number(process.hrtime.bigint() - started) / 1e9,
       latenciesSeconds: latencies,
     });
-    if (rows.length < cfg.captureBatchSize) {
+    if (!full) {
       control.clearWake();
       lastPartial = Date.now();
     } else {

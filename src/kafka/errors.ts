@@ -7,14 +7,19 @@
  * ProtocolErrors (apiId such as MESSAGE_TOO_LARGE, canRetry), NetworkErrors whose cause is the
  * socket or TLS error, AuthenticationErrors, TimeoutErrors. kafkaErrorCodes() walks that tree.
  */
+import { TimeoutError } from '@platformatic/kafka';
 import type { KafkaSettings } from '../config/types';
 import { CdcError } from '../util/errors';
 
-/** Broker error codes that no retry can fix: the record, the topic's settings or the credentials must change. */
+/**
+ * Broker error codes that no retry can fix: the record, the topic's settings or the credentials must
+ * change. (INVALID_REPLICATION_FACTOR is not among them: it is also what a topic creation gets while
+ * brokers are down.)
+ */
 const PERMANENT_BROKER_ERRORS = new Set([
   'MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'TOPIC_AUTHORIZATION_FAILED',
   'CLUSTER_AUTHORIZATION_FAILED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'SASL_AUTHENTICATION_FAILED',
-  'INVALID_REPLICATION_FACTOR', 'INVALID_PARTITIONS', 'INVALID_TOPIC_EXCEPTION', 'POLICY_VIOLATION',
+  'INVALID_PARTITIONS', 'INVALID_TOPIC_EXCEPTION', 'POLICY_VIOLATION',
   'UNSUPPORTED_SASL_MECHANISM', 'INVALID_REQUIRED_ACKS', 'ILLEGAL_SASL_STATE',
 ]);
 
@@ -85,22 +90,56 @@ function bestDetail(err: unknown): string {
   return server ?? deepest;
 }
 
-/** A refusal by the client itself that no retry changes (e.g. "Broker requires TLS."). */
+/**
+ * The client's own refusals that no retry changes. The client marks every UserError canRetry:false,
+ * also transient ones ("TLS handshake failed" when a broker closes mid-handshake while restarting,
+ * "Unknown topic" while metadata lags), and gives them no code of their own: so only these, known
+ * by the start of their message, are permanent.
+ */
+const PERMANENT_CLIENT_REFUSALS = ['Broker requires TLS', 'Cannot find a suitable SASL mechanism', 'Failed to serialize'];
+
 function clientRefusal(err: unknown): string | null {
   let found: string | null = null;
   walkErrors(err, (n) => {
-    if (found === null && n.code === 'PLT_KFK_USER' && n.canRetry === false && typeof n.message === 'string') found = n.message;
+    if (found !== null || n.code !== 'PLT_KFK_USER' || typeof n.message !== 'string') return;
+    const message = n.message;
+    if (PERMANENT_CLIENT_REFUSALS.some((p) => message.startsWith(p))) found = message;
   });
   return found;
 }
 
-/** The connection was set up (TCP, TLS) but SASL did not get an answer: the broker closed it. */
+/**
+ * The connection was set up but closed by the broker before SASL completed: an AuthenticationError
+ * whose cause is the client's NetworkError ("Connection closed"). Client-side SCRAM failures
+ * (a wrong server signature, a bad nonce) are AuthenticationErrors too, but permanent.
+ */
 function closedDuringSasl(err: unknown): boolean {
-  let auth = false;
+  let closed = false;
   walkErrors(err, (n) => {
-    if (n.code === 'PLT_KFK_AUTHENTICATION') auth = true;
+    if (n.code !== 'PLT_KFK_AUTHENTICATION') return;
+    walkErrors(n.cause, (c) => {
+      if (c.code === 'PLT_KFK_NETWORK') closed = true;
+    });
   });
-  return auth && !kafkaErrorCodes(err).includes('SASL_AUTHENTICATION_FAILED');
+  return closed && !kafkaErrorCodes(err).includes('SASL_AUTHENTICATION_FAILED');
+}
+
+/** Any AuthenticationError in the tree (a SASL failure the broker did not name). */
+function authenticationFailed(err: unknown): boolean {
+  let found = false;
+  walkErrors(err, (n) => {
+    if (n.code === 'PLT_KFK_AUTHENTICATION') found = true;
+  });
+  return found;
+}
+
+/** A request or connection that timed out (the client's TimeoutError, or the socket's ETIMEDOUT). */
+function timedOut(err: unknown): boolean {
+  let found = false;
+  walkErrors(err, (n) => {
+    if (n instanceof TimeoutError || n.code === 'ETIMEDOUT') found = true;
+  });
+  return found;
 }
 
 /**
@@ -136,11 +175,16 @@ export function kafkaFailure(err: unknown, doing: string, settings: Pick<KafkaSe
       retriable: true, reason: 'network', codes, cause: err,
     });
   }
+  if (authenticationFailed(err)) {
+    return new KafkaError(`${where}: SASL authentication failed (${detail}); check kafka.sasl (mechanism, user name, password)`, {
+      retriable: false, reason: 'authentication', codes, cause: err,
+    });
+  }
   const permanent = codes.find((c) => PERMANENT_BROKER_ERRORS.has(c));
   if (permanent) return new KafkaError(`${where}: the broker refused it with ${permanent} (${detail})`, { retriable: false, reason: 'broker', codes, cause: err });
-  const timeout = (err as ErrorNode)?.code === 'PLT_KFK_TIMEOUT' || codes.includes('ETIMEDOUT');
+  const timeout = timedOut(err);
   const network = codes.some((c) => /^E[A-Z]+$/.test(c)) || (err as ErrorNode)?.code === 'PLT_KFK_NETWORK';
   const reason: KafkaErrorReason = timeout ? 'timeout' : network ? 'network' : codes.length > 0 ? 'broker' : 'client';
-  const tlsHint = tls && codes.includes('ECONNRESET') && /TLS/.test(detail) ? ' (a TLS client on a plaintext listener? then set kafka.ssl to false)' : '';
+  const tlsHint = tls && /TLS/.test(detail) ? ' (a TLS client on a plaintext listener? then set kafka.ssl to false)' : '';
   return new KafkaError(`${where} failed: ${detail}${codes.length > 0 ? ` [${codes.join(', ')}]` : ''}${tlsHint}`, { retriable: true, reason, codes, cause: err });
 }

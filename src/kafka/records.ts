@@ -14,8 +14,8 @@ export type Op = 'snapshot' | 'upsert' | 'delete';
 export interface KafkaRecord {
   topic: string;
   key: Buffer;
-  /** undefined: a tombstone (the client writes it as a null value). */
-  value: Buffer | undefined;
+  /** null: a tombstone. */
+  value: Buffer | null;
   headers: Map<Buffer, Buffer>;
 }
 
@@ -52,7 +52,7 @@ export class RecordBuilder {
       headers = new Map(headers);
       headers.set(H_ORDINAL, Buffer.from(row.o));
     }
-    const record: KafkaRecord = { topic: this.topic, key: Buffer.from(row.k), value: row.v === null ? undefined : Buffer.from(row.v), headers };
+    const record: KafkaRecord = { topic: this.topic, key: Buffer.from(row.k), value: row.v === null ? null : Buffer.from(row.v), headers };
     return { record, op: actual };
   }
 }

@@ -1,6 +1,6 @@
 // Error classes, retry classification and redaction of secrets.
 import { expect } from 'chai';
-import { AuthenticationError, MultipleErrors, NetworkError, ProtocolError, UserError } from '@platformatic/kafka';
+import { AuthenticationError, MultipleErrors, NetworkError, ProtocolError, TimeoutError, UserError } from '@platformatic/kafka';
 import { KafkaError, kafkaErrorCodes, kafkaFailure } from '../../src/kafka/errors';
 import { CdcError, ConfigError, describeError, FatalError, isRetriable, redact, RetriableError } from '../../src/util/errors';
 
@@ -131,6 +131,23 @@ describe('Kafka errors, typed where they are thrown', () => {
     const requiresTls = kafkaFailure(new UserError('Broker requires TLS.', { canRetry: false }), 'x', brokers);
     expect(requiresTls.retriable).to.equal(false);
     expect(requiresTls.message).to.include('Broker requires TLS').and.include('set kafka.ssl');
+  });
+
+  it("keeps retrying the client's refusals that pass: a handshake cut by a restarting broker, a topic the metadata does not know yet", () => {
+    const tls = { brokers: ['127.0.0.1:9094'], ssl: true as const };
+    const cut = kafkaFailure(new NetworkError('Connection to 127.0.0.1:9094 failed.', { cause: new UserError('TLS handshake failed. Please verify the broker supports TLS.') }), 'x', tls);
+    expect(cut.retriable).to.equal(true);
+    expect(cut.message).to.include('a TLS client on a plaintext listener?');
+    expect(kafkaFailure(new UserError('Unknown topic t.'), 'x', brokers).retriable).to.equal(true);
+  });
+
+  it('treats a SCRAM failure found by the client (a wrong server signature) as permanent, and a timeout as retriable', () => {
+    const scram = kafkaFailure(new AuthenticationError('SASL authentication failed.', { cause: new AuthenticationError('Invalid server signature.') }), 'x', brokers);
+    expect(scram.retriable).to.equal(false);
+    expect(scram.reason).to.equal('authentication');
+    const timeout = kafkaFailure(new TimeoutError('Request timed out', { canRetry: true }), 'x', brokers);
+    expect(timeout.retriable).to.equal(true);
+    expect(timeout.reason).to.equal('timeout');
   });
 
   it('a broker error that can pass (no leader yet) is retriable', () => {

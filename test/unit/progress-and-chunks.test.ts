@@ -43,7 +43,7 @@ describe('produce request chunks', () => {
   it('counts tombstones (no value) without failing', () => {
     const tombstone = builder.build({ k: '{"id":1}', v: null, o: null }, 'change');
     expect(tombstone.op).to.equal('delete');
-    expect(tombstone.record.value).to.equal(undefined);
+    expect(tombstone.record.value).to.equal(null);
     expect(chunkRecords([tombstone.record])).to.have.length(1);
   });
 });
