@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { loadWorkerConfig } from '../config/load';
-import { ConfigError, describeError } from '../util/errors';
+import { ConfigError, describeError, problemsFound } from '../util/errors';
 import { runCommand } from './run';
 import { tailCommand } from './tail';
 import { teardownCommand } from './teardown';
@@ -74,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (e instanceof ConfigError) {
-      err(`${e.problems.length} problem(s) found:`);
+      err(`${problemsFound(e.problems.length)}:`);
       for (const p of e.problems) err(`  ${p}`);
       return 2;
     }

@@ -3,17 +3,18 @@
  * a file is invalid), then runs the worker until SIGTERM/SIGINT: the first signal stops gracefully
  * (batches in flight finish, progress is committed) within 10 s, a second exits at once.
  */
+import { SHUTDOWN_TIMEOUT_MS } from '../timings';
 import type { Env } from '../config/load';
 import { Worker } from '../connector/worker';
 import { createLogger } from '../observe/logger';
 import { validateAll } from './validate';
+import { problemsFound } from '../util/errors';
 
-export const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 export async function runCommand(workerFile: string, env: Env, err: (line: string) => void): Promise<number> {
   const v = await validateAll(workerFile, env, false);
   if (v.problems.length > 0 || !v.config) {
-    err(`${v.problems.length} problem${v.problems.length === 1 ? '' : 's'} found; not starting:`);
+    err(`${problemsFound(v.problems.length)}; not starting:`);
     for (const p of v.problems) err(`  ${p}`);
     return 2;
   }

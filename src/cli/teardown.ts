@@ -2,8 +2,8 @@
 import { loadWorkerConfig, type Env } from '../config/load';
 import { dropConnectorObjects } from '../postgres/capture';
 import { connect, describeDatabase } from '../postgres/connect';
-import { quoteTable } from '../postgres/sql';
-import { ConfigError, describeError } from '../util/errors';
+import { schemaOfTable } from '../postgres/introspect';
+import { ConfigError, describeError, problemsFound } from '../util/errors';
 import { deleteTopic } from '../kafka/topics';
 
 export async function teardownCommand(
@@ -19,7 +19,7 @@ export async function teardownCommand(
     config = loadWorkerConfig(workerFile, env);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    err(`${e.problems.length} problem(s) found:`);
+    err(`${problemsFound(e.problems.length)}:`);
     for (const p of e.problems) err(`  ${p}`);
     return 2;
   }
@@ -36,12 +36,7 @@ export async function teardownCommand(
     return 1;
   }
   try {
-    // The table's real schema (for the function); when the table is gone, the configured or current schema.
-    const r = await db.query<{ schema: string | null; cur: string }>(
-      `SELECT (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)) AS schema, current_schema() AS cur`,
-      [quoteTable(cfg.table)],
-    );
-    const schema = r.rows[0].schema ?? cfg.table.schema ?? r.rows[0].cur;
+    const schema = await schemaOfTable(db, cfg.table);
     const dropped = await dropConnectorObjects(db, cfg.name, cfg.channel, { schema, name: cfg.table.name });
     out(`teardown of ${cfg.name}: dropped ${dropped.length > 0 ? dropped.join(', ') : 'nothing (nothing was there)'}`);
     if (opts.deleteTopic) {

@@ -2,6 +2,8 @@
 import { inspectWorkerConfig, type Env } from '../config/load';
 import type { WorkerConfig } from '../config/types';
 import { preflightAll, type PreflightResult } from '../postgres/preflight';
+import { displayTable } from '../postgres/sql';
+import { problemsFound } from '../util/errors';
 
 export interface ValidationOutcome {
   config: WorkerConfig | null;
@@ -32,13 +34,13 @@ export async function validateCommand(workerFile: string, env: Env, out: (line: 
   const v = await validateAll(workerFile, env);
   const problems = [...v.problems, ...v.unreachable];
   if (problems.length > 0) {
-    err(`${problems.length} problem${problems.length === 1 ? '' : 's'} found:`);
+    err(`${problemsFound(problems.length)}:`);
     for (const p of problems) err(`  ${p}`);
     return 2;
   }
   for (const p of v.preflight) {
     const plan = p.plan;
-    if (plan) out(`ok  ${p.connector}: ${plan.table.schema}.${plan.table.name} (key ${plan.keyColumns.map((c) => c.name).join(', ')}; ${plan.valueColumns.length} columns in the value)`);
+    if (plan) out(`ok  ${p.connector}: ${displayTable(plan.table)} (key ${plan.keyColumns.map((c) => c.name).join(', ')}; ${plan.valueColumns.length} columns in the value)`);
   }
   out(`config is valid: ${v.config?.connectors.length ?? 0} connector(s)`);
   return 0;

@@ -6,35 +6,32 @@
 import type { Client } from 'pg';
 import { connect } from '../postgres/connect';
 import type { EventBus } from '../observe/events';
+import type { ChangeLogStatements } from '../postgres/queries';
+import { BACKLOG_INTERVAL_MS, BACKLOG_QUERY_TIMEOUT_MS } from '../timings';
 import { sleep } from '../util/retry';
 
 export class BacklogMonitor {
   private client: Client | null = null;
   private readonly abort = new AbortController();
   private loop: Promise<void> | null = null;
-  private query: string | null = null;
 
   constructor(
     private readonly url: string,
     private readonly connector: string,
     private readonly events: EventBus,
-    private readonly intervalMs = 2000,
+    private readonly intervalMs = BACKLOG_INTERVAL_MS,
   ) {}
 
-  /** Starts measuring with the connector's stats query (once its change log exists). Idempotent. */
-  watch(pendingStatsQuery: string): void {
-    this.query = pendingStatsQuery;
-    if (!this.loop) this.loop = this.run();
+  /** Starts measuring the connector's change log (once it exists). Idempotent. */
+  watch(log: ChangeLogStatements): void {
+    if (!this.loop) this.loop = this.run(log);
   }
 
-  private async run(): Promise<void> {
+  private async run(log: ChangeLogStatements): Promise<void> {
     while (!this.abort.signal.aborted) {
       try {
-        if (!this.client) this.client = await connect(this.url, { applicationName: `pg-kafka-cdc backlog ${this.connector}`, queryTimeoutMs: 10_000 });
-        const r = await this.client.query<{ pending: string; oldest_ms: number | null; now_ms: number }>(this.query as string);
-        const row = r.rows[0];
-        const pending = Number(row.pending);
-        const lagSeconds = pending === 0 || row.oldest_ms === null ? 0 : Math.max(0, (Number(row.now_ms) - Number(row.oldest_ms)) / 1000);
+        if (!this.client) this.client = await connect(this.url, { applicationName: `pg-kafka-cdc backlog ${this.connector}`, queryTimeoutMs: BACKLOG_QUERY_TIMEOUT_MS });
+        const { pending, lagSeconds } = await log.pendingStats(this.client);
         this.events.emit('backlog', { connector: this.connector, pending, lagSeconds });
       } catch {
         const c = this.client;

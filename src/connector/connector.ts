@@ -13,26 +13,23 @@ import { ensureTopic } from '../kafka/topics';
 import type { ConnectorState, EventBus } from '../observe/events';
 import type { Logger } from '../observe/logger';
 import { captureNames } from '../postgres/names';
-import { dropConnectorObjects, ensureWorkerSchema, installCapture, setWaiting } from '../postgres/capture';
+import { dropConnectorObjects, installCapture, setWaiting } from '../postgres/capture';
+import { ensureWorkerSchema } from '../postgres/progress';
 import { connect, destroyClient, endWithin } from '../postgres/connect';
 import { introspectTable } from '../postgres/introspect';
 import { planTable, type TablePlan } from '../postgres/plan';
-import { buildQueries, type QuerySet } from '../postgres/queries';
+import { tableStatements, type TableStatements } from '../postgres/queries';
 import { identityChanges, ProgressStore, type Identity, type Progress } from '../progress/store';
 import { describeError, FatalError, isRetriable } from '../util/errors';
 import { Backoff, sleep } from '../util/retry';
+import { DATA_CLOSE_MS, DATA_QUERY_TIMEOUT_MS, FAILED_RETRY_MS, STOP_GRACE_MS } from '../timings';
 import { BacklogMonitor } from './backlog';
-import type { SessionContext } from './context';
+import { captureModeOf, type CaptureMode, type OrdinalCapture, type SessionContext, type TriggerCapture } from './context';
 import { ControlSession } from './session';
 import { runSnapshot } from './snapshot';
 import { drainChanges, pollByOrdinal } from './stream';
+import { displayTable } from '../postgres/sql';
 
-/** A data query that takes longer has hit a dead connection (keyset pages and drains are fast). */
-const DATA_QUERY_TIMEOUT_MS = 60_000;
-/** How often a failed connector looks again whether its cause was fixed. */
-const FAILED_RETRY_MS = 60_000;
-/** How long stop() lets a batch in flight finish before it closes the connections under it. */
-const STOP_GRACE_MS = 7_000;
 
 export class Connector {
   private readonly stopping = new AbortController();
@@ -50,11 +47,6 @@ export class Connector {
     private readonly log: Logger,
   ) {
     this.backlog = new BacklogMonitor(cfg.databaseUrl, cfg.name, events);
-    // The backoff resets only after real progress (a batch acknowledged, or the log drained empty),
-    // not merely on reaching a phase: a record Kafka refuses must not become a hot retry loop.
-    const mine = (e: { connector: string }) => e.connector === cfg.name;
-    events.on('published', (e) => mine(e) && this.backoff.reset());
-    events.on('backlog', (e) => mine(e) && e.pending === 0 && this.state === 'streaming' && this.backoff.reset());
   }
 
   start(): void {
@@ -117,76 +109,57 @@ export class Connector {
     }
   }
 
-  /** One session; returns true when the connector has nothing more to do (snapshot-only). */
+  /**
+   * Real progress: a batch acknowledged, or the change log drained empty. Only this resets the
+   * backoff, not merely reaching a phase: a record Kafka refuses must not become a hot retry loop.
+   */
+  private madeProgress(): void {
+    this.backoff.reset();
+  }
+
+  /**
+   * One session: own -> plan -> prepare -> snapshot -> stream, each a step below. Returns true when
+   * the connector has nothing more to do (snapshot only, no capture).
+   */
   private async session(): Promise<boolean> {
     const { cfg } = this;
     const lost = new AbortController();
     const signal = AbortSignal.any([this.stopping.signal, lost.signal]);
     let lostError = null as Error | null;
-    let data: Awaited<ReturnType<typeof connect>> | null = null;
+    let data: Client | null = null;
     const publisher = new RecordPublisher(this.kafka, cfg.topic, { compression: cfg.compression });
-    const control = new ControlSession(cfg.databaseUrl, cfg.name, cfg.heartbeatIntervalMs, (err) => {
-      lostError = err;
-      lost.abort();
+    const closeNow = () => {
       // Without the control session we are no longer the owner: end the data session now, even
       // mid-query, and stop publishing (a standby may already own the connector).
       if (data) destroyClient(data);
       void publisher.disconnect();
+    };
+    const control = new ControlSession(cfg.databaseUrl, cfg.name, cfg.heartbeatIntervalMs, (err) => {
+      lostError = err;
+      lost.abort();
+      closeNow();
     });
     this.closeSession = () => {
       lost.abort();
-      if (data) destroyClient(data);
-      void publisher.disconnect();
+      closeNow();
     };
     try {
-      await control.open();
-      const owner = await control.acquireOwnership(signal, () => {
-        this.log.info('another worker owns this connector; waiting as a standby');
-        this.setState('standby');
-      });
-      if (!owner) return false;
-      this.setState('starting');
+      if (!(await this.own(control, signal))) return false;
       data = await connect(cfg.databaseUrl, { applicationName: `pg-kafka-cdc data ${cfg.name}`, queryTimeoutMs: DATA_QUERY_TIMEOUT_MS });
-
-      const info = await introspectTable(data, cfg.table);
-      const planned = planTable(cfg, info, `${cfg.file}: `);
-      if (!planned.ok) throw new FatalError(planned.problems.join('; '));
-      const plan = planned.plan;
-      const logTable = cfg.channel ? captureNames(cfg.channel).logTable : null;
-      const queries = buildQueries(plan, logTable);
-
-      const { progress, state: prepared } = await this.prepare(data, plan, queries);
-      let state = prepared;
+      const { plan, statements, mode } = await this.plan(data);
+      const { progress, state } = await this.prepare(data, plan, mode);
       await publisher.connect();
-
       const records = new RecordBuilder(cfg.topic, cfg.name);
-      const ctx: SessionContext = { cfg, plan, queries, data, control, publisher, records, progress, events: this.events, log: this.log, signal };
-      if (state.snapshotState !== 'done' && plan.ordinal && !cfg.channel && state.watermark === null) {
-        // Ordinal polling starts where the table stands now; the snapshot covers everything before.
-        const max = await data.query<{ m: string | null }>(queries.maxOrdinal as string);
-        if (max.rows[0].m !== null) await progress.saveWatermark([max.rows[0].m]);
-        state = await progress.load();
-      }
+      const ctx: SessionContext = {
+        cfg, plan, statements, data, control, publisher, records, progress, events: this.events, log: this.log, signal,
+        madeProgress: () => this.madeProgress(),
+      };
       if (state.snapshotState !== 'done') {
-        if (cfg.snapshotMode === 'initial') {
-          this.setState('snapshotting');
-          await runSnapshot(ctx, state);
-          if (signal.aborted) return this.afterAbort(lostError);
-        } else {
-          await progress.saveSnapshot('done', null, 0);
-        }
+        await this.snapshot(ctx, state);
+        if (signal.aborted) return this.afterAbort(lostError);
       }
-
-      if (cfg.channel) {
-        await control.listen(cfg.channel);
-        this.setState('streaming');
-        await drainChanges(ctx, cfg.channel);
-      } else if (plan.ordinal) {
-        this.setState('streaming');
-        await pollByOrdinal(ctx, (await progress.load()).watermark);
-      } else {
-        return true;
-      }
+      if (mode.kind === 'none') return true;
+      await this.stream(ctx, mode);
       return this.afterAbort(lostError);
     } catch (err) {
       if (lostError && !this.stopping.signal.aborted) throw lostError;
@@ -194,8 +167,59 @@ export class Connector {
     } finally {
       this.closeSession = null;
       await publisher.disconnect();
-      if (data) await endWithin(data, 1000);
+      if (data) await endWithin(data, DATA_CLOSE_MS);
       await control.close();
+    }
+  }
+
+  /** Own: open the control session and take the connector's lock, waiting as a standby while another worker holds it. */
+  private async own(control: ControlSession, signal: AbortSignal): Promise<boolean> {
+    await control.open();
+    const owner = await control.acquireOwnership(signal, () => {
+      this.log.info('another worker owns this connector; waiting as a standby');
+      this.setState('standby');
+    });
+    if (owner) this.setState('starting');
+    return owner;
+  }
+
+  /** Plan: what the table looks like now, the statements for it, and how changes are captured. */
+  private async plan(data: Client): Promise<{ plan: TablePlan; statements: TableStatements; mode: CaptureMode }> {
+    const { cfg } = this;
+    const info = await introspectTable(data, cfg.table);
+    const planned = planTable(cfg, info, `${cfg.file}: `);
+    if (!planned.ok) throw new FatalError(planned.problems.join('; '));
+    const statements = tableStatements(planned.plan, cfg.channel ? captureNames(cfg.channel).logTable : null);
+    return { plan: planned.plan, statements, mode: captureModeOf(cfg.channel, statements) };
+  }
+
+  /** Snapshot (or, with snapshot.mode never, mark it done); ordinal polling first pins where the table stands. */
+  private async snapshot(ctx: SessionContext, state: Progress): Promise<void> {
+    const { cfg, statements, progress, data } = ctx;
+    let current = state;
+    if (statements.ordinal && !cfg.channel && current.watermark === null) {
+      // Ordinal polling starts where the table stands now; the snapshot covers everything before.
+      const max = await statements.ordinal.maxOrdinal(data);
+      if (max !== null) await progress.saveWatermark([max]);
+      current = await progress.loadOrCreate();
+    }
+    if (cfg.snapshotMode === 'initial') {
+      this.setState('snapshotting');
+      await runSnapshot(ctx, current);
+    } else {
+      await progress.saveSnapshot('done', null, 0);
+    }
+  }
+
+  /** Stream: follow changes until the session ends. */
+  private async stream(ctx: SessionContext, mode: TriggerCapture | OrdinalCapture): Promise<void> {
+    if (mode.kind === 'trigger') {
+      await ctx.control.listen(mode.channel);
+      this.setState('streaming');
+      await drainChanges(ctx, mode);
+    } else {
+      this.setState('streaming');
+      await pollByOrdinal(ctx, mode, (await ctx.progress.loadOrCreate()).watermark);
     }
   }
 
@@ -204,12 +228,12 @@ export class Connector {
    * (reset when the connector's topic, table or capture mode changed, or its topic had to be
    * created again), the capture objects and the topic.
    */
-  private async prepare(data: Client, plan: TablePlan, queries: QuerySet): Promise<{ progress: ProgressStore; state: Progress }> {
+  private async prepare(data: Client, plan: TablePlan, mode: CaptureMode): Promise<{ progress: ProgressStore; state: Progress }> {
     const { cfg } = this;
     await ensureWorkerSchema(data);
     const progress = new ProgressStore(data, cfg.name);
-    const identity: Identity = { topic: cfg.topic, tableOid: plan.info.oid, tableName: `${plan.table.schema}.${plan.table.name}`, channel: cfg.channel };
-    let state = await progress.load();
+    const identity: Identity = { topic: cfg.topic, tableOid: plan.info.oid, tableName: displayTable(plan.table), channel: cfg.channel };
+    let state = await progress.loadOrCreate();
     const changes = identityChanges(state.identity, identity);
     if (changes.length > 0) {
       // What the topic holds no longer matches what the progress says: start over, and remove the
@@ -220,22 +244,21 @@ export class Connector {
         const [schema, ...rest] = old.tableName.split('.');
         await dropConnectorObjects(data, cfg.name, old.channel, { schema, name: rest.join('.') });
       }
-      await progress.load();
       await progress.reset();
-      state = await progress.load();
+      state = await progress.loadOrCreate();
     }
     if (cfg.channel) {
       // Before the snapshot: every change that commits from now on is in the change log.
       if ((await installCapture(data, plan, cfg.channel)) === 'installed') this.log.info({ channel: cfg.channel }, 'installed change capture');
       await setWaiting(data, cfg.channel, false); // a crashed worker may have left it raised
-      this.backlog.watch(queries.pendingStats);
+      if (mode.kind === 'trigger') this.backlog.watch(mode.log);
     }
     if (await ensureTopic(this.kafka, { topic: cfg.topic, partitions: cfg.partitions, replicationFactor: cfg.replicationFactor, compact: cfg.compact })) {
       this.log.info({ topic: cfg.topic, partitions: cfg.partitions, compact: cfg.compact }, 'created topic');
       if (state.snapshotState !== 'pending') {
         this.log.warn({ topic: cfg.topic }, 'the topic was missing: starting over with a new snapshot');
         await progress.reset();
-        state = await progress.load();
+        state = await progress.loadOrCreate();
       }
     }
     await progress.saveIdentity(identity);

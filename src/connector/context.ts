@@ -6,14 +6,15 @@ import type { RecordBuilder } from '../kafka/records';
 import type { EventBus } from '../observe/events';
 import type { Logger } from '../observe/logger';
 import type { TablePlan } from '../postgres/plan';
-import type { QuerySet } from '../postgres/queries';
+import type { ChangeLogStatements, OrdinalStatements, TableStatements } from '../postgres/queries';
 import type { ProgressStore } from '../progress/store';
 import type { ControlSession } from './session';
 
 export interface SessionContext {
   cfg: ConnectorConfig;
   plan: TablePlan;
-  queries: QuerySet;
+  /** The statements of the connector's table (SQL lives in postgres/). */
+  statements: TableStatements;
   /** The data connection: every read, and progress writes. */
   data: Client;
   control: ControlSession;
@@ -23,6 +24,28 @@ export interface SessionContext {
   progress: ProgressStore;
   events: EventBus;
   log: Logger;
+  /** Call after real progress (a batch acknowledged, the change log drained empty): it resets the backoff. */
+  madeProgress(): void;
   /** Aborts when the worker stops or the session is lost. */
   signal: AbortSignal;
+}
+
+/** How the connector follows changes after the snapshot, decided once per session from its config and table. */
+export type CaptureMode = TriggerCapture | OrdinalCapture | { kind: 'none' };
+/** notification on: a trigger appends keys to a change log, drained on NOTIFY. */
+export interface TriggerCapture {
+  kind: 'trigger';
+  channel: string;
+  log: ChangeLogStatements;
+}
+/** no notification, an ordinal column: rows whose ordinal advanced, polled (no deletes). */
+export interface OrdinalCapture {
+  kind: 'ordinal';
+  poll: OrdinalStatements;
+}
+
+export function captureModeOf(channel: string | null, statements: TableStatements): CaptureMode {
+  if (channel !== null && statements.changeLog) return { kind: 'trigger', channel, log: statements.changeLog };
+  if (statements.ordinal) return { kind: 'ordinal', poll: statements.ordinal };
+  return { kind: 'none' };
 }

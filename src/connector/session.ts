@@ -5,11 +5,12 @@
  * - checks itself every heartbeat (pg_listening_channels()) so a half-open socket is found,
  * and aborts the connector's session the moment it is lost (after pg-boss' listen()).
  */
-import type { Client, Notification, QueryResult, QueryResultRow } from 'pg';
+import type { Client, Notification } from 'pg';
 import { connect, endWithin } from '../postgres/connect';
 import { ownershipLockKey } from '../postgres/names';
-import { quoteIdent } from '../postgres/sql';
+import { isListening, listen, ping, setServerKeepalives, tryAdvisoryLock } from '../postgres/control';
 import { RetriableError } from '../util/errors';
+import { CONTROL_CLOSE_MS, OWNERSHIP_POLL_MS } from '../timings';
 import { sleep } from '../util/retry';
 
 export class ControlSession {
@@ -35,8 +36,7 @@ export class ControlSession {
       queryTimeoutMs: Math.max(5000, this.heartbeatMs),
     });
     this.client = client;
-    // Let the server notice a vanished worker within ~30 s too, so a standby can take its lock.
-    await client.query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 4');
+    await setServerKeepalives(client);
     client.on('error', (err) => this.lost(new RetriableError(`control connection failed: ${err.message}`, err)));
     client.on('end', () => this.lost(new RetriableError('control connection closed')));
     client.on('notification', (n: Notification) => {
@@ -46,12 +46,11 @@ export class ControlSession {
   }
 
   /** Tries to become the owner; waits as a standby (polling) until it is, or until the signal aborts. */
-  async acquireOwnership(signal: AbortSignal, onStandby: () => void, pollMs = 2000): Promise<boolean> {
-    const key = ownershipLockKey(this.connector).toString();
+  async acquireOwnership(signal: AbortSignal, onStandby: () => void, pollMs = OWNERSHIP_POLL_MS): Promise<boolean> {
+    const key = ownershipLockKey(this.connector);
     let announced = false;
     while (!signal.aborted) {
-      const r = await this.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int8) AS ok', [key]);
-      if (r.rows[0].ok) return true;
+      if (await this.run((db) => tryAdvisoryLock(db, key))) return true;
       if (!announced) {
         onStandby();
         announced = true;
@@ -63,7 +62,7 @@ export class ControlSession {
 
   async listen(channel: string): Promise<void> {
     this.listening = channel; // notifications may arrive as soon as LISTEN runs
-    await this.query(`LISTEN ${quoteIdent(channel)}`);
+    await this.run((db) => listen(db, channel));
     this.channel = channel; // only now may the heartbeat expect it
   }
 
@@ -73,9 +72,10 @@ export class ControlSession {
     this.heartbeat = setInterval(() => {
       // A control query in flight answers for the connection already (and pg wants one at a time).
       if (!this.client || this.inFlight > 0) return;
-      this.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_listening_channels() AS c WHERE c = $1', [this.channel ?? ''])
-        .then((r) => {
-          if (this.channel !== null && r.rows[0].n === 0) this.lost(new RetriableError(`no longer listening on ${this.channel}`));
+      const channel = this.channel;
+      this.run((db) => (channel === null ? ping(db).then(() => true) : isListening(db, channel)))
+        .then((listening) => {
+          if (channel !== null && !listening) this.lost(new RetriableError(`no longer listening on ${channel}`));
         })
         .catch((err: Error) => this.lost(new RetriableError(`heartbeat failed: ${err.message}`, err)));
     }, this.heartbeatMs);
@@ -115,7 +115,7 @@ export class ControlSession {
     this.onLostCalled = true;
     // Closing the session releases the advisory lock and the LISTEN. A half-open socket never
     // answers a graceful end: after a moment, destroy it.
-    if (client) await endWithin(client, 1000);
+    if (client) await endWithin(client, CONTROL_CLOSE_MS);
   }
 
   private onLostCalled = false;
@@ -138,10 +138,11 @@ export class ControlSession {
 
   private inFlight = 0;
 
-  private async query<R extends QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
+  /** Runs statements on the control connection, counted so the heartbeat does not add one meanwhile. */
+  private async run<T>(fn: (db: Client) => Promise<T>): Promise<T> {
     this.inFlight += 1;
     try {
-      return await this.require().query<R>(text, values);
+      return await fn(this.require());
     } finally {
       this.inFlight -= 1;
     }

@@ -4,18 +4,17 @@
  * is stored after Kafka acknowledged each page, so a crash resumes after the last acknowledged key.
  */
 import { countOps } from '../kafka/records';
-import { positionOf, type SnapshotRow } from '../postgres/queries';
+import { positionOf } from '../postgres/queries';
 import type { Progress } from '../progress/store';
 import type { SessionContext } from './context';
 
 export async function runSnapshot(ctx: SessionContext, progress: Progress): Promise<void> {
-  const { cfg, queries, data, publisher, records, events, log, signal } = ctx;
+  const { cfg, statements, data, publisher, records, events, log, signal } = ctx;
   const batch = cfg.snapshotBatchSize;
   let key = progress.snapshotKey;
   let rows = progress.snapshotRows;
   const estimated = ctx.plan.info.estimatedRows;
-  const fetch = (after: string[] | null) =>
-    data.query<SnapshotRow>(after === null ? queries.snapshotFirst : queries.snapshotNext, after === null ? [batch] : [batch, ...after]).then((r) => r.rows);
+  const fetch = (after: string[] | null) => statements.snapshot.page(data, batch, after);
 
   log.info({ resumeAfter: key, rowsDone: rows, estimated }, key ? 'resuming snapshot' : 'starting snapshot');
   if (progress.snapshotState === 'pending') await ctx.progress.saveSnapshot('running', null, 0);
@@ -35,6 +34,7 @@ export async function runSnapshot(ctx: SessionContext, progress: Progress): Prom
     rows += page.length;
     key = lastKey;
     await ctx.progress.saveSnapshot('running', key, rows);
+    ctx.madeProgress();
     events.emit('published', { connector: cfg.name, ops: countOps(page.map(() => 'snapshot')), records: page.length, produceSeconds, latenciesSeconds: [] });
     events.emit('snapshot', { connector: cfg.name, rows, estimated: Math.max(estimated, rows), done: false });
   }

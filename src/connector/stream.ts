@@ -12,21 +12,21 @@
  * stored watermark, published as upserts. It cannot see deletes (documented).
  */
 import { countOps } from '../kafka/records';
-import { setWaiting } from '../postgres/capture';
-import { positionOf, type ChangeRow, type SnapshotRow } from '../postgres/queries';
+import { setWaiting, stillRunning, transactionsInProgress } from '../postgres/capture';
+import { positionOf, type ChangeLogStatements } from '../postgres/queries';
+import { XIP_WAIT_MS } from '../timings';
 import { sleep } from '../util/retry';
-import type { SessionContext } from './context';
+import type { OrdinalCapture, SessionContext, TriggerCapture } from './context';
 
 
-/** How long an idle worker waits for transactions that may have missed its idle flag. */
-const XIP_WAIT_MS = 250;
 
-export async function drainChanges(ctx: SessionContext, channel: string): Promise<void> {
-  const { cfg, queries, data, publisher, records, events, signal, control } = ctx;
+export async function drainChanges(ctx: SessionContext, mode: TriggerCapture): Promise<void> {
+  const { cfg, data, publisher, records, events, signal, control } = ctx;
+  const { log, channel } = mode;
   /** Reads a batch of the log, leaving out the entries of the batch in flight (read, not yet deleted). */
   const readBatch = async (inFlight: string[]) => {
-    const read = await data.query<ChangeRow & { now_ms: number }>(queries.drain, [cfg.captureBatchSize, inFlight]);
-    return { rows: read.rows, readAtMs: Date.now() };
+    const rows = await log.drain(data, cfg.captureBatchSize, inFlight);
+    return { rows, readAtMs: Date.now() };
   };
   let lastPartial = 0;
   let prefetched: ReturnType<typeof readBatch> | null = null;
@@ -38,7 +38,7 @@ export async function drainChanges(ctx: SessionContext, channel: string): Promis
     const { rows, readAtMs } = await (prefetched ?? readBatch([]));
     prefetched = null;
     if (rows.length === 0) {
-      await idle(ctx, channel);
+      await idle(ctx, channel, log);
       lastPartial = 0;
       continue;
     }
@@ -56,7 +56,8 @@ export async function drainChanges(ctx: SessionContext, channel: string): Promis
     }
     await published;
     const ackMs = Date.now();
-    await data.query(queries.deleteDrained, [seqs]);
+    await log.deleteDrained(data, seqs);
+    ctx.madeProgress();
     // Latency from the change in Postgres to Kafka's ack, on Postgres' clock plus our own elapsed time.
     const pgNow = Number(rows[0].now_ms);
     const latencies = rows.map((r) => Math.max(0, (pgNow - Number(r.changed_ms) + (ackMs - readAtMs)) / 1000));
@@ -77,26 +78,22 @@ export async function drainChanges(ctx: SessionContext, channel: string): Promis
   if (prefetched) await prefetched.catch(() => undefined);
 }
 
-async function idle(ctx: SessionContext, channel: string): Promise<void> {
-  const { data, control, signal, cfg, queries } = ctx;
+async function idle(ctx: SessionContext, channel: string, log: ChangeLogStatements): Promise<void> {
+  const { data, control, signal, cfg } = ctx;
   await setWaiting(data, channel, true);
   try {
     // A writer whose trigger ran before the flag was visible did not NOTIFY: wait until every
     // transaction in progress now has finished, then look once more before sleeping.
-    const snap = await data.query<{ s: string }>('SELECT txid_current_snapshot()::text AS s');
-    // The snapshot lists every open transaction of the server, also long ones elsewhere: look again
-    // with a growing pause, and only for a short while; the poll interval catches what is left.
+    const open = await transactionsInProgress(data);
+    // Those are every writing transaction of the server, also long ones elsewhere: look again with a
+    // growing pause, and only for a short while; the poll interval catches what is left.
     const deadline = Date.now() + Math.min(cfg.pollIntervalMs, XIP_WAIT_MS);
     for (let pause = 2; !signal.aborted && Date.now() < deadline; pause = Math.min(pause * 2, 64)) {
-      const r = await data.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM txid_snapshot_xip($1::txid_snapshot) AS x WHERE txid_status(x) = 'in progress'`,
-        [snap.rows[0].s],
-      );
-      if (r.rows[0].n === 0) break;
+      if ((await stillRunning(data, open)) === 0) break;
       await sleep(pause, signal);
     }
-    const more = await data.query(queries.hasChanges);
-    if (more.rows.length > 0) return;
+    if (await log.hasChanges(data)) return;
+    ctx.madeProgress(); // drained empty
     ctx.events.emit('backlog', { connector: cfg.name, pending: 0, lagSeconds: 0 });
     await control.waitForWake(cfg.pollIntervalMs, signal);
   } finally {
@@ -105,27 +102,25 @@ async function idle(ctx: SessionContext, channel: string): Promise<void> {
   }
 }
 
-export async function pollByOrdinal(ctx: SessionContext, startWatermark: string[] | null): Promise<void> {
-  const { cfg, queries, data, publisher, records, events, signal } = ctx;
+export async function pollByOrdinal(ctx: SessionContext, mode: OrdinalCapture, startWatermark: string[] | null): Promise<void> {
+  const { cfg, data, publisher, records, events, signal } = ctx;
   let watermark = startWatermark;
   while (!signal.aborted) {
-    const r =
-      watermark === null || watermark.length === 1
-        ? await data.query<SnapshotRow>(queries.pollFirst as string, [cfg.captureBatchSize, watermark?.[0] ?? null])
-        : await data.query<SnapshotRow>(queries.pollNext as string, [cfg.captureBatchSize, ...watermark]);
-    if (r.rows.length > 0) {
+    const rows = await mode.poll.page(data, cfg.captureBatchSize, watermark);
+    if (rows.length > 0) {
       const started = process.hrtime.bigint();
-      await publisher.publish(r.rows.map((row) => records.build(row, 'change').record));
-      watermark = positionOf(r.rows[r.rows.length - 1]);
+      await publisher.publish(rows.map((row) => records.build(row, 'change').record));
+      watermark = positionOf(rows[rows.length - 1]);
       await ctx.progress.saveWatermark(watermark);
+      ctx.madeProgress();
       events.emit('published', {
         connector: cfg.name,
-        ops: countOps(r.rows.map(() => 'upsert')),
-        records: r.rows.length,
+        ops: countOps(rows.map(() => 'upsert')),
+        records: rows.length,
         produceSeconds: Number(process.hrtime.bigint() - started) / 1e9,
         latenciesSeconds: [],
       });
     }
-    if (r.rows.length < cfg.captureBatchSize) await sleep(cfg.pollIntervalMs, signal);
+    if (rows.length < cfg.captureBatchSize) await sleep(cfg.pollIntervalMs, signal);
   }
 }

@@ -4,12 +4,14 @@
  */
 import type { WorkerConfig } from '../config/types';
 import { EventBus } from '../observe/events';
+import { describeError } from '../util/errors';
 import { startHttpServer, type HttpServer } from '../observe/http';
 import { logEvents } from '../observe/log-events';
 import type { Logger } from '../observe/logger';
 import { createMetrics } from '../observe/metrics';
 import { StatusBoard } from '../observe/status';
 import { Connector } from './connector';
+import { displayTable } from '../postgres/sql';
 
 export interface WorkerOptions {
   /** Overrides the configured HTTP port (tests use 0). */
@@ -17,7 +19,7 @@ export interface WorkerOptions {
 }
 
 export class Worker {
-  readonly events = new EventBus();
+  readonly events: EventBus;
   readonly status: StatusBoard;
   private readonly connectors: Connector[];
   private http: HttpServer | null = null;
@@ -25,9 +27,10 @@ export class Worker {
   private stopped: Promise<void> | null = null;
 
   constructor(private readonly config: WorkerConfig, private readonly logger: Logger, private readonly opts: WorkerOptions = {}) {
+    this.events = new EventBus((event, err) => logger.warn({ event, err: describeError(err) }, 'an observer of connector events failed'));
     this.status = new StatusBoard(
       this.events,
-      config.connectors.map((c) => ({ name: c.name, topic: c.topic, table: c.table.schema ? `${c.table.schema}.${c.table.name}` : c.table.name })),
+      config.connectors.map((c) => ({ name: c.name, topic: c.topic, table: displayTable(c.table) })),
     );
     this.connectors = config.connectors.map((c) => new Connector(c, config.kafka, this.events, logger.child({ connector: c.name })));
   }

@@ -6,13 +6,7 @@
 import type { BaseOptions } from '@platformatic/kafka';
 import type { KafkaSettings } from '../config/types';
 
-/** How long one TCP (and TLS, SASL) connection to a broker may take to open. */
-export const KAFKA_CONNECT_TIMEOUT_MS = 5_000;
-/** How long one request may wait for its answer (a produce waits for acks=all within it). */
-export const KAFKA_REQUEST_TIMEOUT_MS = 30_000;
-/** Tries of one request inside the client before it gives up and the connector's backoff takes over. */
-export const KAFKA_CLIENT_RETRIES = 3;
-export const KAFKA_CLIENT_RETRY_DELAY_MS = 250;
+import { KAFKA_CLIENT_RETRIES, KAFKA_CLIENT_RETRY_DELAY_MS, KAFKA_CONNECT_TIMEOUT_MS, KAFKA_REQUEST_TIMEOUT_MS } from '../timings';
 
 const MECHANISMS = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
 

@@ -1,6 +1,7 @@
 /** The connector's topic: created when missing (an existing topic is left as it is), deleted by teardown. */
 import { Admin } from '@platformatic/kafka';
 import type { KafkaSettings } from '../config/types';
+import { TOPIC_LEADER_WAIT_MS } from '../timings';
 import { sleep } from '../util/retry';
 import { kafkaClientOptions } from './client';
 import { kafkaErrorCodes, kafkaFailure } from './errors';
@@ -12,8 +13,6 @@ export interface TopicSpec {
   compact: boolean;
 }
 
-/** How long a new topic may take until every partition has a leader. */
-const LEADER_WAIT_MS = 30_000;
 
 async function withAdmin<T>(settings: KafkaSettings, doing: string, fn: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = new Admin(kafkaClientOptions(settings, '-admin'));
@@ -44,12 +43,12 @@ export async function ensureTopic(settings: KafkaSettings, spec: TopicSpec): Pro
       if (!kafkaErrorCodes(err).includes('TOPIC_ALREADY_EXISTS')) throw err;
       created = false;
     }
-    const deadline = Date.now() + LEADER_WAIT_MS;
+    const deadline = Date.now() + TOPIC_LEADER_WAIT_MS;
     for (;;) {
       const md = await admin.metadata({ topics: [spec.topic], forceUpdate: true }).catch(() => null);
       const t = md?.topics.get(spec.topic);
       if (t && t.partitions.length === t.partitionsCount && t.partitions.every((p) => p && p.leader >= 0)) return created;
-      if (Date.now() > deadline) throw new Error(`topic ${spec.topic} has partitions without a leader after ${LEADER_WAIT_MS / 1000} s`);
+      if (Date.now() > deadline) throw new Error(`topic ${spec.topic} has partitions without a leader after ${TOPIC_LEADER_WAIT_MS / 1000} s`);
       await sleep(100);
     }
   });

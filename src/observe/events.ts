@@ -1,6 +1,7 @@
 /**
  * Typed lifecycle events of connectors. The core emits; metrics, logs and status listen
- * (after kafkajs' instrumentation events): the core never calls metrics directly.
+ * (after kafkajs' instrumentation events): the core never calls metrics directly, and never waits
+ * for a listener to decide what to do next.
  */
 import { EventEmitter } from 'node:events';
 import type { Op } from '../kafka/records';
@@ -26,9 +27,12 @@ export interface ConnectorEvents {
 export class EventBus {
   private readonly emitter = new EventEmitter();
 
-  constructor() {
-    this.emitter.setMaxListeners(100);
-  }
+  /**
+   * Listeners are the observers (metrics, logs, status), a fixed handful whatever the number of
+   * connectors: control flow never rides on events (the connector resets its backoff by a direct call).
+   * @param onListenerError told about a listener that threw (the worker logs it); the emit goes on.
+   */
+  constructor(private readonly onListenerError: (event: string, err: unknown) => void = () => undefined) {}
 
   on<K extends keyof ConnectorEvents>(name: K, listener: (e: ConnectorEvents[K]) => void): () => void {
     this.emitter.on(name, listener);
@@ -40,8 +44,13 @@ export class EventBus {
     for (const listener of this.emitter.listeners(name)) {
       try {
         (listener as (e: ConnectorEvents[K]) => void)(event);
-      } catch {
-        // observers must not break the pipeline
+      } catch (err) {
+        // an observer must not break the pipeline, but its failure is told, not swallowed
+        try {
+          this.onListenerError(name, err);
+        } catch {
+          // the error handler itself failed: nothing more to do
+        }
       }
     }
   }

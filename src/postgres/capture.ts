@@ -10,34 +10,12 @@
  */
 import type { ClientBase } from 'pg';
 import type { TablePlan } from './plan';
+import type { Queryable } from './queries';
 import { captureNames, WORKER_SCHEMA } from './names';
 import { quoteIdent, quoteLiteral } from './sql';
+import { inDdlTransaction } from './transaction';
 
 const W = quoteIdent(WORKER_SCHEMA);
-/** Serialises DDL of the worker schema between connectors and workers (an arbitrary constant). */
-const DDL_LOCK = 7_208_811_304;
-
-/** The worker's own schema: progress of every connector, and the idle flags. Idempotent. */
-export async function ensureWorkerSchema(db: ClientBase): Promise<void> {
-  await inTransaction(db, async () => {
-    await db.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK]);
-    await db.query(`CREATE SCHEMA IF NOT EXISTS ${W}`);
-    await db.query(`CREATE TABLE IF NOT EXISTS ${W}.progress (
-      connector text PRIMARY KEY,
-      snapshot_state text NOT NULL DEFAULT 'pending' CHECK (snapshot_state IN ('pending', 'running', 'done')),
-      snapshot_key text[],
-      snapshot_rows bigint NOT NULL DEFAULT 0,
-      watermark text[],
-      updated_at timestamptz NOT NULL DEFAULT now())`);
-    // What the connector ran with last time: a change of topic, table or capture means a new snapshot.
-    await db.query(`ALTER TABLE ${W}.progress ADD COLUMN IF NOT EXISTS topic text,
-      ADD COLUMN IF NOT EXISTS table_oid oid, ADD COLUMN IF NOT EXISTS table_name text, ADD COLUMN IF NOT EXISTS channel text`);
-    await db.query(`CREATE TABLE IF NOT EXISTS ${W}.wakeup (
-      channel text PRIMARY KEY,
-      waiting boolean NOT NULL DEFAULT false)`);
-  });
-}
-
 /**
  * The trigger function's body. Keys are logged as JSON (rendered the same whatever the writer's
  * DateStyle). An UPDATE logs the old key too when any key column's text changes, not only its value:
@@ -96,9 +74,7 @@ export async function installCapture(db: ClientBase, plan: TablePlan, channel: s
   );
   if (current.rows.length > 0) return 'current';
   const tag = dollarTag(body);
-  await inTransaction(db, async () => {
-    await db.query(`SET LOCAL lock_timeout = '10s'`);
-    await db.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK]);
+  await inDdlTransaction(db, async () => {
     await db.query(`CREATE TABLE IF NOT EXISTS ${log} (
       seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
       k jsonb NOT NULL,
@@ -112,8 +88,29 @@ export async function installCapture(db: ClientBase, plan: TablePlan, channel: s
     await db.query(`DROP TRIGGER IF EXISTS ${quoteIdent(n.triggerName)} ON ${table}`);
     await db.query(`CREATE TRIGGER ${quoteIdent(n.triggerName)} AFTER INSERT OR UPDATE OR DELETE ON ${table}
       FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
-  });
+  }, { lockTimeout: '10s' }); // a timeout is retried later, rather than queueing every writer behind us
   return 'installed';
+}
+
+/**
+ * The idle handshake's first half: the transactions that have written and are still open now (their
+ * xids). A writer among them may have run its trigger before the idle flag was visible, and so did
+ * not NOTIFY. Read from pg_stat_activity.backend_xid (visible to every role): a snapshot's xip list
+ * (txid_current_snapshot) does not list the newest running transactions (those at or past its xmax),
+ * which are exactly the ones a just-raised flag can miss.
+ */
+export async function transactionsInProgress(db: Queryable): Promise<string[]> {
+  const r = await db.query<{ x: string[] }>(
+    `SELECT coalesce(array_agg(backend_xid::text), '{}') AS x FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()`,
+  );
+  return r.rows[0].x;
+}
+
+/** The idle handshake's second half: how many of those transactions are still open. */
+export async function stillRunning(db: Queryable, xids: string[]): Promise<number> {
+  if (xids.length === 0) return 0;
+  const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_xid::text = ANY($1::text[])`, [xids]);
+  return r.rows[0].n;
 }
 
 /** Sets the idle flag the trigger reads before it NOTIFYs. */
@@ -132,8 +129,7 @@ export async function dropConnectorObjects(
   table: { schema: string; name: string } | null,
 ): Promise<string[]> {
   const dropped: string[] = [];
-  await inTransaction(db, async () => {
-    await db.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK]);
+  await inDdlTransaction(db, async () => {
     if (channel !== null) {
       const n = captureNames(channel);
       if (table !== null) {
@@ -158,16 +154,4 @@ export async function dropConnectorObjects(
     }
   });
   return dropped;
-}
-
-export async function inTransaction<T>(db: ClientBase, fn: () => Promise<T>): Promise<T> {
-  await db.query('BEGIN');
-  try {
-    const result = await fn();
-    await db.query('COMMIT');
-    return result;
-  } catch (err) {
-    await db.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
 }

@@ -3,6 +3,7 @@
  * (TimeZone UTC, ISO dates, hex bytea, shortest exact floats), so a value published by the
  * snapshot and by change capture is byte-for-byte the same text.
  */
+import { PG_CONNECT_TIMEOUT_MS } from '../timings';
 import { Client, type ClientConfig } from 'pg';
 
 export const SESSION_SETTINGS: Record<string, string> = {
@@ -29,7 +30,7 @@ export function clientConfig(url: string, opts: ConnectOptions): ClientConfig {
   return {
     connectionString: url,
     application_name: opts.applicationName.slice(0, 63),
-    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? PG_CONNECT_TIMEOUT_MS,
     query_timeout: opts.queryTimeoutMs,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,

@@ -81,3 +81,15 @@ export async function introspectTable(db: ClientBase, table: TableName): Promise
     keyColumns,
   };
 }
+
+/**
+ * The schema a table is in: its real schema when it exists, else the configured one, else the
+ * session's current schema (teardown must find a connector's function even when the table is gone).
+ */
+export async function schemaOfTable(db: ClientBase, table: TableName): Promise<string> {
+  const r = await db.query<{ schema: string | null; cur: string }>(
+    `SELECT (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)) AS schema, current_schema() AS cur`,
+    [quoteTable(table)],
+  );
+  return r.rows[0].schema ?? table.schema ?? r.rows[0].cur;
+}

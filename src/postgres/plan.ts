@@ -4,7 +4,7 @@
  */
 import type { ConnectorConfig } from '../config/types';
 import { captureNames, WORKER_SCHEMA } from './names';
-import { identBytes, MAX_IDENT_BYTES } from './sql';
+import { displayTable, identBytes, MAX_IDENT_BYTES } from './sql';
 import { ORDINAL_TYPES, unsupportedKeyType, type Column, type TableInfo } from './introspect';
 
 export interface TablePlan {
@@ -21,7 +21,7 @@ export type PlanResult = { ok: true; plan: TablePlan } | { ok: false; problems: 
 
 export function planTable(cfg: ConnectorConfig, info: TableInfo | null, where: string): PlanResult {
   const problems: string[] = [];
-  const shownTable = cfg.table.schema ? `${cfg.table.schema}.${cfg.table.name}` : cfg.table.name;
+  const shownTable = displayTable(cfg.table);
   if (info === null) return { ok: false, problems: [`${where}/source/table_name: table "${shownTable}" does not exist (or is not visible to this user)`] };
   if (info.kind === 'other') problems.push(`${where}/source/table_name: "${shownTable}" is not a table (views and other relations are not supported)`);
   if (!info.canSelect) problems.push(`${where}/source/table_name: this database user may not SELECT from "${shownTable}"`);

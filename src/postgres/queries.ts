@@ -5,7 +5,7 @@
  * Every row a query returns is already the record: PostgreSQL renders the key and the value as
  * JSON text (row_to_json), so the worker never parses or re-serialises a row.
  */
-import { types } from 'pg';
+import { types, type QueryResult, type QueryResultRow } from 'pg';
 import type { Column } from './introspect';
 import type { TablePlan } from './plan';
 import { WORKER_SCHEMA } from './names';
@@ -38,24 +38,52 @@ export function positionOf(row: SnapshotRow): string[] {
   return parseTextArray(row.p);
 }
 
+
+/** A drained change: the current row of a logged key (v null: the row is gone), and the log entries it stands for. */
 export interface ChangeRow extends RecordRow {
   /** The change-log sequence numbers this row stands for (one key may have changed many times). */
   seqs: string[];
   /** When the oldest of those changes was made, in ms since the epoch (Postgres' clock). */
   changed_ms: number;
+  /** PostgreSQL's clock when it read the batch, in ms since the epoch. */
+  now_ms: number;
 }
 
-export interface QuerySet {
-  table: string;
-  snapshotFirst: string;
-  snapshotNext: string;
-  drain: string;
-  deleteDrained: string;
-  hasChanges: string;
-  pendingStats: string;
-  pollFirst: string | null;
-  pollNext: string | null;
-  maxOrdinal: string | null;
+/** Keyset pages of the table in primary-key order. */
+export interface SnapshotStatements {
+  /** Up to limit rows after the key (from the start when null). */
+  page(db: Queryable, limit: number, after: string[] | null): Promise<SnapshotRow[]>;
+}
+
+/** The change log of trigger capture (notification on). */
+export interface ChangeLogStatements {
+  /** Up to limit log entries, oldest first, grouped by key and joined to the current rows; leaves out the entries in flight. */
+  drain(db: Queryable, limit: number, inFlight: string[]): Promise<ChangeRow[]>;
+  /** Deletes exactly these log entries (after Kafka acknowledged them). */
+  deleteDrained(db: Queryable, seqs: string[]): Promise<void>;
+  hasChanges(db: Queryable): Promise<boolean>;
+  /** Pending entries (exact up to a million) and the age of the oldest, from the log's index. */
+  pendingStats(db: Queryable): Promise<{ pending: number; lagSeconds: number }>;
+}
+
+/** Ordinal polling (no notification, an ordinal column). */
+export interface OrdinalStatements {
+  /** Up to limit rows past the watermark ([ordinal] alone, or [ordinal, ...key]; from the start when null). */
+  page(db: Queryable, limit: number, watermark: string[] | null): Promise<SnapshotRow[]>;
+  /** The table's greatest ordinal as text, or null for an empty table. */
+  maxOrdinal(db: Queryable): Promise<string | null>;
+}
+
+/** The statements of one connector's table, built once from its plan; a mode it does not have is null. */
+export interface TableStatements {
+  snapshot: SnapshotStatements;
+  changeLog: ChangeLogStatements | null;
+  ordinal: OrdinalStatements | null;
+}
+
+/** What the statements need of a connection (a pg Client or PoolClient). */
+export interface Queryable {
+  query<R extends QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
 }
 
 const col = (alias: string, c: Column) => `${alias}.${quoteIdent(c.name)}`;
@@ -76,7 +104,7 @@ function keysetAfter(alias: string, cols: Column[], firstParam: number): string 
   return `(${left}) > (${right})`;
 }
 
-export function buildQueries(plan: TablePlan, logTable: string | null): QuerySet {
+export function tableStatements(plan: TablePlan, logTable: string | null): TableStatements {
   const table = `${quoteIdent(plan.table.schema)}.${quoteIdent(plan.table.name)}`;
   const keys = plan.keyColumns;
   const order = keys.map((c) => col('t', c)).join(', ');
@@ -85,23 +113,30 @@ export function buildQueries(plan: TablePlan, logTable: string | null): QuerySet
 
   const snapshotFirst = `SELECT ${record}, ${keyText} FROM ${table} AS t ORDER BY ${order} LIMIT $1`;
   const snapshotNext = `SELECT ${record}, ${keyText} FROM ${table} AS t WHERE ${keysetAfter('t', keys, 2)} ORDER BY ${order} LIMIT $1`;
+  const snapshot: SnapshotStatements = {
+    page: async (db, limit, after) =>
+      (await db.query<SnapshotRow>(after === null ? snapshotFirst : snapshotNext, after === null ? [limit] : [limit, ...after])).rows,
+  };
+  return {
+    snapshot,
+    changeLog: logTable === null ? null : changeLogStatements(plan, table, logTable),
+    ordinal: plan.ordinal ? ordinalStatements(plan, plan.ordinal, table, record, order) : null,
+  };
+}
 
-  let drain = '';
-  let deleteDrained = '';
-  let hasChanges = '';
-  let pendingStats = '';
-  if (logTable !== null) {
-    const log = `${quoteIdent(WORKER_SCHEMA)}.${quoteIdent(logTable)}`;
-    // The log holds keys as a JSON array (rendered by the trigger, so DateStyle of the writing session
-    // does not matter); cast back to the key types, then re-read the current row by key. Keys are
-    // grouped by their text: jsonb equality holds [1.5] = [1.50], but they are different Kafka keys.
-    const fromKey = keys.map((c, i) => `(keys.k ->> ${i})::${c.type} AS ${quoteIdent(c.name)}`).join(', ');
-    // Equal is not enough: 1.50 = 1.5 and 'ABC' = 'abc' under a case-insensitive collation, but they
-    // are different Kafka keys. A logged key whose text no longer exists gets its tombstone.
-    const join = keys
-      .map((c) => `${col('t', c)} = ${col('kr', c)} AND ${col('t', c)}::text COLLATE "C" = ${col('kr', c)}::text COLLATE "C"`)
-      .join(' AND ');
-    drain = `WITH batch AS (SELECT seq, k, changed_at FROM ${log} WHERE seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1),
+function changeLogStatements(plan: TablePlan, table: string, logTable: string): ChangeLogStatements {
+  const keys = plan.keyColumns;
+  const log = `${quoteIdent(WORKER_SCHEMA)}.${quoteIdent(logTable)}`;
+  // The log holds keys as a JSON array (rendered by the trigger, so DateStyle of the writing session
+  // does not matter); cast back to the key types, then re-read the current row by key. Keys are
+  // grouped by their text: jsonb equality holds [1.5] = [1.50], but they are different Kafka keys.
+  const fromKey = keys.map((c, i) => `(keys.k ->> ${i})::${c.type} AS ${quoteIdent(c.name)}`).join(', ');
+  // Equal is not enough: 1.50 = 1.5 and 'ABC' = 'abc' under a case-insensitive collation, but they
+  // are different Kafka keys. A logged key whose text no longer exists gets its tombstone.
+  const join = keys
+    .map((c) => `${col('t', c)} = ${col('kr', c)} AND ${col('t', c)}::text COLLATE "C" = ${col('kr', c)}::text COLLATE "C"`)
+    .join(' AND ');
+  const drain = `WITH batch AS (SELECT seq, k, changed_at FROM ${log} WHERE seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1),
       keys AS (SELECT k::text::jsonb AS k, array_agg(seq) AS seqs, min(seq) AS first_seq, min(changed_at) AS changed_at FROM batch GROUP BY k::text)
       SELECT keys.seqs::text[] AS seqs, (extract(epoch FROM keys.changed_at) * 1000)::float8 AS changed_ms,
              (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms,
@@ -111,24 +146,39 @@ export function buildQueries(plan: TablePlan, logTable: string | null): QuerySet
         FROM keys CROSS JOIN LATERAL (SELECT ${fromKey}) AS kr
         LEFT JOIN ${table} AS t ON ${join}
        ORDER BY keys.first_seq`;
-    deleteDrained = `DELETE FROM ${log} WHERE seq = ANY($1::int8[])`;
-    hasChanges = `SELECT 1 FROM ${log} LIMIT 1`;
-    // Pending changes (exact up to a million) and the age of the oldest: both from the log's index.
-    pendingStats = `SELECT (SELECT count(*) FROM (SELECT 1 FROM ${log} LIMIT 1000000) AS l)::int8::text AS pending,
+  const deleteDrained = `DELETE FROM ${log} WHERE seq = ANY($1::int8[])`;
+  const hasChanges = `SELECT 1 FROM ${log} LIMIT 1`;
+  const pendingStats = `SELECT (SELECT count(*) FROM (SELECT 1 FROM ${log} LIMIT 1000000) AS l)::int8::text AS pending,
       (SELECT extract(epoch FROM changed_at) * 1000 FROM ${log} ORDER BY seq LIMIT 1)::float8 AS oldest_ms,
       (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms`;
-  }
+  return {
+    drain: async (db, limit, inFlight) => (await db.query<ChangeRow>(drain, [limit, inFlight])).rows,
+    deleteDrained: async (db, seqs) => {
+      await db.query(deleteDrained, [seqs]);
+    },
+    hasChanges: async (db) => (await db.query(hasChanges)).rows.length > 0,
+    pendingStats: async (db) => {
+      const row = (await db.query<{ pending: string; oldest_ms: number | null; now_ms: number }>(pendingStats)).rows[0];
+      const pending = Number(row.pending);
+      const lagSeconds = pending === 0 || row.oldest_ms === null ? 0 : Math.max(0, (Number(row.now_ms) - Number(row.oldest_ms)) / 1000);
+      return { pending, lagSeconds };
+    },
+  };
+}
 
-  let pollFirst: string | null = null;
-  let pollNext: string | null = null;
-  let maxOrdinal: string | null = null;
-  if (plan.ordinal) {
-    const ord = plan.ordinal;
-    const ordOrder = `${col('t', ord)}, ${order}`;
-    const pos = `ARRAY[${col('t', ord)}::text, ${keys.map((c) => `${col('t', c)}::text`).join(', ')}]::text AS p`;
-    pollFirst = `SELECT ${record}, ${pos} FROM ${table} AS t WHERE ($2::${ord.type} IS NULL OR ${col('t', ord)} > $2::${ord.type}) ORDER BY ${ordOrder} LIMIT $1`;
-    pollNext = `SELECT ${record}, ${pos} FROM ${table} AS t WHERE ${keysetAfter('t', [ord, ...keys], 2)} ORDER BY ${ordOrder} LIMIT $1`;
-    maxOrdinal = `SELECT max(${col('t', ord)})::text AS m FROM ${table} AS t`;
-  }
-  return { table, snapshotFirst, snapshotNext, drain, deleteDrained, hasChanges, pendingStats, pollFirst, pollNext, maxOrdinal };
+function ordinalStatements(plan: TablePlan, ord: Column, table: string, record: string, order: string): OrdinalStatements {
+  const keys = plan.keyColumns;
+  const ordOrder = `${col('t', ord)}, ${order}`;
+  const pos = `ARRAY[${col('t', ord)}::text, ${keys.map((c) => `${col('t', c)}::text`).join(', ')}]::text AS p`;
+  const pollFirst = `SELECT ${record}, ${pos} FROM ${table} AS t WHERE ($2::${ord.type} IS NULL OR ${col('t', ord)} > $2::${ord.type}) ORDER BY ${ordOrder} LIMIT $1`;
+  const pollNext = `SELECT ${record}, ${pos} FROM ${table} AS t WHERE ${keysetAfter('t', [ord, ...keys], 2)} ORDER BY ${ordOrder} LIMIT $1`;
+  const maxOrdinal = `SELECT max(${col('t', ord)})::text AS m FROM ${table} AS t`;
+  return {
+    page: async (db, limit, watermark) =>
+      (watermark === null || watermark.length === 1
+        ? await db.query<SnapshotRow>(pollFirst, [limit, watermark?.[0] ?? null])
+        : await db.query<SnapshotRow>(pollNext, [limit, ...watermark])
+      ).rows,
+    maxOrdinal: async (db) => (await db.query<{ m: string | null }>(maxOrdinal)).rows[0].m,
+  };
 }

@@ -22,6 +22,11 @@ export function quoteTable(t: TableName): string {
   return t.schema === null ? quoteIdent(t.name) : `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
 }
 
+/** A table as users wrote it, for messages: sales.orders, or orders when the schema is resolved by search_path. */
+export function displayTable(t: { schema: string | null; name: string }): string {
+  return t.schema === null ? t.name : `${t.schema}.${t.name}`;
+}
+
 /** Splits "sales.orders" or "orders" (already checked against the schema's pattern). */
 export function parseTableName(text: string): TableName {
   const dot = text.indexOf('.');

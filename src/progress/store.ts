@@ -4,14 +4,12 @@
  * Why there and not in a Kafka topic (as Kafka Connect does): the change log lives in the same
  * database, the progress row is written in the same round trip as the change log is trimmed, it is
  * readable with plain SQL, and `teardown` removes it with the connector's other objects.
- * Progress is written only after Kafka acknowledged the records it covers: a crash repeats a
- * batch (at-least-once), it never skips one.
+ * Snapshot progress and the ordinal watermark are written only after Kafka acknowledged the records
+ * they cover: a crash repeats a batch (at-least-once), it never skips one. (Change capture keeps no
+ * position here: the change log itself is the position, trimmed after each acknowledged batch.)
  */
-import type { ClientBase } from 'pg';
-import { quoteIdent } from '../postgres/sql';
-import { WORKER_SCHEMA } from '../postgres/names';
-
-const T = `${quoteIdent(WORKER_SCHEMA)}.progress`;
+import { resetProgress, selectOrInsertProgress, updateIdentity, updateSnapshotProgress, updateWatermark } from '../postgres/progress';
+import type { Queryable } from '../postgres/queries';
 
 export type SnapshotState = 'pending' | 'running' | 'done';
 
@@ -35,18 +33,11 @@ export interface Progress {
 }
 
 export class ProgressStore {
-  constructor(private readonly db: ClientBase, private readonly connector: string) {}
+  constructor(private readonly db: Queryable, private readonly connector: string) {}
 
-  async load(): Promise<Progress> {
-    await this.db.query(`INSERT INTO ${T} (connector) VALUES ($1) ON CONFLICT (connector) DO NOTHING`, [this.connector]);
-    const r = await this.db.query<{
-      snapshot_state: SnapshotState; snapshot_key: string[] | null; snapshot_rows: string; watermark: string[] | null;
-      topic: string | null; table_oid: string | null; table_name: string | null; channel: string | null;
-    }>(
-      `SELECT snapshot_state, snapshot_key, snapshot_rows::text, watermark, topic, table_oid::text, table_name, channel FROM ${T} WHERE connector = $1`,
-      [this.connector],
-    );
-    const row = r.rows[0];
+  /** The stored progress; creates the connector's (empty) row the first time, which the saves below update. */
+  async loadOrCreate(): Promise<Progress> {
+    const row = await selectOrInsertProgress(this.db, this.connector);
     const identity =
       row.topic === null || row.table_oid === null
         ? null
@@ -55,28 +46,20 @@ export class ProgressStore {
   }
 
   async saveIdentity(id: Identity): Promise<void> {
-    await this.db.query(`UPDATE ${T} SET topic = $2, table_oid = $3, table_name = $4, channel = $5, updated_at = now() WHERE connector = $1`, [
-      this.connector, id.topic, id.tableOid, id.tableName, id.channel,
-    ]);
+    await updateIdentity(this.db, this.connector, id);
   }
 
   /** Forgets the snapshot and the watermark: the next session starts with a new snapshot. */
   async reset(): Promise<void> {
-    await this.db.query(
-      `UPDATE ${T} SET snapshot_state = 'pending', snapshot_key = NULL, snapshot_rows = 0, watermark = NULL, updated_at = now() WHERE connector = $1`,
-      [this.connector],
-    );
+    await resetProgress(this.db, this.connector);
   }
 
   async saveSnapshot(state: SnapshotState, key: string[] | null, rows: number): Promise<void> {
-    await this.db.query(
-      `UPDATE ${T} SET snapshot_state = $2, snapshot_key = $3, snapshot_rows = $4, updated_at = now() WHERE connector = $1`,
-      [this.connector, state, key, rows],
-    );
+    await updateSnapshotProgress(this.db, this.connector, state, key, rows);
   }
 
   async saveWatermark(watermark: string[]): Promise<void> {
-    await this.db.query(`UPDATE ${T} SET watermark = $2, updated_at = now() WHERE connector = $1`, [this.connector, watermark]);
+    await updateWatermark(this.db, this.connector, watermark);
   }
 }
 

@@ -24,6 +24,11 @@ export class ConfigError extends CdcError {
   }
 }
 
+/** The heading over a list of problems: "1 problem found", "3 problems found". */
+export function problemsFound(n: number): string {
+  return `${n} problem${n === 1 ? '' : 's'} found`;
+}
+
 /** Something transient failed (a connection, the broker): the connector retries with backoff. */
 export class RetriableError extends CdcError {
   constructor(message: string, cause?: unknown) {

@@ -1,4 +1,5 @@
 /** Jittered exponential backoff with a ceiling (after kafkajs src/retry). */
+import { BACKOFF } from '../timings';
 export interface BackoffOptions {
   initialMs: number;
   maxMs: number;
@@ -7,7 +8,7 @@ export interface BackoffOptions {
   jitter: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.3 };
+export const DEFAULT_BACKOFF: BackoffOptions = BACKOFF;
 
 export class Backoff {
   private attempt = 0;

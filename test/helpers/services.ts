@@ -29,8 +29,8 @@ export function pgUrl(database: string): string {
   return u.toString();
 }
 
-export function kafkaClient(clientId = 'pg-kafka-cdc-test'): Kafka {
-  return new Kafka({ clientId, brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 200 } });
+export function kafkaClient(clientId = 'pg-kafka-cdc-test', retries = 8): Kafka {
+  return new Kafka({ clientId, brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING, connectionTimeout: 3000, retry: { retries, initialRetryTime: 200 } });
 }
 
 export async function assertPostgres(): Promise<void> {
@@ -46,7 +46,7 @@ export async function assertPostgres(): Promise<void> {
 }
 
 export async function assertKafka(): Promise<void> {
-  const admin = kafkaClient('pg-kafka-cdc-test-check').admin();
+  const admin = kafkaClient('pg-kafka-cdc-test-check', 2).admin(); // few retries: a missing broker must fail fast and say so
   try {
     await admin.connect();
     await admin.describeCluster();

@@ -57,4 +57,17 @@ describe('metrics and status', () => {
     events.emit('snapshot', { connector: 'a', rows: 10_000, estimated: 10_000, done: true });
     expect(board.get('a')?.snapshot).to.deep.include({ percent: 100, completed: true });
   });
+
+  it('tells about a listener that throws, and still reaches the listeners after it', () => {
+    const told: Array<[string, string]> = [];
+    const events = new EventBus((event, err) => told.push([event, (err as Error).message]));
+    const seen: number[] = [];
+    events.on('published', () => {
+      throw new Error('observer bug');
+    });
+    events.on('published', (e) => seen.push(e.records));
+    events.emit('published', { connector: 'a', ops: { snapshot: 1, upsert: 0, delete: 0 }, records: 1, produceSeconds: 0, latenciesSeconds: [] });
+    expect(told).to.deep.equal([['published', 'observer bug']]);
+    expect(seen).to.deep.equal([1]);
+  });
 });

@@ -1,34 +1,13 @@
 // planTable with hand-made catalog descriptions: every check, no database.
 import { expect } from 'chai';
 import type { ConnectorConfig } from '../../src/config/types';
+import { connectorConfig } from '../helpers/connector-config';
 import type { Column, TableInfo } from '../../src/postgres/introspect';
 import { planTable, type TablePlan } from '../../src/postgres/plan';
 
 const WHERE = 'connectors/orders.json: ';
 
-function cfg(over: Partial<ConnectorConfig> = {}): ConnectorConfig {
-  return {
-    name: 'orders',
-    file: 'connectors/orders.json',
-    table: { schema: null, name: 'orders' },
-    databaseUrl: 'postgres://postgres@127.0.0.1:5432/app',
-    includedColumns: null,
-    ordinalColumn: null,
-    channel: null,
-    topic: 'orders',
-    partitions: 1,
-    replicationFactor: 1,
-    compact: true,
-    compression: 'lz4',
-    snapshotMode: 'initial',
-    snapshotBatchSize: 5000,
-    captureBatchSize: 2000,
-    drainPauseMs: 5,
-    pollIntervalMs: 1000,
-    heartbeatIntervalMs: 10000,
-    ...over,
-  };
-}
+const cfg = connectorConfig;
 
 const col = (name: string, type: string, typname: string, keyPosition: number | null = null, category = 'X'): Column => ({ name, type, typname, category, keyPosition });
 

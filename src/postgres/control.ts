@@ -1,0 +1,33 @@
+/**
+ * The statements of a connector's control session (connector/session.ts): server-side keepalives,
+ * the ownership lock, LISTEN and the heartbeat's check that the LISTEN is still there.
+ */
+import type { Queryable } from './queries';
+import { quoteIdent } from './sql';
+
+/**
+ * Lets the server notice a vanished worker within about 30 s (10 s idle, then 4 probes 5 s apart),
+ * so that a standby can take its lock: a kill -9 on another host sends no FIN.
+ */
+export async function setServerKeepalives(db: Queryable): Promise<void> {
+  await db.query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 4');
+}
+
+/** Takes the session-level advisory lock if it is free; true when this session holds it now. */
+export async function tryAdvisoryLock(db: Queryable, key: bigint): Promise<boolean> {
+  return (await db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int8) AS ok', [key.toString()])).rows[0].ok;
+}
+
+export async function listen(db: Queryable, channel: string): Promise<void> {
+  await db.query(`LISTEN ${quoteIdent(channel)}`);
+}
+
+/** Whether this session still LISTENs on the channel (the heartbeat's question). */
+export async function isListening(db: Queryable, channel: string): Promise<boolean> {
+  return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_listening_channels() AS c WHERE c = $1', [channel])).rows[0].n > 0;
+}
+
+/** The heartbeat's question before the session listens: does the connection still answer? */
+export async function ping(db: Queryable): Promise<void> {
+  await db.query('SELECT 1');
+}

@@ -1,0 +1,61 @@
+/**
+ * Every fixed duration of the worker, in one place, with what each is for. The relations between
+ * them (test/unit/timings.test.ts checks them) are what makes a stop graceful and a takeover quick:
+ *
+ *   STOP_GRACE_MS + DATA_CLOSE_MS + CONTROL_CLOSE_MS < SHUTDOWN_TIMEOUT_MS
+ *     a SIGTERM lets the batch in flight finish, then closes the data and control sessions, and
+ *     all of it fits before the worker exits on its own (Kubernetes' grace period is 30 s by default);
+ *   OWNERSHIP_POLL_MS < the takeover time documented in the README (10 s)
+ *     a standby looks for the lock often enough to take over within it.
+ *
+ * The durations users tune (poll interval, heartbeat, drain pause) are connector settings, in
+ * schemas/connector.schema.json.
+ */
+
+// ---- stopping
+/** The process exits after this long even when a graceful stop has not finished (cli/run.ts). */
+export const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** How long stop() lets a batch in flight finish before it closes the connections under it. */
+export const STOP_GRACE_MS = 7_000;
+/** How long a graceful end of the data connection may take before its socket is destroyed. */
+export const DATA_CLOSE_MS = 1_000;
+/** The same for the control session (its end also releases the ownership lock and the LISTEN). */
+export const CONTROL_CLOSE_MS = 1_000;
+
+// ---- retrying
+/** How often a failed connector (a cause an operator must fix) looks again whether it was fixed. */
+export const FAILED_RETRY_MS = 60_000;
+/** Backoff of a retriable failure: first delay, ceiling, growth factor, and +-jitter. */
+export const BACKOFF = { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.3 } as const;
+
+// ---- PostgreSQL
+/** A data query that takes longer has hit a dead connection (keyset pages and drains are fast). */
+export const DATA_QUERY_TIMEOUT_MS = 60_000;
+/** Connecting to PostgreSQL. */
+export const PG_CONNECT_TIMEOUT_MS = 10_000;
+/** How often a standby tries to take the connector's lock. */
+export const OWNERSHIP_POLL_MS = 2_000;
+/** How long an idle worker waits for transactions that may have missed its idle flag (capped by poll_interval_ms). */
+export const XIP_WAIT_MS = 250;
+/** How often pending changes and lag are measured, independently of the session. */
+export const BACKLOG_INTERVAL_MS = 2_000;
+/** A backlog measurement that takes longer gives up (and reconnects). */
+export const BACKLOG_QUERY_TIMEOUT_MS = 10_000;
+
+// ---- Kafka (src/kafka/client.ts passes these to the client)
+/** One TCP (and TLS, SASL) connection to a broker. */
+export const KAFKA_CONNECT_TIMEOUT_MS = 5_000;
+/** One request's answer (a produce waits for acks=all within it). */
+export const KAFKA_REQUEST_TIMEOUT_MS = 30_000;
+/** Tries of one request inside the client before the connector's own backoff takes over (must be > 1: the client makes 0 or 1 infinite for an idempotent producer). */
+export const KAFKA_CLIENT_RETRIES = 3;
+export const KAFKA_CLIENT_RETRY_DELAY_MS = 250;
+/** How long a new topic may take until every partition has a leader. */
+export const TOPIC_LEADER_WAIT_MS = 30_000;
+
+// ---- observing
+/** Snapshot progress (rows, rate, ETA) is logged this often. */
+export const PROGRESS_LOG_MS = 10_000;
+
+/** The takeover time the README promises for a hot standby (kill -9 of the owner). */
+export const DOCUMENTED_TAKEOVER_MS = 10_000;
