@@ -4,8 +4,13 @@
  * 'ROLLED BACK', which must never reach Kafka). Survives connection loss and server restarts.
  */
 import { Client } from 'pg';
+import { eventually } from './wait';
 
 export interface Writer {
+  /** Transactions committed so far. */
+  committed(): number;
+  /** Resolves once the writer has committed n more transactions than now (a condition, not a sleep). */
+  commitsMore(n: number, timeoutMs?: number): Promise<void>;
   stop(): Promise<{ committed: number; failed: number }>;
 }
 
@@ -49,6 +54,11 @@ export function startWriter(url: string, opts: { table?: string; idSpace?: numbe
     if (c) await c.end().catch(() => undefined);
   })();
   return {
+    committed: () => committed,
+    async commitsMore(n, timeoutMs = 30_000) {
+      const target = committed + n;
+      await eventually(async () => committed >= target, timeoutMs, `the writer to commit ${n} more transactions`, 20);
+    },
     async stop() {
       running = false;
       await loop;

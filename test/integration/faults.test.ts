@@ -11,7 +11,7 @@ import { readTopic } from '../helpers/kafka';
 import { HalfOpenProxy } from '../helpers/proxy';
 import { itemsScenario, type Scenario } from '../helpers/scenario';
 import { startWriter } from '../helpers/writer';
-import { delay, eventually } from '../helpers/wait';
+import { eventually } from '../helpers/wait';
 import { REPO_ROOT, printLogsIfFailed } from '../helpers/worker';
 
 const script = (p: string) => execFileSync(path.join(REPO_ROOT, 'scripts', p), { stdio: 'pipe', timeout: 120_000 });
@@ -63,13 +63,13 @@ describe('convergence under faults', function () {
     const w1 = s.startWorker();
     await w1.waitForState(s.name, ['streaming']);
     const writer = startWriter(s.db.url, { idSpace: 2000 });
-    await delay(2000);
+    await eventually(async () => (await w1.metric('pg_kafka_cdc_records_published_total', { connector: s!.name, op: 'upsert' })) >= 50, 30_000, 'changes published', 20);
     w1.kill('SIGKILL');
     await w1.waitForExit();
-    await delay(1500); // changes commit while nobody listens
+    await writer.commitsMore(100); // changes commit while nobody listens
     const w2 = s.startWorker();
     await w2.waitForState(s.name, ['streaming']);
-    await delay(2000);
+    await writer.commitsMore(100); // and while the new owner streams
     const { committed } = await writer.stop();
     expect(committed).to.be.greaterThan(100);
     await assertConverges(s.db, 'items', ['id'], s.topic);
@@ -105,12 +105,16 @@ describe('convergence under faults', function () {
     await w.waitForState(s.name, ['streaming']);
     const writer = startWriter(s.db.url, { idSpace: 1000 });
     for (let i = 0; i < 3; i++) {
-      await delay(1000);
+      await w.waitForState(s.name, ['streaming'], 60_000);
+      await writer.commitsMore(50);
+      const before = await w.metric('pg_kafka_cdc_reconnects_total', { connector: s.name, target: 'postgres' }).catch(() => 0);
       const killed = await s.db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'pg-kafka-cdc%' AND datname = current_database()`);
       expect(killed.length).to.be.greaterThan(0);
+      // The worker noticed this very fault (not a state from before it) and came back.
+      await eventually(async () => (await w.metric('pg_kafka_cdc_reconnects_total', { connector: s!.name, target: 'postgres' })) > before, 60_000, 'a reconnect after the termination', 50);
     }
     await w.waitForState(s.name, ['streaming'], 60_000);
-    await delay(1000);
+    await writer.commitsMore(50);
     await writer.stop();
     await assertConverges(s.db, 'items', ['id'], s.topic);
     expect(await w.metric('pg_kafka_cdc_reconnects_total', { connector: s.name, target: 'postgres' })).to.be.greaterThan(0);
@@ -122,11 +126,13 @@ describe('convergence under faults', function () {
     const w = s.startWorker();
     await w.waitForState(s.name, ['streaming']);
     const writer = startWriter(s.db.url, { idSpace: 1000 });
-    await delay(1500);
+    await writer.commitsMore(100);
+    const before = await w.metric('pg_kafka_cdc_reconnects_total', { connector: s.name, target: 'postgres' }).catch(() => 0);
     script('postgres/restart.sh');
-    await delay(1500);
+    // Streaming again after a reconnect counted since the restart, not the state from before it.
+    await eventually(async () => (await w.metric('pg_kafka_cdc_reconnects_total', { connector: s!.name, target: 'postgres' })) > before, 90_000, 'a reconnect after the restart', 100);
     await w.waitForState(s.name, ['streaming'], 90_000);
-    await delay(1000);
+    await writer.commitsMore(50, 60_000);
     await writer.stop();
     const db = await openTestDb(s.db.name); // the old connection died with the server
     try {
@@ -142,7 +148,7 @@ describe('convergence under faults', function () {
     const w = s.startWorker();
     await w.waitForState(s.name, ['streaming']);
     const writer = startWriter(s.db.url, { idSpace: 1000, pauseMs: 5 });
-    await delay(1000);
+    await writer.commitsMore(50);
     script('kafka/down.sh');
     try {
       // The backlog is measured from PostgreSQL, so it stays visible while Kafka is away.

@@ -93,13 +93,13 @@ describe('the worker', function () {
     expect(await standby.metric('pg_kafka_cdc_records_published_total', { connector: s.name })).to.equal(0);
 
     const writer = startWriter(s.db.url, { idSpace: 1000 });
-    await delay(1500);
+    await writer.commitsMore(100);
     owner.kill('SIGKILL');
     const killedAt = Date.now();
     await standby.waitForState(s.name, ['streaming'], 30_000);
     const takeoverMs = Date.now() - killedAt;
     expect(takeoverMs).to.be.below(10_000);
-    await delay(1500);
+    await writer.commitsMore(100); // changes made under the new owner
     await writer.stop();
     await assertConverges(s.db, 'items', ['id'], s.topic);
   });
