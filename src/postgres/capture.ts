@@ -12,7 +12,7 @@ import type { ClientBase } from 'pg';
 import type { TablePlan } from './plan';
 import type { Queryable } from './queries';
 import { captureNames, WORKER_SCHEMA } from './names';
-import { quoteIdent, quoteLiteral } from './sql';
+import { quoteIdent, quoteLiteral, quoteTable } from './sql';
 import { inDdlTransaction } from './transaction';
 
 const W = quoteIdent(WORKER_SCHEMA);
@@ -61,7 +61,7 @@ function dollarTag(body: string): string {
  */
 export async function installCapture(db: ClientBase, plan: TablePlan, channel: string): Promise<'installed' | 'current'> {
   const n = captureNames(channel);
-  const table = `${quoteIdent(plan.table.schema)}.${quoteIdent(plan.table.name)}`;
+  const table = quoteTable(plan.table);
   const fn = `${quoteIdent(plan.table.schema)}.${quoteIdent(n.functionName)}`;
   const log = `${W}.${quoteIdent(n.logTable)}`;
   const body = triggerBody(plan, channel);
@@ -133,7 +133,7 @@ export async function dropConnectorObjects(
     if (channel !== null) {
       const n = captureNames(channel);
       if (table !== null) {
-        const t = `${quoteIdent(table.schema)}.${quoteIdent(table.name)}`;
+        const t = quoteTable(table);
         const exists = await db.query('SELECT to_regclass($1) AS r', [t]);
         if (exists.rows[0].r !== null) {
           await db.query(`DROP TRIGGER IF EXISTS ${quoteIdent(n.triggerName)} ON ${t}`);

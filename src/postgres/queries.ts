@@ -9,7 +9,7 @@ import { types, type QueryResult, type QueryResultRow } from 'pg';
 import type { Column } from './introspect';
 import type { TablePlan } from './plan';
 import { WORKER_SCHEMA } from './names';
-import { quoteIdent } from './sql';
+import { quoteIdent, quoteTable } from './sql';
 
 /** A row as every data query returns it. */
 export interface RecordRow {
@@ -105,7 +105,7 @@ function keysetAfter(alias: string, cols: Column[], firstParam: number): string 
 }
 
 export function tableStatements(plan: TablePlan, logTable: string | null): TableStatements {
-  const table = `${quoteIdent(plan.table.schema)}.${quoteIdent(plan.table.name)}`;
+  const table = quoteTable(plan.table);
   const keys = plan.keyColumns;
   const order = keys.map((c) => col('t', c)).join(', ');
   const record = `${jsonOf('t', keys)} AS k, ${jsonOf('t', plan.valueColumns)} AS v, ${ordinalOf('t', plan.ordinal)} AS o`;
