@@ -63,5 +63,7 @@ say "7. Metrics and status"
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^pg_kafka_cdc_(records_published_total|lag_seconds|pending_changes)' || true
 echo
 echo "The demo worker stops now. While a worker runs it serves http://127.0.0.1:$PORT/metrics, /connectors, /readyz and /healthz."
-echo "Run it yourself: node dist/src/cli/main.js run --config $CONFIG   (Ctrl-C stops it gracefully)"
-echo "Read a topic:    node dist/src/cli/main.js tail --topic demo.orders"
+# The node make put first on PATH (Node.js 24, from the cache where the machine's own is older).
+NODE24=$(command -v node)
+echo "Run it yourself: $NODE24 dist/src/cli/main.js run --config $CONFIG   (Ctrl-C stops it gracefully)"
+echo "Read a topic:    $NODE24 dist/src/cli/main.js tail --topic demo.orders"

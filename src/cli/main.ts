@@ -3,6 +3,7 @@
  * The command line: a thin shell over the library. The only place that reads the environment and
  * decides exit codes: 0 done, 1 runtime failure, 2 invalid config or usage. Never a stack trace.
  */
+import './require-node'; // first: a clear message on an old Node.js, before anything else loads
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { loadWorkerConfig } from '../config/load';
 import { ConfigError, describeError, problemsFound } from '../util/errors';
