@@ -199,8 +199,10 @@ export class Connector {
     let current = state;
     if (statements.ordinal && !cfg.channel && current.watermark === null) {
       // Ordinal polling starts where the table stands now; the snapshot covers everything before.
+      // An empty table pins "from the start" ([]), so that a resumed snapshot never pins again at a
+      // higher ordinal and skips rows it had passed whose ordinal moved up meanwhile.
       const max = await statements.ordinal.maxOrdinal(data);
-      if (max !== null) await progress.saveWatermark([max]);
+      await progress.saveWatermark(max === null ? [] : [max]);
       current = await progress.loadOrCreate();
     }
     if (cfg.snapshotMode === 'initial') {

@@ -97,11 +97,16 @@ export async function installCapture(db: ClientBase, plan: TablePlan, channel: s
  * xids). A writer among them may have run its trigger before the idle flag was visible, and so did
  * not NOTIFY. Read from pg_stat_activity.backend_xid (visible to every role): a snapshot's xip list
  * (txid_current_snapshot) does not list the newest running transactions (those at or past its xmax),
- * which are exactly the ones a just-raised flag can miss.
+ * which are exactly the ones a just-raised flag can miss. Only this database's writers (the table's
+ * are among them), and prepared transactions too.
  */
 export async function transactionsInProgress(db: Queryable): Promise<string[]> {
   const r = await db.query<{ x: string[] }>(
-    `SELECT coalesce(array_agg(backend_xid::text), '{}') AS x FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()`,
+    `SELECT coalesce(array_agg(x), '{}') AS x FROM (
+       SELECT backend_xid::text AS x FROM pg_stat_activity
+        WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() AND datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+       UNION ALL
+       SELECT transaction::text FROM pg_prepared_xacts WHERE database = current_database()) AS open`,
   );
   return r.rows[0].x;
 }
@@ -109,7 +114,11 @@ export async function transactionsInProgress(db: Queryable): Promise<string[]> {
 /** The idle handshake's second half: how many of those transactions are still open. */
 export async function stillRunning(db: Queryable, xids: string[]): Promise<number> {
   if (xids.length === 0) return 0;
-  const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_xid::text = ANY($1::text[])`, [xids]);
+  const r = await db.query<{ n: number }>(
+    `SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_xid::text = ANY($1::text[]))::int
+          + (SELECT count(*) FROM pg_prepared_xacts WHERE transaction::text = ANY($1::text[]))::int AS n`,
+    [xids],
+  );
   return r.rows[0].n;
 }
 

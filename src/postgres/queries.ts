@@ -68,7 +68,7 @@ export interface ChangeLogStatements {
 
 /** Ordinal polling (no notification, an ordinal column). */
 export interface OrdinalStatements {
-  /** Up to limit rows past the watermark ([ordinal] alone, or [ordinal, ...key]; from the start when null). */
+  /** Up to limit rows past the watermark ([ordinal] alone, or [ordinal, ...key]; from the start when null or []). */
   page(db: Queryable, limit: number, watermark: string[] | null): Promise<SnapshotRow[]>;
   /** The table's greatest ordinal as text, or null for an empty table. */
   maxOrdinal(db: Queryable): Promise<string | null>;
@@ -175,7 +175,7 @@ function ordinalStatements(plan: TablePlan, ord: Column, table: string, record: 
   const maxOrdinal = `SELECT max(${col('t', ord)})::text AS m FROM ${table} AS t`;
   return {
     page: async (db, limit, watermark) =>
-      (watermark === null || watermark.length === 1
+      (watermark === null || watermark.length <= 1
         ? await db.query<SnapshotRow>(pollFirst, [limit, watermark?.[0] ?? null])
         : await db.query<SnapshotRow>(pollNext, [limit, ...watermark])
       ).rows,

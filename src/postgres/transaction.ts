@@ -19,7 +19,7 @@ export async function inTransaction<T>(db: ClientBase, fn: () => Promise<T>): Pr
 /** A transaction that first takes the worker schema's DDL lock (every DDL of the worker runs in one). */
 export async function inDdlTransaction<T>(db: ClientBase, fn: () => Promise<T>, opts: { lockTimeout?: string } = {}): Promise<T> {
   return inTransaction(db, async () => {
-    if (opts.lockTimeout) await db.query(`SET LOCAL lock_timeout = '${opts.lockTimeout.replace(/'/g, '')}'`);
+    if (opts.lockTimeout) await db.query(`SELECT set_config('lock_timeout', $1, true)`, [opts.lockTimeout]);
     await db.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK]);
     return fn();
   });

@@ -28,7 +28,7 @@ export interface Progress {
   /** Key (as text per key column) of the last row of the last acknowledged snapshot batch. */
   snapshotKey: string[] | null;
   snapshotRows: number;
-  /** Ordinal polling position: [ordinal, ...key] as text, or [ordinal] alone at the start. */
+  /** Ordinal polling position: [ordinal, ...key] as text, [ordinal] alone at the start, [] from the very start (the table was empty when pinned). */
   watermark: string[] | null;
 }
 

@@ -57,6 +57,8 @@ describe('the core, in process', () => {
     const { ordinal } = tableStatements(plan, null);
     expect(ordinal).to.not.equal(null);
     expect(await ordinal!.maxOrdinal(db.client)).to.match(/^2024-01-01/);
+    // [] is the pin of a table that was empty: everything, from the start.
+    expect(await ordinal!.page(db.client, 500, [])).to.have.length(120);
     await db.query(`UPDATE orders SET updated_at = '2024-02-01Z' WHERE id = 5`);
     const fresh = await ordinal!.page(db.client, 10, ['2024-01-01 00:00:00+00']);
     expect(fresh.map((r) => r.k)).to.deep.equal(['{"tenant":"a","id":5}', '{"tenant":"b","id":5}', '{"tenant":"c","id":5}']);
