@@ -12,6 +12,7 @@
  *   BENCH_PROFILE=1           run the worker under node --cpu-prof and summarise the top self-time functions
  *   BENCH_SNAPSHOT_BATCH      the connector's snapshot.batch_size (default: the connector default)
  *   BENCH_CAPTURE_BATCH       the connectors' capture.batch_size in the streaming parts (default: the connector default)
+ *   BENCH_DRAIN_PAUSE_MS      the connectors' capture.drain_pause_ms in the streaming parts (default: the connector default)
  *   BENCH_COMPRESSIONS=lz4,none,zstd  the worker's snapshot once per sink.compression; the first is the headline
  */
 import * as fs from 'node:fs';
@@ -56,8 +57,13 @@ const SIZES = process.env.BENCH_SIZES
   ? process.env.BENCH_SIZES.split(',').map(Number)
   : [100_000, 1_000_000, ...(process.env.BENCH_5M === '1' ? [5_000_000] : [])];
 const SNAPSHOT_BATCH = process.env.BENCH_SNAPSHOT_BATCH ? Number(process.env.BENCH_SNAPSHOT_BATCH) : undefined;
-/** BENCH_CAPTURE_BATCH: the connectors' capture.batch_size in the streaming, backlog and overhead parts. */
-const CAPTURE = process.env.BENCH_CAPTURE_BATCH ? { capture: { batch_size: Number(process.env.BENCH_CAPTURE_BATCH) } } : {};
+/** BENCH_CAPTURE_BATCH, BENCH_DRAIN_PAUSE_MS: the connectors' capture settings in the streaming, backlog and overhead parts. */
+const CAPTURE = {
+  capture: {
+    ...(process.env.BENCH_CAPTURE_BATCH ? { batch_size: Number(process.env.BENCH_CAPTURE_BATCH) } : {}),
+    ...(process.env.BENCH_DRAIN_PAUSE_MS ? { drain_pause_ms: Number(process.env.BENCH_DRAIN_PAUSE_MS) } : {}),
+  },
+};
 /** The worker's snapshot runs once per compression; the first is the headline figure. */
 const COMPRESSIONS = (process.env.BENCH_COMPRESSIONS ?? 'lz4,none,zstd').split(',').map((c) => c.trim());
 const RUN_ID = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
