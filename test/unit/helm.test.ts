@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import { parse, parseAllDocuments } from 'yaml';
 import { helmBinary, runHelm } from '../helpers/helm';
+import { readSchema, schemaFields, type Schema } from '../helpers/schema-walk';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CHART = path.join(ROOT, 'helm', 'pg-kafka-cdc');
@@ -239,5 +240,31 @@ describe('helm chart pg-kafka-cdc', function () {
         expect(lint.stdout + lint.stderr).to.include(expected as string);
       });
     }
+  });
+});
+
+describe("the chart's values schema for connectors", () => {
+  // values.schema.json repeats the connector fields (with additionalProperties: false) so that
+  // `helm install` rejects a typo; a field the worker gained but the chart lacks cannot be set there.
+  const chart = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'helm', 'pg-kafka-cdc', 'values.schema.json'), 'utf8')) as Schema;
+  const chartConnector: Schema = { ...(chart.$defs as Record<string, Schema>).connector, $defs: chart.$defs };
+  const worker = new Map(schemaFields(readSchema('connector')).map((f) => [f.path, f.schema]));
+  const inChart = new Map(schemaFields(chartConnector).map((f) => [f.path, f.schema]));
+
+  it('has every field of schemas/connector.schema.json, and no other', () => {
+    expect([...inChart.keys()].sort()).to.deep.equal([...worker.keys()].sort());
+  });
+
+  it('allows the same values: enums and integer bounds', () => {
+    const differ: string[] = [];
+    for (const [p, s] of worker) {
+      const c = inChart.get(p);
+      if (!c) continue;
+      for (const k of ['enum', 'minimum', 'maximum', 'type'] as const) {
+        if (k === 'type' && s.type === undefined) continue;
+        if (JSON.stringify(s[k]) !== JSON.stringify(c[k])) differ.push(`${p}.${k}: worker ${JSON.stringify(s[k])}, chart ${JSON.stringify(c[k])}`);
+      }
+    }
+    expect(differ).to.deep.equal([]);
   });
 });
