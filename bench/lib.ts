@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { Kafka, logLevel } from 'kafkajs';
+import { KAFKA_HOME } from '../test/helpers/kafka-tools';
 import { freePort } from '../test/helpers/worker';
 export { freePort };
 
@@ -18,7 +19,6 @@ export const PG_HOST = '127.0.0.1';
 export const PG_PORT = 5432;
 export const PG_USER = 'postgres';
 export const BROKER = '127.0.0.1:9092';
-export const KAFKA_HOME = path.join(process.env.PG_KAFKA_CDC_CACHE ?? path.join(os.homedir(), '.cache', 'pg-kafka-cdc'), 'kafka-4.1.1');
 export const KAFKA_LIBS = path.join(KAFKA_HOME, 'libs');
 
 /** Bytes of a topic's log segments in the local broker's data directory (all partitions), or null. */

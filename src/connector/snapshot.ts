@@ -3,7 +3,7 @@
  * whole table in memory). The next page is read while the current one is published; the position
  * is stored after Kafka acknowledged each page, so a crash resumes after the last acknowledged key.
  */
-import { countOps } from '../kafka/records';
+import { countOf } from '../kafka/records';
 import { positionOf } from '../postgres/queries';
 import type { Progress } from '../progress/store';
 import type { SessionContext } from './context';
@@ -29,13 +29,13 @@ export async function runSnapshot(ctx: SessionContext, progress: Progress): Prom
     next.catch(() => undefined); // awaited on the next turn; do not let it be "unhandled" meanwhile
 
     const started = process.hrtime.bigint();
-    await publisher.publish(page.map((r) => records.build(r, 'snapshot').record));
+    await publisher.publish(page.map((r) => records.record(r, 'snapshot')));
     const produceSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     rows += page.length;
     key = lastKey;
     await ctx.progress.saveSnapshot('running', key, rows);
     ctx.madeProgress();
-    events.emit('published', { connector: cfg.name, ops: countOps(page.map(() => 'snapshot')), records: page.length, produceSeconds, latenciesSeconds: [] });
+    events.emit('published', { connector: cfg.name, ops: countOf('snapshot', page.length), records: page.length, produceSeconds, latenciesSeconds: [] });
     events.emit('snapshot', { connector: cfg.name, rows, estimated: Math.max(estimated, rows), done: false });
   }
   if (signal.aborted) {

@@ -11,7 +11,7 @@
  * pollByOrdinal (no notification, an ordinal column): rows whose (ordinal, key) advanced past the
  * stored watermark, published as upserts. It cannot see deletes (documented).
  */
-import { countOps } from '../kafka/records';
+import { countOf, countOps } from '../kafka/records';
 import { setWaiting, stillRunning, transactionsInProgress } from '../postgres/capture';
 import { positionOf, type ChangeLogStatements } from '../postgres/queries';
 import { XIP_WAIT_MS } from '../timings';
@@ -109,13 +109,14 @@ export async function pollByOrdinal(ctx: SessionContext, mode: OrdinalCapture, s
     const rows = await mode.poll.page(data, cfg.captureBatchSize, watermark);
     if (rows.length > 0) {
       const started = process.hrtime.bigint();
-      await publisher.publish(rows.map((row) => records.build(row, 'change').record));
+      // Ordinal polling re-reads existing rows only: every record is an upsert.
+      await publisher.publish(rows.map((row) => records.record(row, 'upsert')));
       watermark = positionOf(rows[rows.length - 1]);
       await ctx.progress.saveWatermark(watermark);
       ctx.madeProgress();
       events.emit('published', {
         connector: cfg.name,
-        ops: countOps(rows.map(() => 'upsert')),
+        ops: countOf('upsert', rows.length),
         records: rows.length,
         produceSeconds: Number(process.hrtime.bigint() - started) / 1e9,
         latenciesSeconds: [],

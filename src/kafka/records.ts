@@ -45,20 +45,34 @@ export class RecordBuilder {
     this.fixedHeaders = { snapshot: fixed('snapshot'), upsert: fixed('upsert'), delete: fixed('delete') };
   }
 
-  build(row: RowImage, op: 'snapshot' | 'change'): { record: KafkaRecord; op: Op } {
-    const actual: Op = op === 'snapshot' ? 'snapshot' : row.v === null ? 'delete' : 'upsert';
-    let headers = this.fixedHeaders[actual];
+  /** The record of a row, and its op (for the per-op counts of a change batch). */
+  build(row: RowImage, kind: 'snapshot' | 'change'): { record: KafkaRecord; op: Op } {
+    const op = opOf(row, kind);
+    return { record: this.record(row, op), op };
+  }
+
+  /** The record alone: the snapshot and ordinal polling know their op for the whole batch. */
+  record(row: RowImage, op: Op): KafkaRecord {
+    let headers = this.fixedHeaders[op];
     if (row.o !== null) {
       headers = new Map(headers);
       headers.set(H_ORDINAL, Buffer.from(row.o));
     }
-    const record: KafkaRecord = { topic: this.topic, key: Buffer.from(row.k), value: row.v === null ? null : Buffer.from(row.v), headers };
-    return { record, op: actual };
+    return { topic: this.topic, key: Buffer.from(row.k), value: row.v === null ? null : Buffer.from(row.v), headers };
   }
 }
 
+function opOf(row: RowImage, kind: 'snapshot' | 'change'): Op {
+  return kind === 'snapshot' ? 'snapshot' : row.v === null ? 'delete' : 'upsert';
+}
+
+/** Counts per op: of a list of ops, or n records of one op. */
 export function countOps(ops: Op[]): Record<Op, number> {
   const counts: Record<Op, number> = { snapshot: 0, upsert: 0, delete: 0 };
   for (const op of ops) counts[op] += 1;
   return counts;
+}
+
+export function countOf(op: Op, n: number): Record<Op, number> {
+  return { snapshot: 0, upsert: 0, delete: 0, [op]: n };
 }

@@ -41,4 +41,14 @@ describe('the command line', () => {
     expect(JSON.parse(entrypoint ?? '[]')).to.deep.equal(['node', ...WORKER_NODE_FLAGS, '/app/dist/src/cli/main.js']);
     for (const user of ['bench/lib.ts', 'test/helpers/worker.ts']) expect(fs.readFileSync(path.join(ROOT, user), 'utf8'), user).to.contain('...WORKER_NODE_FLAGS');
   });
+
+  it('asks for the same Node.js major everywhere: package.json engines, the Makefile bootstrap, the CLI check', () => {
+    const engines = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    const ensure = /^NODE_MAJOR=(\d+)$/m.exec(fs.readFileSync(path.join(ROOT, 'scripts', 'node', 'ensure.sh'), 'utf8'))?.[1];
+    const cli = /const NEEDED_MAJOR = (\d+);/.exec(fs.readFileSync(path.join(ROOT, 'src', 'cli', 'require-node.ts'), 'utf8'))?.[1];
+    const docker = /^FROM node:(\d+)-slim AS runtime$/m.exec(fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'))?.[1];
+    expect(engines).to.equal(`>=${ensure}`);
+    expect(cli).to.equal(ensure);
+    expect(docker).to.equal(ensure);
+  });
 });
