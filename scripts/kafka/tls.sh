@@ -9,7 +9,12 @@
 #   wrong-ca.pem           a second, unrelated CA: a client that trusts only it must fail to verify the broker
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
-command -v openssl >/dev/null || die "openssl is not installed: it makes the SASL_SSL listener's certificates (apt-get install openssl)"
+if ! command -v openssl >/dev/null; then
+  # As scripts/postgres/up.sh does for its server: a fresh machine gets it from Debian's packages.
+  command -v apt-get >/dev/null || die "openssl is not installed: it makes the SASL_SSL listener's certificates (install openssl)"
+  log "installing openssl (Debian package) for the SASL_SSL listener's certificates"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; } || die "could not install openssl"
+fi
 DIR="$KAFKA_TLS_DIR"
 
 valid() {
