@@ -35,6 +35,19 @@ export const DATA_QUERY_TIMEOUT_MS = 60_000;
 export const PG_CONNECT_TIMEOUT_MS = 10_000;
 /** How often a standby tries to take the connector's lock. */
 export const OWNERSHIP_POLL_MS = 2_000;
+/**
+ * The server ends a control session that stayed silent for this many heartbeat intervals, and at
+ * least FROZEN_OWNER_MIN_MS (idle_session_timeout, PostgreSQL 14+): a frozen owner then blocks a
+ * takeover for at most that + OWNERSHIP_POLL_MS (32 s with the default 10 s heartbeat). The floor
+ * keeps an event-loop pause of a busy but healthy worker from ending its session.
+ */
+export const FROZEN_OWNER_HEARTBEATS = 3;
+export const FROZEN_OWNER_MIN_MS = 5_000;
+
+/** How long a silent control session lives on the server (see FROZEN_OWNER_HEARTBEATS). */
+export function frozenOwnerTimeoutMs(heartbeatMs: number): number {
+  return Math.max(FROZEN_OWNER_HEARTBEATS * heartbeatMs, FROZEN_OWNER_MIN_MS);
+}
 /** How long an idle worker waits for transactions that may have missed its idle flag (capped by poll_interval_ms). */
 export const XIP_WAIT_MS = 250;
 /** How often pending changes and lag are measured, independently of the session. */

@@ -1,4 +1,4 @@
-/** `pg-kafka-cdc teardown`: drops a connector's trigger, function, change log and stored progress. */
+/** `pg-kafka-cdc teardown`: drops a connector's trigger, function, change log, stored progress and offsets topic. */
 import { loadWorkerConfig, type Env } from '../config/load';
 import { dropConnectorObjects } from '../postgres/capture';
 import { connect, describeDatabase } from '../postgres/connect';
@@ -39,6 +39,8 @@ export async function teardownCommand(
     const schema = await schemaOfTable(db, cfg.table);
     const dropped = await dropConnectorObjects(db, cfg.name, cfg.channel, { schema, name: cfg.table.name });
     out(`teardown of ${cfg.name}: dropped ${dropped.length > 0 ? dropped.join(', ') : 'nothing (nothing was there)'}`);
+    // The committed position (exactly_once) goes with the stored progress: a new start must not resume from it.
+    out(`offsets topic ${cfg.offsetsTopic}: ${(await deleteTopic(config.kafka, cfg.offsetsTopic)) ? 'deleted' : 'did not exist'}`);
     if (opts.deleteTopic) {
       out(`topic ${cfg.topic}: ${(await deleteTopic(config.kafka, cfg.topic)) ? 'deleted' : 'did not exist'}`);
     } else {

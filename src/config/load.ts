@@ -57,6 +57,7 @@ export function inspectWorkerConfig(workerFile: string, env: Env): { config: Wor
   const names = new Map<string, string>();
   const topics = new Map<string, string>();
   const channels = new Map<string, string>();
+  const transactionalIds = new Map<string, string>();
   for (const f of files) {
     const file = path.join(connectorsDir, f);
     const where = (p: string) => `${shown(file)}: ${p}`;
@@ -79,6 +80,18 @@ export function inspectWorkerConfig(workerFile: string, env: Env): { config: Wor
     const otherTopic = topics.get(topic);
     if (otherTopic) problems.push(where(`/sink/topic: topic "${topic}" is already written by the connector in ${otherTopic}`));
     else topics.set(topic, shown(file));
+    // The offsets topic and the transactional id belong to one connector: shared, they would mix
+    // positions and fence each other. (Derived from a duplicate name, they are that problem already.)
+    const offsetsTopic = c.sink.offsets_topic ?? `pg-kafka-cdc.offsets.${c.name}`;
+    const transactionalId = c.sink.transactional_id ?? `pg-kafka-cdc.${c.name}`;
+    if (!other) {
+      const otherOffsets = topics.get(offsetsTopic);
+      if (otherOffsets) problems.push(where(`/sink/offsets_topic: topic "${offsetsTopic}" is already written by the connector in ${otherOffsets}`));
+      else topics.set(offsetsTopic, shown(file));
+      const otherTx = transactionalIds.get(transactionalId);
+      if (otherTx) problems.push(where(`/sink/transactional_id: "${transactionalId}" is already the transactional id of the connector in ${otherTx}`));
+      else transactionalIds.set(transactionalId, shown(file));
+    }
 
     let databaseUrl: string | null = null;
     if (c.source.database) databaseUrl = resolveDatabase(c.source.database, env, where, '/source/database', problems);
@@ -110,6 +123,9 @@ export function inspectWorkerConfig(workerFile: string, env: Env): { config: Wor
       replicationFactor: c.sink.replication_factor,
       compact: c.sink.compact,
       compression: c.sink.compression,
+      delivery: c.sink.delivery,
+      transactionalId,
+      offsetsTopic,
       snapshotMode: c.snapshot.mode,
       snapshotBatchSize: c.snapshot.batch_size,
       captureBatchSize: c.capture.batch_size,

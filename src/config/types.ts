@@ -4,6 +4,8 @@
  * checks the keys agree); the resolved shapes are what connectors run with.
  */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+/** exactly_once: Kafka transactions that carry the position; at_least_once: a crash can repeat a batch. */
+export type Delivery = 'exactly_once' | 'at_least_once';
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
 
 export interface DatabaseRef {
@@ -39,7 +41,11 @@ export interface RawConnectorConfig {
     ordinal_column?: string;
     notification?: { channel_name?: string };
   };
-  sink: { topic?: string; partitions: number; replication_factor: number; compact: boolean; compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd' };
+  sink: { topic?: string; partitions: number; replication_factor: number; compact: boolean; compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+    delivery: Delivery;
+    transactional_id?: string;
+    offsets_topic?: string;
+  };
   snapshot: { mode: 'initial' | 'never'; batch_size: number };
   capture: { batch_size: number; drain_pause_ms: number; poll_interval_ms: number; heartbeat_interval_ms: number };
 }
@@ -73,6 +79,11 @@ export interface ConnectorConfig {
   replicationFactor: number;
   compact: boolean;
   compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+  delivery: Delivery;
+  /** The Kafka transactional id (exactly_once), stable across restarts and replicas. */
+  transactionalId: string;
+  /** The topic of the connector's committed position (exactly_once). */
+  offsetsTopic: string;
   snapshotMode: 'initial' | 'never';
   snapshotBatchSize: number;
   captureBatchSize: number;

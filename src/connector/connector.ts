@@ -1,12 +1,15 @@
 /**
- * One connector's life: own -> inspect -> install -> snapshot -> stream, and again after any
- * failure, with jittered backoff. Every run of that sequence is a "session" that starts from the
- * durable state in PostgreSQL (progress and change log), so a restart, a lost connection or a
- * Kafka outage can repeat records but never skip one. start() and stop() are idempotent.
+ * One connector's life: own -> inspect -> install -> fence -> snapshot -> stream, and again after
+ * any failure, with jittered backoff. Every run of that sequence is a "session" that starts from the
+ * durable state (progress and change log in PostgreSQL; with exactly_once, brought in line first with
+ * the last checkpoint committed to Kafka), so a restart, a lost connection or a Kafka outage never
+ * skips a record, and with exactly_once never shows one twice to a read_committed consumer.
+ * start() and stop() are idempotent.
  */
 import type { Client } from 'pg';
 import type { ConnectorConfig, KafkaSettings } from '../config/types';
 import { KafkaError } from '../kafka/errors';
+import { readLastCheckpoint } from '../kafka/offsets';
 import { RecordBuilder } from '../kafka/records';
 import { RecordPublisher } from '../kafka/producer';
 import { ensureTopic } from '../kafka/topics';
@@ -91,6 +94,10 @@ export class Connector {
         if (this.stopping.signal.aborted) break;
         const message = describeError(err);
         const retriable = isRetriable(err);
+        if (err instanceof KafkaError && err.reason === 'fenced') {
+          this.events.emit('fenced', { connector: this.cfg.name });
+          this.log.warn({ transactionalId: this.cfg.transactionalId }, 'fenced: another worker took over this connector; standing down (its records of the open transaction are aborted)');
+        }
         this.events.emit('error', { connector: this.cfg.name, kind: errorKind(err), message, retriable });
         if (!retriable) {
           // Needs an operator (a dropped table, a revoked grant). Stay failed and visible, but look
@@ -127,7 +134,11 @@ export class Connector {
     const signal = AbortSignal.any([this.stopping.signal, lost.signal]);
     let lostError = null as Error | null;
     let data: Client | null = null;
-    const publisher = new RecordPublisher(this.kafka, cfg.topic, { compression: cfg.compression });
+    const publisher = new RecordPublisher(this.kafka, cfg.topic, {
+      compression: cfg.compression,
+      transactions: cfg.delivery === 'exactly_once' ? { transactionalId: cfg.transactionalId, offsetsTopic: cfg.offsetsTopic, connector: cfg.name } : null,
+      onTransaction: (e) => this.events.emit('transaction', { connector: cfg.name, ...e }),
+    });
     const closeNow = () => {
       // Without the control session we are no longer the owner: end the data session now, even
       // mid-query, and stop publishing (a standby may already own the connector).
@@ -135,6 +146,9 @@ export class Connector {
       void publisher.disconnect();
     };
     const control = new ControlSession(cfg.databaseUrl, cfg.name, cfg.heartbeatIntervalMs, (err) => {
+      if (!this.stopping.signal.aborted) {
+        this.log.warn({ err: err.message }, 'lost the control session that holds the ownership lock: standing down at once (another worker may own the connector now)');
+      }
       lostError = err;
       lost.abort();
       closeNow();
@@ -147,9 +161,10 @@ export class Connector {
       if (!(await this.own(control, signal))) return false;
       data = await connect(cfg.databaseUrl, { applicationName: `pg-kafka-cdc data ${cfg.name}`, queryTimeoutMs: DATA_QUERY_TIMEOUT_MS });
       const { plan, statements, mode } = await this.plan(data);
-      const { progress, state } = await this.prepare(data, plan, mode);
-      await publisher.connect();
-      const records = new RecordBuilder(cfg.topic, cfg.name);
+      const { progress } = await this.prepare(data, plan, mode);
+      await publisher.connect(); // exactly_once: fences every earlier owner first
+      const state = await this.recover(progress, mode);
+      const records = new RecordBuilder(cfg.topic, cfg.name, state.run);
       const ctx: SessionContext = {
         cfg, plan, statements, data, control, publisher, records, progress, events: this.events, log: this.log, signal,
         madeProgress: () => this.madeProgress(),
@@ -202,14 +217,14 @@ export class Connector {
       // An empty table pins "from the start" ([]), so that a resumed snapshot never pins again at a
       // higher ordinal and skips rows it had passed whose ordinal moved up meanwhile.
       const max = await statements.ordinal.maxOrdinal(data);
-      await progress.saveWatermark(max === null ? [] : [max]);
+      await progress.advance({ watermark: max === null ? [] : [max] });
       current = await progress.loadOrCreate();
     }
     if (cfg.snapshotMode === 'initial') {
       this.setState('snapshotting');
       await runSnapshot(ctx, current);
     } else {
-      await progress.saveSnapshot('done', null, 0);
+      await progress.advance({ snapshotState: 'done', snapshotKey: null, snapshotRows: 0 });
     }
   }
 
@@ -230,10 +245,10 @@ export class Connector {
    * (reset when the connector's topic, table or capture mode changed, or its topic had to be
    * created again), the capture objects and the topic.
    */
-  private async prepare(data: Client, plan: TablePlan, mode: CaptureMode): Promise<{ progress: ProgressStore; state: Progress }> {
+  private async prepare(data: Client, plan: TablePlan, mode: CaptureMode): Promise<{ progress: ProgressStore }> {
     const { cfg } = this;
     await ensureWorkerSchema(data);
-    const progress = new ProgressStore(data, cfg.name);
+    const progress = new ProgressStore(data, cfg.name, mode.kind === 'trigger' ? captureNames(mode.channel).logTable : null);
     const identity: Identity = { topic: cfg.topic, tableOid: plan.info.oid, tableName: displayTable(plan.table), channel: cfg.channel };
     let state = await progress.loadOrCreate();
     const changes = identityChanges(state.identity, identity);
@@ -253,7 +268,10 @@ export class Connector {
       // Before the snapshot: every change that commits from now on is in the change log.
       if ((await installCapture(data, plan, cfg.channel)) === 'installed') this.log.info({ channel: cfg.channel }, 'installed change capture');
       await setWaiting(data, cfg.channel, false); // a crashed worker may have left it raised
-      if (mode.kind === 'trigger') this.backlog.watch(mode.log);
+      if (mode.kind === 'trigger') {
+        mode.logOid = (await mode.log.oid(data)) ?? 0;
+        this.backlog.watch(mode.log);
+      }
     }
     if (await ensureTopic(this.kafka, { topic: cfg.topic, partitions: cfg.partitions, replicationFactor: cfg.replicationFactor, compact: cfg.compact })) {
       this.log.info({ topic: cfg.topic, partitions: cfg.partitions, compact: cfg.compact }, 'created topic');
@@ -263,8 +281,28 @@ export class Connector {
         state = await progress.loadOrCreate();
       }
     }
+    if (cfg.delivery === 'exactly_once') {
+      await ensureTopic(this.kafka, { topic: cfg.offsetsTopic, partitions: 1, replicationFactor: cfg.replicationFactor, compact: true });
+    }
     await progress.saveIdentity(identity);
-    return { progress, state };
+    return { progress };
+  }
+
+  /**
+   * exactly_once, once this session's producer has fenced every earlier one: the last checkpoint
+   * committed to Kafka is final now. When it is ahead of the stored progress (a crash fell between
+   * the Kafka commit and the database write), store it and trim the change-log entries its batch
+   * covered, before anything is read again. Returns the progress to go on from.
+   */
+  private async recover(progress: ProgressStore, mode: CaptureMode): Promise<Progress> {
+    const { cfg } = this;
+    const state = await progress.loadOrCreate();
+    if (cfg.delivery !== 'exactly_once') return state;
+    const committed = await readLastCheckpoint(this.kafka, cfg.offsetsTopic, cfg.name);
+    const done = await progress.reconcile(committed, mode.kind === 'trigger' ? mode.logOid : null);
+    if (done === null) return state;
+    this.log.info({ offsetsTopic: cfg.offsetsTopic, ...done }, 'recovered the position Kafka committed last (the database had not stored it yet)');
+    return progress.loadOrCreate();
   }
 
   /** A session that ended by abort: fine when stopping, a retriable failure when the session was lost. */

@@ -37,6 +37,8 @@ export interface TriggerCapture {
   kind: 'trigger';
   channel: string;
   log: ChangeLogStatements;
+  /** The change log's table oid (checkpoints name it: seqs restart when the log is created again); 0 until the session's prepare step has installed the log. */
+  logOid: number;
 }
 /** no notification, an ordinal column: rows whose ordinal advanced, polled (no deletes). */
 export interface OrdinalCapture {
@@ -45,7 +47,7 @@ export interface OrdinalCapture {
 }
 
 export function captureModeOf(channel: string | null, statements: TableStatements): CaptureMode {
-  if (channel !== null && statements.changeLog) return { kind: 'trigger', channel, log: statements.changeLog };
+  if (channel !== null && statements.changeLog) return { kind: 'trigger', channel, log: statements.changeLog, logOid: 0 };
   if (statements.ordinal) return { kind: 'ordinal', poll: statements.ordinal };
   return { kind: 'none' };
 }

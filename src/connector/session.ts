@@ -3,14 +3,16 @@
  * - holds the advisory lock that makes this worker the connector's only owner (hot standbys wait),
  * - LISTENs on the channel and turns notifications into wake-ups,
  * - checks itself every heartbeat (pg_listening_channels()) so a half-open socket is found,
+ * - is ended by the server after a few silent heartbeat intervals (idle_session_timeout, timings.ts),
+ *   so a frozen owner cannot keep the lock from a standby for longer than that,
  * and aborts the connector's session the moment it is lost (after pg-boss' listen()).
  */
 import type { Client, Notification } from 'pg';
 import { connect, endWithin } from '../postgres/connect';
 import { ownershipLockKey } from '../postgres/names';
-import { isListening, listen, ping, setServerKeepalives, tryAdvisoryLock } from '../postgres/control';
+import { isListening, listen, ping, setIdleSessionTimeout, setServerKeepalives, tryAdvisoryLock } from '../postgres/control';
 import { RetriableError } from '../util/errors';
-import { CONTROL_CLOSE_MS, OWNERSHIP_POLL_MS } from '../timings';
+import { CONTROL_CLOSE_MS, frozenOwnerTimeoutMs, OWNERSHIP_POLL_MS } from '../timings';
 import { sleep } from '../util/retry';
 
 export class ControlSession {
@@ -37,6 +39,7 @@ export class ControlSession {
     });
     this.client = client;
     await setServerKeepalives(client);
+    await setIdleSessionTimeout(client, frozenOwnerTimeoutMs(this.heartbeatMs));
     client.on('error', (err) => this.lost(new RetriableError(`control connection failed: ${err.message}`, err)));
     client.on('end', () => this.lost(new RetriableError('control connection closed')));
     client.on('notification', (n: Notification) => {

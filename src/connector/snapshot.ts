@@ -1,7 +1,9 @@
 /**
  * The initial snapshot: the table in primary-key order, by keyset pages (never OFFSET, never the
- * whole table in memory). The next page is read while the current one is published; the position
- * is stored after Kafka acknowledged each page, so a crash resumes after the last acknowledged key.
+ * whole table in memory). The next page is read while the current one is published. Each page and
+ * the position after it are committed together (exactly_once: one Kafka transaction that carries the
+ * checkpoint; at_least_once: the position is stored once Kafka acknowledged the page), so a crash
+ * resumes after the last committed key.
  */
 import { countOf } from '../kafka/records';
 import { positionOf } from '../postgres/queries';
@@ -17,7 +19,7 @@ export async function runSnapshot(ctx: SessionContext, progress: Progress): Prom
   const fetch = (after: string[] | null) => statements.snapshot.page(data, batch, after);
 
   log.info({ resumeAfter: key, rowsDone: rows, estimated }, key ? 'resuming snapshot' : 'starting snapshot');
-  if (progress.snapshotState === 'pending') await ctx.progress.saveSnapshot('running', null, 0);
+  if (progress.snapshotState === 'pending') await ctx.progress.advance({ snapshotState: 'running', snapshotKey: null, snapshotRows: 0 });
   events.emit('snapshot', { connector: cfg.name, rows, estimated, done: false });
 
   let next = fetch(key);
@@ -29,11 +31,12 @@ export async function runSnapshot(ctx: SessionContext, progress: Progress): Prom
     next.catch(() => undefined); // awaited on the next turn; do not let it be "unhandled" meanwhile
 
     const started = process.hrtime.bigint();
-    await publisher.publish(page.map((r) => records.record(r, 'snapshot')));
+    const checkpoint = ctx.progress.next({ snapshotState: 'running', snapshotKey: lastKey, snapshotRows: rows + page.length });
+    await publisher.publish(page.map((r, i) => records.snapshot(r, rows + i + 1)), checkpoint);
     const produceSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    await ctx.progress.save(checkpoint);
     rows += page.length;
     key = lastKey;
-    await ctx.progress.saveSnapshot('running', key, rows);
     ctx.madeProgress();
     events.emit('published', { connector: cfg.name, ops: countOf('snapshot', page.length), records: page.length, produceSeconds, latenciesSeconds: [] });
     events.emit('snapshot', { connector: cfg.name, rows, estimated: Math.max(estimated, rows), done: false });
@@ -42,7 +45,7 @@ export async function runSnapshot(ctx: SessionContext, progress: Progress): Prom
     await next.catch(() => undefined);
     return;
   }
-  await ctx.progress.saveSnapshot('done', key, rows);
+  await ctx.progress.advance({ snapshotState: 'done', snapshotKey: key, snapshotRows: rows });
   events.emit('snapshot', { connector: cfg.name, rows, estimated: rows, done: true });
   log.info({ rows }, 'snapshot complete');
 }

@@ -2,8 +2,11 @@
  * Change capture after the snapshot.
  *
  * drainChanges (notification on): read a batch of the change log, re-read the current rows by key
- * in the same query, publish upserts and tombstones, wait for Kafka's acks, and only then delete
- * exactly the log rows that were read. A crash anywhere repeats a batch; nothing is ever skipped.
+ * in the same query, publish upserts and tombstones with the checkpoint that names the batch's log
+ * entries (exactly_once: in one Kafka transaction), and only once that is committed delete exactly
+ * the log entries that were read, in the statement that stores the position. A crash before the
+ * commit repeats the batch (aborted, so unseen by read_committed consumers); a crash after it is
+ * found in the offsets topic at the next start and its entries trimmed then. Nothing is skipped.
  * When the log is empty the worker raises its idle flag so writers NOTIFY it, waits for every
  * transaction that may have missed the flag to finish, checks once more, then sleeps until a
  * notification or the poll interval.
@@ -42,10 +45,11 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture): P
       lastPartial = 0;
       continue;
     }
-    const built = rows.map((r) => records.build(r, 'change'));
+    const built = rows.map((r) => records.change(r));
     const seqs = rows.flatMap((r) => r.seqs);
     const started = process.hrtime.bigint();
-    const published = publisher.publish(built.map((b) => b.record));
+    const checkpoint = ctx.progress.next({}, { logOid: mode.logOid, seqs });
+    const published = publisher.publish(built.map((b) => b.record), checkpoint);
     // The LIMIT counts log entries; rows are distinct keys (a key changed twice is one row).
     const full = seqs.length >= cfg.captureBatchSize;
     if (full) {
@@ -56,7 +60,7 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture): P
     }
     await published;
     const ackMs = Date.now();
-    await log.deleteDrained(data, seqs);
+    await ctx.progress.save(checkpoint); // trims the batch's log entries in the same statement
     ctx.madeProgress();
     // Latency from the change in Postgres to Kafka's ack, on Postgres' clock plus our own elapsed time.
     const pgNow = Number(rows[0].now_ms);
@@ -110,9 +114,10 @@ export async function pollByOrdinal(ctx: SessionContext, mode: OrdinalCapture, s
     if (rows.length > 0) {
       const started = process.hrtime.bigint();
       // Ordinal polling re-reads existing rows only: every record is an upsert.
-      await publisher.publish(rows.map((row) => records.record(row, 'upsert')));
-      watermark = positionOf(rows[rows.length - 1]);
-      await ctx.progress.saveWatermark(watermark);
+      const checkpoint = ctx.progress.next({ watermark: positionOf(rows[rows.length - 1]) });
+      await publisher.publish(rows.map((row) => records.polled(row)), checkpoint);
+      await ctx.progress.save(checkpoint);
+      watermark = checkpoint.watermark;
       ctx.madeProgress();
       events.emit('published', {
         connector: cfg.name,

@@ -29,7 +29,10 @@ const TLS_VERIFY_CODES = new Set([
   'CERT_HAS_EXPIRED', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
 ]);
 
-export type KafkaErrorReason = 'broker' | 'authentication' | 'tls' | 'network' | 'timeout' | 'client';
+export type KafkaErrorReason = 'broker' | 'authentication' | 'tls' | 'network' | 'timeout' | 'client' | 'fenced';
+
+/** The broker's answers to a producer whose transactional id has a newer epoch elsewhere: another worker took over. */
+const FENCED_CODES = ['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH'];
 
 export class KafkaError extends CdcError {
   /** The broker's error codes (e.g. MESSAGE_TOO_LARGE) and socket/TLS codes found in the cause. */
@@ -153,6 +156,12 @@ export function kafkaFailure(err: unknown, doing: string, settings: Pick<KafkaSe
   const codes = kafkaErrorCodes(err);
   const where = `${doing} (brokers ${brokers.join(',')})`;
   const detail = bestDetail(err);
+  if (codes.some((c) => FENCED_CODES.includes(c))) {
+    // Retriable: the connector goes back to waiting for ownership, as a standby.
+    return new KafkaError(`${where}: fenced: a newer producer of this connector's transactional id took over (another worker owns the connector now); standing down`, {
+      retriable: true, reason: 'fenced', codes, cause: err,
+    });
+  }
   if (codes.some((c) => TLS_VERIFY_CODES.has(c))) {
     return new KafkaError(`${where}: the broker's TLS certificate is not trusted (${detail}); check kafka.ssl.ca_file and the broker host name`, {
       retriable: false, reason: 'tls', codes, cause: err,

@@ -17,8 +17,12 @@
  */
 import { compatibilityPartitioner, Producer, type Partitioner } from '@platformatic/kafka';
 import type { KafkaSettings } from '../config/types';
+import type { Checkpoint } from '../progress/store';
+import { failpoint } from '../util/failpoints';
+import { sleep } from '../util/retry';
 import { kafkaClientOptions } from './client';
-import { KafkaError, kafkaFailure } from './errors';
+import { KafkaError, kafkaErrorCodes, kafkaFailure } from './errors';
+import { checkpointRecord } from './offsets';
 import type { KafkaRecord } from './records';
 
 export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
@@ -65,13 +69,27 @@ export function chunkRecords<R extends Pick<KafkaRecord, 'key' | 'value' | 'head
 export const javaPartitioner: Partitioner<Buffer, Buffer | null, Buffer, Buffer> = (message, key, context) =>
   context.metadata?.topics.get(message.topic)?.partitionsCount === 1 ? 0 : compatibilityPartitioner(message, key);
 
+/** exactly_once: every publish is one transaction that also writes the checkpoint to the offsets topic. */
+export interface TransactionSettings {
+  transactionalId: string;
+  offsetsTopic: string;
+  connector: string;
+}
+
 export interface PublisherOptions {
   compression: Compression;
+  /** null: at_least_once (idempotent producer, no transactions). */
+  transactions?: TransactionSettings | null;
+  /** Told the outcome and commit time of every transaction (metrics). */
+  onTransaction?: (e: { outcome: 'committed' | 'aborted'; seconds: number }) => void;
 }
+
+type CdcProducer = Producer<Buffer, Buffer | null, Buffer, Buffer>;
+type CdcTransaction = Awaited<ReturnType<CdcProducer['beginTransaction']>>;
 
 export class RecordPublisher {
   /** Values are Buffer, or null for a tombstone (the client writes a null value, length -1). */
-  private producer: Producer<Buffer, Buffer | null, Buffer, Buffer> | null = null;
+  private producer: CdcProducer | null = null;
 
   constructor(
     private readonly settings: KafkaSettings,
@@ -79,33 +97,107 @@ export class RecordPublisher {
     private readonly options: PublisherOptions = { compression: 'none' },
   ) {}
 
-  /** Opens the producer and gets its idempotent producer id, so a broker that cannot be reached fails here. */
+  get transactional(): boolean {
+    return Boolean(this.options.transactions);
+  }
+
+  /**
+   * Opens the producer and gets its producer id, so a broker that cannot be reached fails here. A
+   * transactional producer also fences every earlier producer of its transactional id: the broker
+   * completes or aborts what they left open, and rejects whatever they send from now on.
+   */
   async connect(): Promise<void> {
     if (this.producer) return;
-    const producer = new Producer<Buffer, Buffer | null, Buffer, Buffer>({
+    const tx = this.options.transactions;
+    const producer: CdcProducer = new Producer<Buffer, Buffer | null, Buffer, Buffer>({
       ...kafkaClientOptions(this.settings, '-producer'),
       idempotent: true,
       acks: -1,
       compression: this.options.compression,
       partitioner: javaPartitioner,
       autocreateTopics: false,
+      // The client would otherwise send producer id 0 / epoch 0 to InitProducerId, which the broker
+      // takes for a claim on an existing producer and answers PRODUCER_FENCED after a restart.
+      ...(tx ? { transactionalId: tx.transactionalId, producerId: -1n, producerEpoch: -1 } : {}),
     });
     try {
-      await producer.initIdempotentProducer({});
+      if (tx) {
+        const fence = await producer.beginTransaction(); // InitProducerId with the transactional id
+        await fence.cancel(); // nothing was sent: forget it locally, no request
+      } else {
+        await producer.initIdempotentProducer({});
+      }
     } catch (err) {
       await producer.close(true).catch(() => undefined); // no half-open broker connections left behind
-      throw kafkaFailure(err, `connecting a producer for topic ${this.topic}`, this.settings);
+      throw kafkaFailure(err, `connecting a ${tx ? `transactional producer (${tx.transactionalId})` : 'producer'} for topic ${this.topic}`, this.settings);
     }
     this.producer = producer;
   }
 
-  /** Sends records and waits for acks=all of every one. Throws a KafkaError (retriable unless the broker refused for good). */
-  async publish(records: KafkaRecord[]): Promise<void> {
-    if (records.length === 0) return;
+  /**
+   * Sends records and waits for acks=all of every one. With transactions, the records and the
+   * checkpoint they lead to are one transaction, committed before this resolves. Throws a KafkaError
+   * (retriable unless the broker refused for good; reason 'fenced' when another owner took over).
+   */
+  async publish(records: KafkaRecord[], checkpoint?: Checkpoint): Promise<void> {
     const producer = this.producer;
     if (!producer) throw new KafkaError(`publishing to topic ${this.topic}: the producer is not connected`, { retriable: true, reason: 'client', codes: [] });
-    const sends = chunkRecords(records).map((chunk) => producer.send({ messages: chunk }));
-    const settled = await Promise.allSettled(sends);
+    const tx = this.options.transactions;
+    if (!tx) {
+      if (records.length > 0) await this.sendAll(records, (chunk) => producer.send({ messages: chunk }));
+      return;
+    }
+    if (!checkpoint) throw new Error(`publishing to topic ${this.topic}: a transaction needs the checkpoint it commits`);
+    let transaction: CdcTransaction | null = null;
+    try {
+      transaction = await producer.beginTransaction();
+      await this.addPartitions(producer, transaction, tx.offsetsTopic);
+      const t = transaction;
+      await this.sendAll([...records, checkpointRecord(tx.offsetsTopic, tx.connector, checkpoint)], (chunk) => t.send({ messages: chunk }));
+      failpoint('before-kafka-commit');
+      const started = process.hrtime.bigint();
+      await transaction.commit();
+      failpoint('after-kafka-commit');
+      this.options.onTransaction?.({ outcome: 'committed', seconds: Number(process.hrtime.bigint() - started) / 1e9 });
+    } catch (err) {
+      const error = kafkaFailure(err, `publishing a transaction to topic ${this.topic}`, this.settings);
+      if (transaction && !transaction.completed && error.reason !== 'fenced') {
+        // Best effort: whatever happens, the next owner's fencing aborts it anyway.
+        const started = process.hrtime.bigint();
+        if (await transaction.abort().then(() => true, () => false)) {
+          this.options.onTransaction?.({ outcome: 'aborted', seconds: Number(process.hrtime.bigint() - started) / 1e9 });
+        }
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Adds every partition of the topic and the offsets partition to the transaction at once. The
+   * client would add them per send, but concurrent sends share one AddPartitionsToTxn and lose the
+   * partitions of all but the first. Right after a commit the coordinator may still be writing the
+   * previous transaction's markers (CONCURRENT_TRANSACTIONS): retried after a short pause, as Kafka's
+   * Java producer does.
+   */
+  private async addPartitions(producer: CdcProducer, transaction: CdcTransaction, offsetsTopic: string): Promise<void> {
+    const metadata = await producer.metadata({ topics: [this.topic, offsetsTopic] });
+    const partitions = [this.topic, offsetsTopic].flatMap((topic) =>
+      Array.from({ length: metadata.topics.get(topic)?.partitionsCount ?? 1 }, (_, partition) => ({ topic, partition, value: NO_VALUE })),
+    );
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await transaction.addPartitions(metadata, partitions);
+        return;
+      } catch (err) {
+        if (!kafkaErrorCodes(err).includes('CONCURRENT_TRANSACTIONS') || attempt >= CONCURRENT_TRANSACTIONS_TRIES) throw err;
+        await sleep(Math.min(5 * (attempt + 1), 50));
+      }
+    }
+  }
+
+  /** Sends the records in chunks (queued together), waits for all, and explains a record too large. */
+  private async sendAll(records: KafkaRecord[], send: (chunk: KafkaRecord[]) => Promise<unknown>): Promise<void> {
+    const settled = await Promise.allSettled(chunkRecords(records).map(send));
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (!failed) return;
     const error = kafkaFailure(failed.reason, `publishing to topic ${this.topic}`, this.settings);
@@ -128,3 +220,8 @@ export class RecordPublisher {
     if (p) await p.close(true).catch(() => undefined);
   }
 }
+
+/** addPartitions() reads only the topic and partition of the records it is given. */
+const NO_VALUE = Buffer.alloc(0);
+/** Tries of AddPartitionsToTxn while the previous transaction's markers are written (about 2 s in all). */
+const CONCURRENT_TRANSACTIONS_TRIES = 50;

@@ -3,7 +3,12 @@
  * - key: JSON object of the primary-key columns in key order, e.g. {"id":42};
  * - value: JSON object of key and included columns as row_to_json renders them (UTC), or null
  *   for a delete (a tombstone);
- * - headers: op = snapshot | upsert | delete, ordinal (when configured), connector.
+ * - headers: op = snapshot | upsert | delete, connector, change_id, ordinal (when configured).
+ *
+ * change_id names the change a record stands for, so that a consumer (and a test) can find
+ * duplicates: {run}:s{n} for the n-th row of the snapshot of a run, {run}:c{seq,...} for the
+ * change-log entries a drained change covers, {run}:o{position} for a row ordinal polling found.
+ * A run is one snapshot-and-stream of the connector (new after a reset).
  *
  * Records are built as the bytes the Kafka client writes (no serializer pass), and the header
  * names and the op and connector values are encoded once per connector, not once per record.
@@ -29,35 +34,44 @@ export interface RowImage {
 const H_OP = Buffer.from('op');
 const H_CONNECTOR = Buffer.from('connector');
 const H_ORDINAL = Buffer.from('ordinal');
+const H_CHANGE_ID = Buffer.from('change_id');
 const OP_VALUES: Record<Op, Buffer> = { snapshot: Buffer.from('snapshot'), upsert: Buffer.from('upsert'), delete: Buffer.from('delete') };
 
 export class RecordBuilder {
   private readonly connector: Buffer;
-  /** The headers of records without an ordinal are the same for every record of an op: shared, never mutated. */
-  private readonly fixedHeaders: Record<Op, Map<Buffer, Buffer>>;
 
   constructor(
     private readonly topic: string,
     connector: string,
+    /** The run the change ids name. */
+    readonly run: string,
   ) {
     this.connector = Buffer.from(connector);
-    const fixed = (op: Op) => new Map<Buffer, Buffer>([[H_OP, OP_VALUES[op]], [H_CONNECTOR, this.connector]]);
-    this.fixedHeaders = { snapshot: fixed('snapshot'), upsert: fixed('upsert'), delete: fixed('delete') };
   }
 
-  /** The record of a row, and its op (for the per-op counts of a change batch). */
-  build(row: RowImage, kind: 'snapshot' | 'change'): { record: KafkaRecord; op: Op } {
-    const op = opOf(row, kind);
-    return { record: this.record(row, op), op };
+  /** The record of a drained change, and its op (for the per-op counts of a change batch). */
+  change(row: RowImage & { seqs: string[] }): { record: KafkaRecord; op: Op } {
+    const op = opOf(row, 'change');
+    return { record: this.record(row, op, `${this.run}:c${row.seqs.join(',')}`), op };
   }
 
-  /** The record alone: the snapshot and ordinal polling know their op for the whole batch. */
-  record(row: RowImage, op: Op): KafkaRecord {
-    let headers = this.fixedHeaders[op];
-    if (row.o !== null) {
-      headers = new Map(headers);
-      headers.set(H_ORDINAL, Buffer.from(row.o));
-    }
+  /** The record of the n-th row (from 1) of the run's snapshot. */
+  snapshot(row: RowImage, n: number): KafkaRecord {
+    return this.record(row, 'snapshot', `${this.run}:s${n}`);
+  }
+
+  /** The record of a row ordinal polling found at a position (the p text of the row). */
+  polled(row: RowImage & { p: string }): KafkaRecord {
+    return this.record(row, 'upsert', `${this.run}:o${row.p}`);
+  }
+
+  record(row: RowImage, op: Op, changeId: string): KafkaRecord {
+    const headers = new Map<Buffer, Buffer>([
+      [H_OP, OP_VALUES[op]],
+      [H_CONNECTOR, this.connector],
+      [H_CHANGE_ID, Buffer.from(changeId)],
+    ]);
+    if (row.o !== null) headers.set(H_ORDINAL, Buffer.from(row.o));
     return { topic: this.topic, key: Buffer.from(row.k), value: row.v === null ? null : Buffer.from(row.v), headers };
   }
 }

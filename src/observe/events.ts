@@ -22,6 +22,10 @@ export interface ConnectorEvents {
   backlog: { connector: string; pending: number; lagSeconds: number };
   error: { connector: string; kind: string; message: string; retriable: boolean };
   reconnect: { connector: string; target: 'postgres' | 'kafka' };
+  /** A Kafka transaction ended (exactly_once): its outcome and how long the commit or abort took. */
+  transaction: { connector: string; outcome: 'committed' | 'aborted'; seconds: number };
+  /** Kafka rejected this worker's producer: another owner's producer has the connector's transactional id now. */
+  fenced: { connector: string };
 }
 
 export class EventBus {

@@ -24,6 +24,15 @@ export function createMetrics(events: EventBus, connectors: string[]): Registry 
   const produce = new Histogram({ name: `${p}kafka_produce_seconds`, help: 'Time for Kafka to acknowledge one batch.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30], registers: [registry] });
   const errors = new Counter({ name: `${p}errors_total`, help: 'Connector session failures, by kind (postgres, kafka, config).', labelNames: ['connector', 'kind'], registers: [registry] });
   const reconnects = new Counter({ name: `${p}reconnects_total`, help: 'Reconnection attempts after a failure, by target (postgres, kafka).', labelNames: ['connector', 'target'], registers: [registry] });
+  const transactions = new Counter({ name: `${p}transactions_total`, help: 'Kafka transactions ended (exactly_once), by outcome (committed, aborted).', labelNames: ['connector', 'outcome'], registers: [registry] });
+  const commitSeconds = new Histogram({
+    name: `${p}transaction_commit_seconds`,
+    help: 'Time for Kafka to commit one transaction (exactly_once), after its records were acknowledged.',
+    labelNames: ['connector'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    registers: [registry],
+  });
+  const fenced = new Counter({ name: `${p}fenced_total`, help: "Times this worker's producer was fenced: another worker took the connector over.", labelNames: ['connector'], registers: [registry] });
   const up = new Gauge({ name: `${p}connector_up`, help: '1 while the connector is snapshotting, streaming or a standby; 0 otherwise.', labelNames: ['connector'], registers: [registry] });
 
   // Every series exists from the start, so dashboards and alerts see zeros rather than gaps.
@@ -37,6 +46,8 @@ export function createMetrics(events: EventBus, connectors: string[]): Registry 
     up.set({ connector: c }, 0);
     for (const kind of ['postgres', 'kafka', 'config']) errors.inc({ connector: c, kind }, 0);
     for (const target of ['postgres', 'kafka']) reconnects.inc({ connector: c, target }, 0);
+    for (const outcome of ['committed', 'aborted']) transactions.inc({ connector: c, outcome }, 0);
+    fenced.inc({ connector: c }, 0);
   }
 
   events.on('published', (e) => {
@@ -55,6 +66,11 @@ export function createMetrics(events: EventBus, connectors: string[]): Registry 
     pending.set({ connector: e.connector }, e.pending);
   });
   events.on('error', (e) => errors.inc({ connector: e.connector, kind: e.kind }));
+  events.on('transaction', (e) => {
+    transactions.inc({ connector: e.connector, outcome: e.outcome });
+    if (e.outcome === 'committed') commitSeconds.observe({ connector: e.connector }, e.seconds);
+  });
+  events.on('fenced', (e) => fenced.inc({ connector: e.connector }));
   events.on('reconnect', (e) => reconnects.inc({ connector: e.connector, target: e.target }));
   events.on('state', (e) => up.set({ connector: e.connector }, ['snapshotting', 'streaming', 'standby'].includes(e.state) ? 1 : 0));
   return registry;

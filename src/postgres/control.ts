@@ -13,6 +13,22 @@ export async function setServerKeepalives(db: Queryable): Promise<void> {
   await db.query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 4');
 }
 
+/**
+ * Makes the server end this session when it has been idle for longer than ms (PostgreSQL 14 and
+ * later; older servers ignore it). The heartbeat queries it more often than that: a session that
+ * stays silent belongs to a worker that is frozen (a long GC pause, SIGSTOP, a stalled VM), and
+ * ending it frees the ownership lock for a standby instead of holding it for as long as the freeze
+ * lasts. Returns whether the server applied it.
+ */
+export async function setIdleSessionTimeout(db: Queryable, ms: number): Promise<boolean> {
+  const r = await db.query<{ applied: boolean }>(
+    `SELECT CASE WHEN current_setting('server_version_num')::int >= 140000
+                 THEN set_config('idle_session_timeout', $1, false) IS NOT NULL ELSE false END AS applied`,
+    [`${Math.round(ms)}ms`],
+  );
+  return r.rows[0].applied;
+}
+
 /** Takes the session-level advisory lock if it is free; true when this session holds it now. */
 export async function tryAdvisoryLock(db: Queryable, key: bigint): Promise<boolean> {
   return (await db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int8) AS ok', [key.toString()])).rows[0].ok;

@@ -26,6 +26,9 @@ export async function ensureWorkerSchema(db: ClientBase): Promise<void> {
     // What the connector ran with last time: a change of topic, table or capture means a new snapshot.
     await db.query(`ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS topic text,
       ADD COLUMN IF NOT EXISTS table_oid oid, ADD COLUMN IF NOT EXISTS table_name text, ADD COLUMN IF NOT EXISTS channel text`);
+    // run: names one snapshot-and-stream of the connector (new on every reset); commit_seq: the last
+    // position committed, counted per run. Kafka's offsets topic holds the same pair (exactly_once).
+    await db.query(`ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS run text, ADD COLUMN IF NOT EXISTS commit_seq bigint NOT NULL DEFAULT 0`);
     await db.query(`CREATE TABLE IF NOT EXISTS ${W}.wakeup (
       channel text PRIMARY KEY,
       waiting boolean NOT NULL DEFAULT false)`);
@@ -41,13 +44,15 @@ export interface ProgressRow {
   table_oid: string | null;
   table_name: string | null;
   channel: string | null;
+  run: string | null;
+  commit_seq: string;
 }
 
-/** The connector's progress row, created (empty: pending snapshot) when it has none. */
-export async function selectOrInsertProgress(db: Queryable, connector: string): Promise<ProgressRow> {
-  await db.query(`INSERT INTO ${T} (connector) VALUES ($1) ON CONFLICT (connector) DO NOTHING`, [connector]);
+/** The connector's progress row, created (empty: pending snapshot, a new run) when it has none, or given a run when it has none yet. */
+export async function selectOrInsertProgress(db: Queryable, connector: string, newRun: string): Promise<ProgressRow> {
+  await db.query(`INSERT INTO ${T} (connector, run) VALUES ($1, $2) ON CONFLICT (connector) DO UPDATE SET run = $2 WHERE ${T}.run IS NULL`, [connector, newRun]);
   const r = await db.query<ProgressRow>(
-    `SELECT snapshot_state, snapshot_key, snapshot_rows::text, watermark, topic, table_oid::text, table_name, channel FROM ${T} WHERE connector = $1`,
+    `SELECT snapshot_state, snapshot_key, snapshot_rows::text, watermark, topic, table_oid::text, table_name, channel, run, commit_seq::text FROM ${T} WHERE connector = $1`,
     [connector],
   );
   return r.rows[0];
@@ -59,18 +64,42 @@ export async function updateIdentity(db: Queryable, connector: string, id: { top
   ]);
 }
 
-/** Forgets the snapshot and the watermark (the row stays). */
-export async function resetProgress(db: Queryable, connector: string): Promise<void> {
+/** Forgets the snapshot and the watermark and starts a new run (the row stays). */
+export async function resetProgress(db: Queryable, connector: string, newRun: string): Promise<void> {
   await db.query(
-    `UPDATE ${T} SET snapshot_state = 'pending', snapshot_key = NULL, snapshot_rows = 0, watermark = NULL, updated_at = now() WHERE connector = $1`,
-    [connector],
+    `UPDATE ${T} SET snapshot_state = 'pending', snapshot_key = NULL, snapshot_rows = 0, watermark = NULL, run = $2, commit_seq = 0, updated_at = now() WHERE connector = $1`,
+    [connector, newRun],
   );
 }
 
-export async function updateSnapshotProgress(db: Queryable, connector: string, state: ProgressRow['snapshot_state'], key: string[] | null, rows: number): Promise<void> {
-  await db.query(`UPDATE ${T} SET snapshot_state = $2, snapshot_key = $3, snapshot_rows = $4, updated_at = now() WHERE connector = $1`, [connector, state, key, rows]);
+/** The progress after a committed batch, as stored. */
+export interface StoredPosition {
+  commit: number;
+  snapshotState: ProgressRow['snapshot_state'];
+  snapshotKey: string[] | null;
+  snapshotRows: number;
+  watermark: string[] | null;
 }
 
-export async function updateWatermark(db: Queryable, connector: string, watermark: string[]): Promise<void> {
-  await db.query(`UPDATE ${T} SET watermark = $2, updated_at = now() WHERE connector = $1`, [connector, watermark]);
+/**
+ * Stores a position, unless a later one is stored already (commit_seq only grows within a run): a
+ * worker that was fenced off and still finishes a write must not move the progress back.
+ */
+export async function updatePosition(db: Queryable, connector: string, run: string, p: StoredPosition): Promise<void> {
+  await db.query(
+    `UPDATE ${T} SET commit_seq = $3, snapshot_state = $4, snapshot_key = $5, snapshot_rows = $6, watermark = $7, updated_at = now()
+      WHERE connector = $1 AND run = $2 AND commit_seq < $3`,
+    [connector, run, p.commit, p.snapshotState, p.snapshotKey, p.snapshotRows, p.watermark],
+  );
+}
+
+/** updatePosition's statement with the change log's trim in front, for one round trip per drained batch. */
+export function trimAndUpdatePositionSql(logTable: string): string {
+  return `WITH trimmed AS (DELETE FROM ${W}.${quoteIdent(logTable)} WHERE seq = ANY($8::int8[]))
+    UPDATE ${T} SET commit_seq = $3, snapshot_state = $4, snapshot_key = $5, snapshot_rows = $6, watermark = $7, updated_at = now()
+     WHERE connector = $1 AND run = $2 AND commit_seq < $3`;
+}
+
+export async function trimAndUpdatePosition(db: Queryable, logTable: string, connector: string, run: string, p: StoredPosition, seqs: string[]): Promise<void> {
+  await db.query(trimAndUpdatePositionSql(logTable), [connector, run, p.commit, p.snapshotState, p.snapshotKey, p.snapshotRows, p.watermark, seqs]);
 }

@@ -59,8 +59,8 @@ export interface SnapshotStatements {
 export interface ChangeLogStatements {
   /** Up to limit log entries, oldest first, grouped by key and joined to the current rows; leaves out the entries in flight. */
   drain(db: Queryable, limit: number, inFlight: string[]): Promise<ChangeRow[]>;
-  /** Deletes exactly these log entries (after Kafka acknowledged them). */
-  deleteDrained(db: Queryable, seqs: string[]): Promise<void>;
+  /** The change log's table oid (null when it does not exist). Its entries are trimmed with the position: progress/store.ts. */
+  oid(db: Queryable): Promise<number | null>;
   hasChanges(db: Queryable): Promise<boolean>;
   /** Pending entries (exact up to a million) and the age of the oldest, from the log's index. */
   pendingStats(db: Queryable): Promise<{ pending: number; lagSeconds: number }>;
@@ -146,15 +146,16 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string): 
         FROM keys CROSS JOIN LATERAL (SELECT ${fromKey}) AS kr
         LEFT JOIN ${table} AS t ON ${join}
        ORDER BY keys.first_seq`;
-  const deleteDrained = `DELETE FROM ${log} WHERE seq = ANY($1::int8[])`;
+  const oid = `SELECT to_regclass($1)::oid::int8 AS oid`;
   const hasChanges = `SELECT 1 FROM ${log} LIMIT 1`;
   const pendingStats = `SELECT (SELECT count(*) FROM (SELECT 1 FROM ${log} LIMIT 1000000) AS l)::int8::text AS pending,
       (SELECT extract(epoch FROM changed_at) * 1000 FROM ${log} ORDER BY seq LIMIT 1)::float8 AS oldest_ms,
       (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms`;
   return {
     drain: async (db, limit, inFlight) => (await db.query<ChangeRow>(drain, [limit, inFlight])).rows,
-    deleteDrained: async (db, seqs) => {
-      await db.query(deleteDrained, [seqs]);
+    oid: async (db) => {
+      const r = (await db.query<{ oid: string | null }>(oid, [log])).rows[0].oid;
+      return r === null ? null : Number(r);
     },
     hasChanges: async (db) => (await db.query(hasChanges)).rows.length > 0,
     pendingStats: async (db) => {

@@ -1,14 +1,19 @@
 /**
  * Durable progress of each connector, in the table kafka_cdc.progress of the source database.
  *
- * Why there and not in a Kafka topic (as Kafka Connect does): the change log lives in the same
- * database, the progress row is written in the same round trip as the change log is trimmed, it is
- * readable with plain SQL, and `teardown` removes it with the connector's other objects.
- * Snapshot progress and the ordinal watermark are written only after Kafka acknowledged the records
- * they cover: a crash repeats a batch (at-least-once), it never skips one. (Change capture keeps no
- * position here: the change log itself is the position, trimmed after each acknowledged batch.)
+ * A position is what a committed batch leaves behind: the snapshot's state, last key and row count,
+ * the ordinal watermark, and a counter (commit) that grows by one with every batch, within a run. A
+ * run names one snapshot-and-stream of the connector and is new after every reset.
+ *
+ * at_least_once: the position is stored here only after Kafka acknowledged the batch it covers, so a
+ * crash repeats a batch, never skips one. exactly_once: the same position (a Checkpoint) is also
+ * written to the connector's offsets topic inside the batch's Kafka transaction, and Kafka's copy wins
+ * when it is ahead (reconcile), because a crash can fall between the Kafka commit and this write.
+ * Change capture's position is the change log itself: a batch's entries are trimmed in the same
+ * statement that stores its position.
  */
-import { resetProgress, selectOrInsertProgress, updateIdentity, updateSnapshotProgress, updateWatermark } from '../postgres/progress';
+import { randomBytes } from 'node:crypto';
+import { resetProgress, selectOrInsertProgress, trimAndUpdatePosition, updateIdentity, updatePosition } from '../postgres/progress';
 import type { Queryable } from '../postgres/queries';
 
 export type SnapshotState = 'pending' | 'running' | 'done';
@@ -21,46 +26,128 @@ export interface Identity {
   channel: string | null;
 }
 
-export interface Progress {
-  /** What the stored progress was made with; null before the first run. */
-  identity: Identity | null;
+/** Where the connector stands after its last committed batch. */
+export interface Position {
+  /** One snapshot-and-stream of the connector: new after every reset (16 hex digits). */
+  run: string;
+  /** Batches committed in this run (every stored position has a greater one than the last). */
+  commit: number;
   snapshotState: SnapshotState;
-  /** Key (as text per key column) of the last row of the last acknowledged snapshot batch. */
+  /** Key (as text per key column) of the last row of the last committed snapshot batch. */
   snapshotKey: string[] | null;
   snapshotRows: number;
   /** Ordinal polling position: [ordinal, ...key] as text, [ordinal] alone at the start, [] from the very start (the table was empty when pinned). */
   watermark: string[] | null;
 }
 
+/** The change-log entries a drained batch covered, trimmed once the batch is committed. */
+export interface Trim {
+  /** The change log's table oid: seqs restart when the log is created again, so they only count for this one. */
+  logOid: number;
+  seqs: string[];
+}
+
+/** A position with the change-log entries of the batch that leads to it: what a batch commits. */
+export interface Checkpoint extends Position {
+  trim: Trim | null;
+}
+
+export interface Progress extends Position {
+  /** What the stored progress was made with; null before the first run. */
+  identity: Identity | null;
+}
+
+export function newRun(): string {
+  return randomBytes(8).toString('hex');
+}
+
 export class ProgressStore {
-  constructor(private readonly db: Queryable, private readonly connector: string) {}
+  private position: Position | null = null;
+
+  /**
+   * @param logTable the change log (in the worker schema) whose entries a checkpoint trims, when the connector has one
+   */
+  constructor(
+    private readonly db: Queryable,
+    private readonly connector: string,
+    private readonly logTable: string | null = null,
+  ) {}
 
   /** The stored progress; creates the connector's (empty) row the first time, which the saves below update. */
   async loadOrCreate(): Promise<Progress> {
-    const row = await selectOrInsertProgress(this.db, this.connector);
+    const row = await selectOrInsertProgress(this.db, this.connector, newRun());
     const identity =
       row.topic === null || row.table_oid === null
         ? null
         : { topic: row.topic, tableOid: Number(row.table_oid), tableName: row.table_name ?? '', channel: row.channel };
-    return { identity, snapshotState: row.snapshot_state, snapshotKey: row.snapshot_key, snapshotRows: Number(row.snapshot_rows), watermark: row.watermark };
+    const position: Position = {
+      run: row.run as string,
+      commit: Number(row.commit_seq),
+      snapshotState: row.snapshot_state,
+      snapshotKey: row.snapshot_key,
+      snapshotRows: Number(row.snapshot_rows),
+      watermark: row.watermark,
+    };
+    this.position = position;
+    return { identity, ...position };
   }
 
   async saveIdentity(id: Identity): Promise<void> {
     await updateIdentity(this.db, this.connector, id);
   }
 
-  /** Forgets the snapshot and the watermark: the next session starts with a new snapshot. */
+  /** Forgets the snapshot and the watermark and starts a new run: the next session starts with a new snapshot. */
   async reset(): Promise<void> {
-    await resetProgress(this.db, this.connector);
+    await resetProgress(this.db, this.connector, newRun());
+    this.position = null;
   }
 
-  async saveSnapshot(state: SnapshotState, key: string[] | null, rows: number): Promise<void> {
-    await updateSnapshotProgress(this.db, this.connector, state, key, rows);
+  /** The checkpoint a batch commits: the current position with these changes, one commit further. */
+  next(change: Partial<Omit<Position, 'run' | 'commit'>>, trim: Trim | null = null): Checkpoint {
+    const current = this.current();
+    return { ...current, ...change, commit: current.commit + 1, trim };
   }
 
-  async saveWatermark(watermark: string[]): Promise<void> {
-    await updateWatermark(this.db, this.connector, watermark);
+  /** Stores a checkpoint after its batch was committed (and trims its change-log entries in the same statement). */
+  async save(cp: Checkpoint): Promise<void> {
+    const { run, trim, ...position } = cp;
+    if (trim && trim.seqs.length > 0) {
+      if (this.logTable === null) throw new Error(`connector ${this.connector}: a checkpoint trims a change log, but it has none`);
+      await trimAndUpdatePosition(this.db, this.logTable, this.connector, run, position, trim.seqs);
+    } else {
+      await updatePosition(this.db, this.connector, run, position);
+    }
+    this.position = stripTrim(cp);
   }
+
+  /** next() and save() at once: a change of state that no Kafka transaction has to carry (the snapshot's start and end, the ordinal pin). */
+  async advance(change: Partial<Omit<Position, 'run' | 'commit'>>): Promise<void> {
+    await this.save(this.next(change));
+  }
+
+  /**
+   * Brings the stored progress in line with the last checkpoint Kafka committed (exactly_once), in
+   * one statement: when Kafka is ahead, its position is stored and the change-log entries
+   * its batch covered are trimmed (unless the change log is another one than the checkpoint's).
+   * Returns what it did, for the log; null when the stored progress was current.
+   */
+  async reconcile(committed: Checkpoint | null, logOid: number | null): Promise<{ from: number; to: number; trimmed: number } | null> {
+    const current = this.current();
+    if (committed === null || committed.run !== current.run || committed.commit <= current.commit) return null;
+    const trim = committed.trim && committed.trim.logOid === logOid ? committed.trim : null;
+    await this.save({ ...committed, trim }); // one statement: the trim and the position together
+    return { from: current.commit, to: committed.commit, trimmed: trim?.seqs.length ?? 0 };
+  }
+
+  private current(): Position {
+    if (!this.position) throw new Error(`connector ${this.connector}: progress used before loadOrCreate()`);
+    return this.position;
+  }
+}
+
+function stripTrim(cp: Checkpoint): Position {
+  const { trim: _trim, ...position } = cp;
+  return position;
 }
 
 /** What differs between the identity of the stored progress and the one now, in words; [] when nothing. */

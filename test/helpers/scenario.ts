@@ -26,7 +26,7 @@ export async function itemsScenario(title: string, opts: { rows?: number; connec
   const workerFile = writeConfig({
     databaseUrl: db.url,
     httpPort: port,
-    connectors: [{ name, source: { table_name: 'items', notification: {}, ...opts.source }, sink: { topic }, ...opts.connector }],
+    connectors: [{ name, source: { table_name: 'items', notification: {}, ...opts.source }, ...opts.connector, sink: { topic, ...(opts.connector?.sink as object | undefined) } }],
     worker: opts.worker,
   });
   const workers: WorkerProcess[] = [];

@@ -89,12 +89,18 @@ describe('the core, in process', () => {
     const firstTwo = rows.slice(0, 2).flatMap((r) => r.seqs);
     const rest = await log.drain(db.client, 100, firstTwo);
     expect(rest.map((r) => r.k), 'entries in flight are left out').to.deep.equal(rows.slice(2).map((r) => r.k));
-    await log.deleteDrained(db.client, rows.flatMap((r) => r.seqs));
+    // A batch's entries are trimmed in the statement that stores the position after it.
+    const store = new ProgressStore(db.client, 'core-log', captureNames('core_orders').logTable);
+    await store.loadOrCreate();
+    const logOid = await log.oid(db.client);
+    expect(logOid).to.be.a('number');
+    await store.save(store.next({}, { logOid: logOid as number, seqs: rows.flatMap((r) => r.seqs) }));
     expect(await log.hasChanges(db.client)).to.equal(false);
     expect(await log.pendingStats(db.client)).to.deep.equal({ pending: 0, lagSeconds: 0 });
+    expect((await store.loadOrCreate()).commit).to.equal(1);
 
-    const builder = new RecordBuilder('orders', 'core');
-    const tombstone = builder.build(rows[2], 'change');
+    const builder = new RecordBuilder('orders', 'core', 'run');
+    const tombstone = builder.change(rows[2]);
     expect(tombstone.op).to.equal('delete');
     expect(tombstone.record.value).to.equal(null);
   });
@@ -119,12 +125,32 @@ describe('the core, in process', () => {
   it("stores progress in the connector's row, created on first load, and resets it", async () => {
     const store = new ProgressStore(db.client, 'core');
     expect(await store.loadOrCreate()).to.deep.include({ snapshotState: 'pending', snapshotKey: null, snapshotRows: 0, identity: null });
-    await store.saveSnapshot('running', ['a', '7'], 7);
+    const first = await store.loadOrCreate();
+    expect(first.run).to.match(/^[0-9a-f]{16}$/);
+    await store.advance({ snapshotState: 'running', snapshotKey: ['a', '7'], snapshotRows: 7 });
     await store.saveIdentity({ topic: 't', tableOid: 1, tableName: 'public.orders', channel: null });
-    expect(await store.loadOrCreate()).to.deep.include({ snapshotState: 'running', snapshotKey: ['a', '7'], snapshotRows: 7 });
+    expect(await store.loadOrCreate()).to.deep.include({ snapshotState: 'running', snapshotKey: ['a', '7'], snapshotRows: 7, commit: 1, run: first.run });
     await store.reset();
     const after = await store.loadOrCreate();
-    expect(after).to.deep.include({ snapshotState: 'pending', snapshotKey: null });
+    expect(after).to.deep.include({ snapshotState: 'pending', snapshotKey: null, commit: 0 });
+    expect(after.run, 'a reset starts a new run').to.not.equal(first.run);
     expect(after.identity).to.deep.equal({ topic: 't', tableOid: 1, tableName: 'public.orders', channel: null });
+  });
+
+  it('keeps a later position when an earlier one arrives late (a fenced worker finishing a write), and adopts a checkpoint only when it is ahead and of its run', async () => {
+    const store = new ProgressStore(db.client, 'core-monotonic');
+    const start = await store.loadOrCreate();
+    const one = store.next({ snapshotState: 'running', snapshotKey: ['1'], snapshotRows: 1 });
+    await store.save(one);
+    const two = store.next({ snapshotState: 'running', snapshotKey: ['2'], snapshotRows: 2 });
+    await store.save(two);
+    await store.save(one); // late
+    const other = new ProgressStore(db.client, 'core-monotonic');
+    expect(await other.loadOrCreate()).to.deep.include({ commit: 2, snapshotKey: ['2'] });
+
+    expect(await other.reconcile({ ...two, commit: 2 }, null), 'not ahead').to.equal(null);
+    expect(await other.reconcile({ ...two, run: 'another', commit: 9 }, null), 'another run').to.equal(null);
+    expect(await other.reconcile({ ...two, commit: 3, snapshotKey: ['3'], snapshotRows: 3 }, null)).to.deep.equal({ from: 2, to: 3, trimmed: 0 });
+    expect(await other.loadOrCreate()).to.deep.include({ run: start.run, commit: 3, snapshotKey: ['3'], snapshotRows: 3 });
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { assertConverges } from '../helpers/converge';
 import { createTestDb } from '../helpers/db';
-import { fold, readTopic, uniqueTopic } from '../helpers/kafka';
+import { fold, readTopic, topicExists, uniqueTopic } from '../helpers/kafka';
 import { itemsScenario, type Scenario } from '../helpers/scenario';
 import { eventually } from '../helpers/wait';
 import { CLI, freePort, printLogsIfFailed, REPO_ROOT, WorkerProcess, writeConfig } from '../helpers/worker';
@@ -62,10 +62,15 @@ describe('the change-data pipeline', function () {
               (SELECT row_to_json(x) FROM (SELECT tenant, id, ${cols.join(', ')}) x)::text AS v FROM kinds`,
     );
     const byKey = new Map(snap.map((r) => [r.key, r]));
+    const run = snap[0].headers.change_id.split(':')[0];
+    expect(run).to.match(/^[0-9a-f]{16}$/);
     for (const e of expected) {
       expect(byKey.get(e.k)?.value, e.k).to.equal(e.v);
-      expect(byKey.get(e.k)?.headers).to.deep.equal({ op: 'snapshot', connector: 'kinds' });
+      expect(byKey.get(e.k)?.headers).to.deep.include({ op: 'snapshot', connector: 'kinds' });
     }
+    // Each snapshot row is named by its number in the run's key order: 1..n, each once.
+    const numbers = snap.map((r) => r.headers.change_id).sort();
+    expect(numbers).to.deep.equal(expected.map((_, i) => `${run}:s${i + 1}`).sort());
     const first = byKey.get('{"tenant":"a","id":9007199254740993}');
     expect(first?.value).to.contain('"id":9007199254740993').and.contain('12345678901234567890.0123456789').and.contain('"2024-02-29T18:59:59.123456+00:00"');
     expect(first?.value).to.contain('"blob":"\\\\xdeadbeef"').and.contain('"doc":{"n": {"deep": [1, 2.50, null]}}').and.contain('"ratio":"NaN"').and.not.contain('secret');
@@ -91,6 +96,7 @@ describe('the change-data pipeline', function () {
       'upsert {"tenant":"c","id":4}',
     ]);
     for (const r of changes.filter((x) => x.headers.op === 'delete')) expect(r.value).to.equal(null);
+    for (const r of changes) expect(r.headers.change_id, 'a change names its change-log entries').to.match(new RegExp(`^${run}:c\\d+(,\\d+)*$`));
     // All records of one key land in one partition (key-hash partitioning).
     const partitionOf = new Map<string, number>();
     for (const r of all) {
@@ -175,13 +181,16 @@ describe('the change-data pipeline', function () {
     expect(records.map((r) => `${r.headers.op} ${r.key}`)).to.deep.equal(['upsert {"id":7}']);
   });
 
-  it('teardown drops the trigger, the function, the change log and the stored progress', async () => {
+  it('teardown drops the trigger, the function, the change log, the stored progress and the offsets topic', async () => {
     const s = await scenario('pipeline teardown', { rows: 5 });
     const w = s.startWorker();
     await w.waitForState(s.name, ['streaming']);
     await w.stop();
+    const offsetsTopic = `pg-kafka-cdc.offsets.${s.name}`;
+    expect(await topicExists(offsetsTopic), 'exactly_once keeps its position in the offsets topic').to.equal(true);
     const out = execFileSync(process.execPath, [CLI, 'teardown', '--config', s.workerFile, '--connector', s.name], { cwd: REPO_ROOT }).toString();
-    expect(out).to.contain('dropped');
+    expect(out).to.contain('dropped').and.contain(`offsets topic ${offsetsTopic}: deleted`);
+    expect(await topicExists(offsetsTopic)).to.equal(false);
     const leftovers = await s.db.query<{ what: string }>(`
       SELECT 'trigger ' || tgname AS what FROM pg_trigger WHERE tgrelid = 'items'::regclass AND NOT tgisinternal
       UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE proname LIKE 'pgkc_%'

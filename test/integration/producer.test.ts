@@ -25,11 +25,11 @@ describe('the Kafka producer', () => {
       ...['é', '✓', 'a b', 'Ω'].map((s, i) => `{"name":"${s}${i}"}`),
       ...Array.from({ length: 50 }, (_, i) => `{"tenant":${i % 3},"id":"${i}-x"}`),
     ];
-    const builder = new RecordBuilder(ours, 'test');
+    const builder = new RecordBuilder(ours, 'test', 'run');
     const publisher = new RecordPublisher(settings, ours, { compression: 'lz4' });
     await publisher.connect();
     try {
-      await publisher.publish(keys.map((k) => builder.build({ k, v: '{}', o: null }, 'snapshot').record));
+      await publisher.publish(keys.map((k, i) => builder.snapshot({ k, v: '{}', o: null }, i + 1)));
     } finally {
       await publisher.disconnect();
     }
@@ -47,21 +47,21 @@ describe('the Kafka producer', () => {
     for (const compression of ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const) {
       const topic = uniqueTopic(`codec-${compression}`);
       await ensureTopic(settings, { topic, partitions: 1, replicationFactor: 1, compact: true });
-      const builder = new RecordBuilder(topic, 'codec-test');
+      const builder = new RecordBuilder(topic, 'codec-test', 'run');
       const publisher = new RecordPublisher(settings, topic, { compression });
       await publisher.connect();
       try {
         await publisher.publish([
-          builder.build({ k: '{"id":1}', v: '{"id":1,"s":"héllo ✓"}', o: null }, 'snapshot').record,
-          builder.build({ k: '{"id":2}', v: null, o: '42' }, 'change').record,
+          builder.snapshot({ k: '{"id":1}', v: '{"id":1,"s":"héllo ✓"}', o: null }, 1),
+          builder.change({ k: '{"id":2}', v: null, o: '42', seqs: ['7'] }).record,
         ]);
       } finally {
         await publisher.disconnect();
       }
       const records = await readTopic(topic);
       expect(records.map((r) => [r.key, r.value, r.headers]), compression).to.deep.equal([
-        ['{"id":1}', '{"id":1,"s":"héllo ✓"}', { op: 'snapshot', connector: 'codec-test' }],
-        ['{"id":2}', null, { op: 'delete', connector: 'codec-test', ordinal: '42' }],
+        ['{"id":1}', '{"id":1,"s":"héllo ✓"}', { op: 'snapshot', connector: 'codec-test', change_id: 'run:s1' }],
+        ['{"id":2}', null, { op: 'delete', connector: 'codec-test', change_id: 'run:c7', ordinal: '42' }],
       ]);
     }
   });

@@ -68,14 +68,14 @@ const fullConnectorInline: RawConnectorConfig = {
     ordinal_column: 'updated_at',
     notification: { channel_name: 'orders_cdc' },
   },
-  sink: { topic: 'sales.orders', partitions: 6, replication_factor: 3, compact: false, compression: 'lz4' },
+  sink: { topic: 'sales.orders', partitions: 6, replication_factor: 3, compact: false, compression: 'lz4', delivery: 'at_least_once', transactional_id: 'sales.orders-cdc', offsets_topic: 'sales.orders.offsets' },
   snapshot: { mode: 'never', batch_size: 100 },
   capture: { batch_size: 50, drain_pause_ms: 0, poll_interval_ms: 250, heartbeat_interval_ms: 2000 },
 };
 const fullConnectorEnv: RawConnectorConfig = {
   name: 'customers',
   source: { table_name: 'customers', database: { url_env: 'CUSTOMERS_DB_URL' }, notification: {} },
-  sink: { partitions: 1, replication_factor: 1, compact: true, compression: 'zstd' },
+  sink: { partitions: 1, replication_factor: 1, compact: true, compression: 'zstd', delivery: 'exactly_once' },
   snapshot: { mode: 'initial', batch_size: 2000 },
   capture: { batch_size: 2000, drain_pause_ms: 5, poll_interval_ms: 1000, heartbeat_interval_ms: 10000 },
 };
@@ -110,6 +110,9 @@ describe('loadWorkerConfig', () => {
         replicationFactor: 1,
         compact: true,
         compression: 'zstd',
+        delivery: 'exactly_once',
+        transactionalId: 'pg-kafka-cdc.orders',
+        offsetsTopic: 'pg-kafka-cdc.offsets.orders',
         snapshotMode: 'initial',
         snapshotBatchSize: 2000,
         captureBatchSize: 2000,
@@ -200,6 +203,9 @@ describe('loadWorkerConfig', () => {
         replicationFactor: 3,
         compact: false,
         compression: 'lz4',
+        delivery: 'at_least_once',
+        transactionalId: 'sales.orders-cdc',
+        offsetsTopic: 'sales.orders.offsets',
         snapshotMode: 'never',
         snapshotBatchSize: 100,
         captureBatchSize: 50,
@@ -342,6 +348,19 @@ describe('loadWorkerConfig', () => {
       });
       expect(problemsOf(c.worker)).to.deep.equal([
         `${c.file('connectors/b.json')}: /sink/topic: topic "orders" is already written by the connector in ${c.file('connectors/a.json')}`,
+      ]);
+    });
+
+    it('reports two connectors sharing an offsets topic or a transactional id, which would mix positions and fence each other', () => {
+      const c = writeConfig(minimalWorker(), {
+        'a.json': minimalConnector('orders', 'orders'),
+        'b.json': { ...minimalConnector('orders-copy', 'orders2'), sink: { offsets_topic: 'pg-kafka-cdc.offsets.orders', transactional_id: 'pg-kafka-cdc.orders' } },
+        'c.json': { ...minimalConnector('items', 'items'), sink: { offsets_topic: 'items' } },
+      });
+      expect(problemsOf(c.worker)).to.deep.equal([
+        `${c.file('connectors/b.json')}: /sink/offsets_topic: topic "pg-kafka-cdc.offsets.orders" is already written by the connector in ${c.file('connectors/a.json')}`,
+        `${c.file('connectors/b.json')}: /sink/transactional_id: "pg-kafka-cdc.orders" is already the transactional id of the connector in ${c.file('connectors/a.json')}`,
+        `${c.file('connectors/c.json')}: /sink/offsets_topic: topic "items" is already written by the connector in ${c.file('connectors/c.json')}`,
       ]);
     });
 

@@ -21,8 +21,8 @@ describe('stored progress identity', () => {
 });
 
 describe('produce request chunks', () => {
-  const builder = new RecordBuilder('t', 'c');
-  const msg = (i: number, size: number): KafkaRecord => builder.build({ k: `{"id":${i}}`, v: 'x'.repeat(size), o: null }, 'snapshot').record;
+  const builder = new RecordBuilder('t', 'c', 'run1');
+  const msg = (i: number, size: number): KafkaRecord => builder.snapshot({ k: `{"id":${i}}`, v: 'x'.repeat(size), o: null }, i);
 
   it('keeps every record, in order, in chunks under the size and count limits', () => {
     const records = Array.from({ length: 5000 }, (_, i) => msg(i, 230));
@@ -41,7 +41,7 @@ describe('produce request chunks', () => {
   });
 
   it('counts tombstones (no value) without failing', () => {
-    const tombstone = builder.build({ k: '{"id":1}', v: null, o: null }, 'change');
+    const tombstone = builder.change({ k: '{"id":1}', v: null, o: null, seqs: ['5'] });
     expect(tombstone.op).to.equal('delete');
     expect(tombstone.record.value).to.equal(null);
     expect(chunkRecords([tombstone.record])).to.have.length(1);
@@ -49,15 +49,22 @@ describe('produce request chunks', () => {
 });
 
 describe('record building', () => {
-  it('encodes key, value and headers as UTF-8 bytes, with the op and ordinal', () => {
-    const b = new RecordBuilder('orders', 'orders-cdc');
-    const { record, op } = b.build({ k: '{"id":"é"}', v: '{"id":"é","n":1}', o: '17' }, 'change');
+  const headersOf = (r: KafkaRecord) => Object.fromEntries([...r.headers].map(([k, v]) => [k.toString(), v.toString()]));
+
+  it('encodes key, value and headers as UTF-8 bytes, with the op, the change id and the ordinal', () => {
+    const b = new RecordBuilder('orders', 'orders-cdc', '00ff00ff00ff00ff');
+    const { record, op } = b.change({ k: '{"id":"é"}', v: '{"id":"é","n":1}', o: '17', seqs: ['41', '44'] });
     expect(op).to.equal('upsert');
     expect(record.topic).to.equal('orders');
     expect(record.key.toString('utf8')).to.equal('{"id":"é"}');
     expect(record.value?.toString('utf8')).to.equal('{"id":"é","n":1}');
-    const headers = Object.fromEntries([...record.headers].map(([k, v]) => [k.toString(), v.toString()]));
-    expect(headers).to.deep.equal({ op: 'upsert', connector: 'orders-cdc', ordinal: '17' });
-    expect(b.build({ k: '{"id":1}', v: '{"id":1}', o: null }, 'snapshot').op).to.equal('snapshot');
+    expect(headersOf(record)).to.deep.equal({ op: 'upsert', connector: 'orders-cdc', change_id: '00ff00ff00ff00ff:c41,44', ordinal: '17' });
+  });
+
+  it('names each snapshot row by its number in the run, and each polled row by its position', () => {
+    const b = new RecordBuilder('orders', 'orders-cdc', 'r');
+    expect(headersOf(b.snapshot({ k: '{"id":1}', v: '{"id":1}', o: null }, 2001))).to.deep.equal({ op: 'snapshot', connector: 'orders-cdc', change_id: 'r:s2001' });
+    expect(headersOf(b.polled({ k: '{"id":1}', v: '{"id":1}', o: '9', p: '{9,1}' }))).to.deep.equal({ op: 'upsert', connector: 'orders-cdc', change_id: 'r:o{9,1}', ordinal: '9' });
+    expect(b.change({ k: '{"id":1}', v: null, o: null, seqs: ['3'] }).op).to.equal('delete');
   });
 });

@@ -1,0 +1,113 @@
+/** The offsets topic's record format and the read_committed filter, without a broker (the broker side is in test/integration/exactly-once). */
+import { expect } from 'chai';
+import type { RecordsBatch } from '@platformatic/kafka';
+import { checkpointRecord, committedRecords, decodeSeqRanges, encodeSeqRanges, parseCheckpoint } from '../../src/kafka/offsets';
+import type { Checkpoint } from '../../src/progress/store';
+
+const CONTROL = 1 << 5;
+const TRANSACTIONAL = 1 << 4;
+
+/** A record batch as the client parses it: data records with keys, or one control marker. */
+function batch(firstOffset: number, producerId: number, kind: { data: string[] } | { marker: 'commit' | 'abort' }, transactional = true): RecordsBatch {
+  const records =
+    'data' in kind
+      ? kind.data.map((k, i) => ({ length: 0, attributes: 0, timestampDelta: 0n, offsetDelta: i, key: Buffer.from(k), value: Buffer.from(`v${k}`), headers: [] }))
+      : [{ length: 0, attributes: 0, timestampDelta: 0n, offsetDelta: 0, key: Buffer.from([0, 0, 0, kind.marker === 'commit' ? 1 : 0]), value: Buffer.alloc(6), headers: [] }];
+  return {
+    firstOffset: BigInt(firstOffset),
+    length: 0,
+    partitionLeaderEpoch: 0,
+    magic: 2,
+    crc: 0,
+    attributes: (transactional ? TRANSACTIONAL : 0) | ('marker' in kind ? CONTROL : 0),
+    lastOffsetDelta: records.length - 1,
+    firstTimestamp: 0n,
+    maxTimestamp: 0n,
+    producerId: BigInt(producerId),
+    producerEpoch: 0,
+    firstSequence: 0,
+    records,
+  } as RecordsBatch;
+}
+
+const keysOf = (p: Parameters<typeof committedRecords>[0]) => committedRecords(p).map((r) => `${r.offset}:${r.key?.toString()}`);
+
+describe('the offsets topic', () => {
+  describe('sequence ranges', () => {
+    it('writes sorted runs as ranges and reads them back', () => {
+      const seqs = ['9', '3', '4', '5', '12', '10', '11', '1'];
+      expect(encodeSeqRanges(seqs)).to.equal('1,3-5,9-12');
+      expect(decodeSeqRanges('1,3-5,9-12')).to.deep.equal(['1', '3', '4', '5', '9', '10', '11', '12']);
+      expect(decodeSeqRanges(encodeSeqRanges([]))).to.deep.equal([]);
+    });
+
+    it('keeps sequence numbers beyond 2^53 exact', () => {
+      const big = ['9007199254740993', '9007199254740994'];
+      expect(decodeSeqRanges(encodeSeqRanges(big))).to.deep.equal(big);
+    });
+
+    it('refuses text that is not ranges', () => {
+      expect(() => decodeSeqRanges('1,x-3')).to.throw(/not a sequence range: x-3/);
+    });
+  });
+
+  it('writes a checkpoint as a record keyed by the connector, and reads back the same checkpoint', () => {
+    const cp: Checkpoint = {
+      run: 'a1b2c3d4e5f60718', commit: 42, snapshotState: 'done', snapshotKey: ['b', '7'], snapshotRows: 1000, watermark: null,
+      trim: { logOid: 16384, seqs: ['100', '101', '102', '205'] },
+    };
+    const record = checkpointRecord('pg-kafka-cdc.offsets.orders', 'orders', cp);
+    expect(record.topic).to.equal('pg-kafka-cdc.offsets.orders');
+    expect(record.key.toString()).to.equal('orders');
+    expect(JSON.parse(record.value?.toString() ?? '').trim).to.deep.equal({ log_oid: 16384, seqs: '100-102,205' });
+    expect(parseCheckpoint(record.value as Buffer)).to.deep.equal(cp);
+    expect(() => parseCheckpoint(Buffer.from('{"format":2}'))).to.throw(/not a checkpoint of format 1/);
+  });
+
+  describe('committed records of a read_committed fetch', () => {
+    it('keeps committed and non-transactional records and never hands out markers', () => {
+      const p = {
+        abortedTransactions: [],
+        records: [batch(0, 1, { data: ['a', 'b'] }), batch(2, 1, { marker: 'commit' }), batch(3, 9, { data: ['plain'] }, false)],
+      };
+      expect(keysOf(p)).to.deep.equal(['0:a', '1:b', '3:plain']);
+    });
+
+    it('leaves out every aborted transaction, also several of one producer in one response, and keeps its committed ones between them', () => {
+      // Producer 1: aborted [0,1] abort@2, committed [3] commit@4, aborted [5] abort@6, committed [7] commit@8.
+      // Producer 2 commits [9] interleaved with nothing aborted.
+      const p = {
+        abortedTransactions: [
+          { producerId: 1n, firstOffset: 5n },
+          { producerId: 1n, firstOffset: 0n },
+        ],
+        records: [
+          batch(0, 1, { data: ['x0', 'x1'] }),
+          batch(2, 1, { marker: 'abort' }),
+          batch(3, 1, { data: ['c3'] }),
+          batch(4, 1, { marker: 'commit' }),
+          batch(5, 1, { data: ['x5'] }),
+          batch(6, 1, { marker: 'abort' }),
+          batch(7, 1, { data: ['c7'] }),
+          batch(8, 1, { marker: 'commit' }),
+          batch(9, 2, { data: ['c9'] }),
+          batch(10, 2, { marker: 'commit' }),
+        ],
+      };
+      expect(keysOf(p)).to.deep.equal(['3:c3', '7:c7', '9:c9']);
+    });
+
+    it('leaves out an aborted transaction that began before the fetched range, and another producer interleaved with it keeps its records', () => {
+      const p = {
+        abortedTransactions: [{ producerId: 1n, firstOffset: 2n }],
+        records: [batch(4, 1, { data: ['x4'] }), batch(5, 2, { data: ['c5'] }), batch(6, 1, { marker: 'abort' }), batch(7, 2, { marker: 'commit' })],
+      };
+      expect(keysOf(p)).to.deep.equal(['5:c5']);
+    });
+
+    it('reads an empty or missing record list as nothing', () => {
+      expect(committedRecords({ abortedTransactions: null, records: null })).to.deep.equal([]);
+      expect(committedRecords({ abortedTransactions: null })).to.deep.equal([]);
+    });
+  });
+});
