@@ -14,6 +14,8 @@
  *   BENCH_CAPTURE_BATCH       the connectors' capture.batch_size in the streaming parts (default: the connector default)
  *   BENCH_DRAIN_PAUSE_MS      the connectors' capture.drain_pause_ms in the streaming parts (default: the connector default)
  *   BENCH_COMPRESSIONS=lz4,none,zstd  the worker's snapshot once per sink.compression; the first is the headline
+ *   BENCH_DELIVERIES=exactly_once,at_least_once  the snapshot (first compression) and the backlog drain once per sink.delivery, side by side; the first is the headline
+ *   BENCH_DELIVERY_ROUNDS=3   how many times the deliveries alternate (A B A B ...); their comparison takes the median of each
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -66,6 +68,9 @@ const CAPTURE = {
 };
 /** The worker's snapshot runs once per compression; the first is the headline figure. */
 const COMPRESSIONS = (process.env.BENCH_COMPRESSIONS ?? 'lz4,none,zstd').split(',').map((c) => c.trim());
+/** The snapshot (with the first compression) and the backlog drain run once per sink.delivery. */
+const DELIVERIES = (process.env.BENCH_DELIVERIES ?? 'exactly_once,at_least_once').split(',').map((d) => d.trim());
+const DELIVERY_ROUNDS = Number(process.env.BENCH_DELIVERY_ROUNDS ?? 3);
 const RUN_ID = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
 const PROFILE_ROOT = path.join(REPO_ROOT, 'bench', 'profiles', RUN_ID);
 const STREAM_ROWS = 100_000;
@@ -113,6 +118,7 @@ async function createTable(db: string, name: string, rows: number): Promise<{ ke
 
 interface WorkerSnapshot {
   compression: string;
+  delivery: string;
   rowsPerSec: number;
   mbPerSec: number;
   seconds: number;
@@ -140,19 +146,19 @@ interface SnapshotResult {
 }
 
 /** One snapshot of the table by the real worker CLI with the given compression. */
-async function workerSnapshot(db: string, table: string, rows: number, compression: string, mb: (r: number) => number): Promise<WorkerSnapshot> {
-  const topic = `pgkc-bench-snap-${rows}-${compression}-${RUN_ID}`;
-  TOPICS.push(topic);
-  const name = `bench-snap-${rows}-${compression}`;
-  log(`snapshot ${rows}: the worker, compression ${compression}`);
-  const profileDir = PROFILE ? path.join(PROFILE_ROOT, `snapshot-${rows}-${compression}`) : null;
+async function workerSnapshot(db: string, table: string, rows: number, compression: string, delivery: string, mb: (r: number) => number, rep = 1): Promise<WorkerSnapshot> {
+  const topic = `pgkc-bench-snap-${rows}-${compression}-${delivery}-${rep}-${RUN_ID}`;
+  const name = `bench-snap-${rows}-${compression}-${delivery}-${rep}`;
+  TOPICS.push(topic, `pg-kafka-cdc.offsets.${name}`);
+  log(`snapshot ${rows}: the worker, compression ${compression}, delivery ${delivery}`);
+  const profileDir = PROFILE ? path.join(PROFILE_ROOT, `snapshot-${rows}-${compression}-${delivery}`) : null;
   let worker: BenchWorker | null = null;
   const cpu = new CpuSampler(() => worker?.pid ?? null).start();
   worker = await BenchWorker.start({
     dbUrl: pgUrl(db),
     tag: name,
     profileDir,
-    connectors: [{ name, source: { table_name: table }, sink: { topic, partitions: 1, compression }, ...(SNAPSHOT_BATCH ? { snapshot: { batch_size: SNAPSHOT_BATCH } } : {}) }],
+    connectors: [{ name, source: { table_name: table }, sink: { topic, partitions: 1, compression, delivery }, ...(SNAPSHOT_BATCH ? { snapshot: { batch_size: SNAPSHOT_BATCH } } : {}) }],
   });
   const w = worker;
   await w.waitFor(async () => (await w.connector(name))?.snapshot.completed === true, 1_800_000, `snapshot of ${rows} rows`, 50);
@@ -169,6 +175,7 @@ async function workerSnapshot(db: string, table: string, rows: number, compressi
   await deleteTopics([topic]);
   return {
     compression,
+    delivery,
     rowsPerSec: round(rate),
     mbPerSec: round(mb(rate), 1),
     seconds: round(seconds, 2),
@@ -216,7 +223,15 @@ async function snapshotBench(): Promise<SnapshotResult[]> {
     // The worker: the real CLI, snapshot only (no notification, no ordinal), once per compression.
     const variants: WorkerSnapshot[] = [];
     for (const compression of COMPRESSIONS) {
-      variants.push(await workerSnapshot(db, table, rows, compression, mb));
+      variants.push(await workerSnapshot(db, table, rows, compression, DELIVERIES[0], mb));
+    }
+    // The deliveries with the headline compression, alternating for DELIVERY_ROUNDS rounds (the
+    // first round of the headline delivery is the run above): transactions' cost side by side.
+    for (let r = 1; r <= DELIVERY_ROUNDS && DELIVERIES.length > 1; r++) {
+      for (const [i, delivery] of DELIVERIES.entries()) {
+        if (r === 1 && i === 0) continue;
+        variants.push(await workerSnapshot(db, table, rows, COMPRESSIONS[0], delivery, mb, r));
+      }
     }
     const main = variants[0];
     const res: SnapshotResult = {
@@ -234,7 +249,7 @@ async function snapshotBench(): Promise<SnapshotResult[]> {
     await c.query(`DROP TABLE ${table}`);
     await c.end();
     results.push(res);
-    log(`snapshot ${rows}: worker ${variants.map((v) => `${v.compression} ${v.rowsPerSec} rows/s`).join(', ')}, postgres ${res.postgresCopy.rowsPerSec}, kafka ${res.kafkaProducerPerf.rowsPerSec}, peak RSS ${main.peakRssMb} MB`);
+    log(`snapshot ${rows}: worker ${variants.map((v) => `${v.compression}/${v.delivery} ${v.rowsPerSec} rows/s`).join(', ')}, postgres ${res.postgresCopy.rowsPerSec}, kafka ${res.kafkaProducerPerf.rowsPerSec}, peak RSS ${main.peakRssMb} MB`);
   }
   return results;
 }
@@ -416,6 +431,7 @@ async function streamBench(): Promise<StreamResult[]> {
 }
 
 interface BacklogResult {
+  delivery: string;
   changes: number;
   seconds: number;
   changesPerSec: number;
@@ -428,12 +444,12 @@ interface BacklogResult {
  * worker runs (two passes of UPDATE over every row, in transactions of 10,000), then the time the
  * worker takes to publish them all.
  */
-async function backlogBench(): Promise<BacklogResult> {
+async function backlogBench(delivery: string, rep: number): Promise<BacklogResult> {
   const db = 'pgkc_bench_stream';
   const c = await pg(db);
   const n = Number((await c.query<{ n: string }>('SELECT count(*)::text AS n FROM items')).rows[0].n);
   const passes = 2;
-  log(`backlog: ${passes} x ${n} row updates with no worker running`);
+  log(`backlog (${delivery}): ${passes} x ${n} row updates with no worker running`);
   for (let pass = 0; pass < passes; pass++) {
     for (let lo = 0; lo < n + STREAM_ROWS; lo += 10_000) {
       await c.query('UPDATE items SET quantity = quantity + 1, updated_at = clock_timestamp() WHERE id > $1 AND id <= $2', [lo, lo + 10_000]);
@@ -441,10 +457,10 @@ async function backlogBench(): Promise<BacklogResult> {
   }
   const pending = (await logStats(db, `${CHANNEL}_log`)).pending;
   await c.end();
-  const topic = `pgkc-bench-backlog-${RUN_ID}`;
-  TOPICS.push(topic);
-  const name = 'bench-backlog';
-  const profileDir = PROFILE ? path.join(PROFILE_ROOT, 'backlog') : null;
+  const topic = `pgkc-bench-backlog-${delivery}-${rep}-${RUN_ID}`;
+  const name = `bench-backlog-${delivery}-${rep}`;
+  TOPICS.push(topic, `pg-kafka-cdc.offsets.${name}`);
+  const profileDir = PROFILE ? path.join(PROFILE_ROOT, `backlog-${delivery}-${rep}`) : null;
   let worker: BenchWorker | null = null;
   const cpu = new CpuSampler(() => worker?.pid ?? null).start();
   const started = Date.now();
@@ -452,7 +468,7 @@ async function backlogBench(): Promise<BacklogResult> {
     dbUrl: pgUrl(db),
     tag: name,
     profileDir,
-    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: CHANNEL } }, sink: { topic, partitions: 1 }, snapshot: { mode: 'never' }, ...CAPTURE }],
+    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: CHANNEL } }, sink: { topic, partitions: 1, delivery }, snapshot: { mode: 'never' }, ...CAPTURE }],
   });
   const w = worker;
   try {
@@ -461,9 +477,9 @@ async function backlogBench(): Promise<BacklogResult> {
     const cpuReport = cpu.stop();
     const published = metricSum(await w.metrics(), 'pg_kafka_cdc_records_published_total', { connector: name });
     await w.stop();
-    const r: BacklogResult = { changes: pending, seconds: round(seconds, 1), changesPerSec: round(published / seconds), cpu: cpuReport };
+    const r: BacklogResult = { delivery, changes: pending, seconds: round(seconds, 1), changesPerSec: round(published / seconds), cpu: cpuReport };
     if (profileDir) r.profile = summariseProfile(profileDir);
-    log(`backlog: ${pending} changes (${published} records) in ${r.seconds} s: ${r.changesPerSec}/s`);
+    log(`backlog (${delivery}): ${pending} changes (${published} records) in ${r.seconds} s: ${r.changesPerSec}/s`);
     return r;
   } finally {
     await w.stop();
@@ -579,8 +595,13 @@ function table(headers: string[], rows: string[][]): string {
 interface Results {
   snapshot?: SnapshotResult[];
   stream?: StreamResult[];
-  backlog?: BacklogResult;
+  backlog?: BacklogResult[];
   overhead?: OverheadResult[];
+}
+
+/** The median of a few runs (NaN for none). */
+function median(xs: number[]): number {
+  return quantile([...xs].sort((a, b) => a - b), 0.5) ?? NaN;
 }
 
 function report(results: Results): string {
@@ -610,14 +631,15 @@ function report(results: Results): string {
       out.push(`time per row ${fmt(b.rows)} vs ${fmt(a.rows)}: ${fmt(b.worker.usPerRow / a.worker.usPerRow, 2)}x; peak RSS ${fmt(b.worker.peakRssMb, 1)} vs ${fmt(a.worker.peakRssMb, 1)} MB`);
     }
     out.push('');
-    out.push('Snapshot by sink.compression (same table, one worker run each; broker bytes = the topic\'s log segments)');
+    out.push('Snapshot by sink.compression and sink.delivery (same table, one worker run each; broker bytes = the topic\'s log segments)');
     out.push(
       table(
-        ['rows', 'compression', 'rows/s', 'vs Kafka', 'worker CPU s per 1M rows', 'peak RSS MB', 'broker MB', 'broker B/row'],
+        ['rows', 'compression', 'delivery', 'rows/s', 'vs Kafka', 'worker CPU s per 1M rows', 'peak RSS MB', 'broker MB', 'broker B/row'],
         results.snapshot.flatMap((s) =>
           s.variants.map((v) => [
             fmt(s.rows),
             v.compression,
+            v.delivery,
             fmt(v.rowsPerSec),
             fmt(v.rowsPerSec / s.kafkaProducerPerf.rowsPerSec, 2),
             fmt(v.workerCpuUsPerRow, 1),
@@ -654,9 +676,29 @@ function report(results: Results): string {
     );
     out.push('');
   }
+  if (results.snapshot && DELIVERIES.length > 1) {
+    for (const s of results.snapshot) {
+      const of = (d: string) => s.variants.filter((v) => v.delivery === d && v.compression === COMPRESSIONS[0]);
+      const med = (d: string, f: (v: WorkerSnapshot) => number) => median(of(d).map(f));
+      const [head, ...others] = DELIVERIES;
+      for (const o of others) {
+        out.push(
+          `snapshot ${fmt(s.rows)}, median of ${of(head).length} alternating runs each: ${head} ${fmt(med(head, (v) => v.rowsPerSec))} rows/s vs ${o} ${fmt(med(o, (v) => v.rowsPerSec))} rows/s = ` +
+            `${fmt(med(head, (v) => v.rowsPerSec) / med(o, (v) => v.rowsPerSec), 3)}x (runs: ${of(head).map((v) => fmt(v.rowsPerSec)).join(', ')} vs ${of(o).map((v) => fmt(v.rowsPerSec)).join(', ')}); ` +
+            `worker CPU ${fmt(med(head, (v) => v.workerCpuUsPerRow), 1)} vs ${fmt(med(o, (v) => v.workerCpuUsPerRow), 1)} s per 1M rows`,
+        );
+      }
+    }
+    out.push('');
+  }
   if (results.backlog) {
-    const b = results.backlog;
-    out.push(`Backlog drain (worker's own limit): ${fmt(b.changes)} changes committed with no worker, drained in ${fmt(b.seconds, 1)} s from worker start = ${fmt(b.changesPerSec)} changes/s; cores busy ${fmt(b.cpu.coresBusy, 2)} (worker ${fmt(b.cpu.coresByGroup.worker, 2)}, postgres ${fmt(b.cpu.coresByGroup.postgres, 2)}, java ${fmt(b.cpu.coresByGroup.java, 2)})`);
+    for (const b of results.backlog) {
+      out.push(`Backlog drain, ${b.delivery} (worker's own limit): ${fmt(b.changes)} changes committed with no worker, drained in ${fmt(b.seconds, 1)} s from worker start = ${fmt(b.changesPerSec)} changes/s; cores busy ${fmt(b.cpu.coresBusy, 2)} (worker ${fmt(b.cpu.coresByGroup.worker, 2)}, postgres ${fmt(b.cpu.coresByGroup.postgres, 2)}, java ${fmt(b.cpu.coresByGroup.java, 2)})`);
+    }
+    if (DELIVERIES.length > 1) {
+      const med = (d: string) => median(results.backlog!.filter((b) => b.delivery === d).map((b) => b.changesPerSec));
+      out.push(`backlog drain, median of alternating runs: ${DELIVERIES[0]} ${fmt(med(DELIVERIES[0]))} vs ${DELIVERIES[1]} ${fmt(med(DELIVERIES[1]))} changes/s = ${fmt(med(DELIVERIES[0]) / med(DELIVERIES[1]), 3)}x`);
+    }
     out.push('');
   }
   if (results.overhead) {
@@ -664,7 +706,11 @@ function report(results: Results): string {
     out.push(table(['variant', 'tps', 'vs no trigger', 'cores busy (pg/pgbench/worker)'], results.overhead.map((o) => [o.variant, fmt(o.tps), fmt(o.ratioToNoTrigger, 3), `${fmt(o.cpu.coresBusy, 2)} (${fmt(o.cpu.coresByGroup.postgres, 2)}/${fmt(o.cpu.coresByGroup.pgbench, 2)}/${fmt(o.cpu.coresByGroup.worker, 2)})`])));
     out.push('');
   }
-  const profiles = [...(results.snapshot ?? []).flatMap((s) => s.variants.map((v) => [`snapshot ${s.rows} ${v.compression}`, v.profile] as const)), ...(results.stream ?? []).map((s) => [`stream ${s.label}`, s.profile] as const), ['backlog drain', results.backlog?.profile] as const];
+  const profiles = [
+    ...(results.snapshot ?? []).flatMap((s) => s.variants.map((v) => [`snapshot ${s.rows} ${v.compression} ${v.delivery}`, v.profile] as const)),
+    ...(results.stream ?? []).map((s) => [`stream ${s.label}`, s.profile] as const),
+    ...(results.backlog ?? []).map((b) => [`backlog drain ${b.delivery}`, b.profile] as const),
+  ];
   for (const [what, p] of profiles) {
     if (!p) continue;
     out.push(`CPU profile, ${what} (${p.file}, ${fmt(p.totalMs)} ms sampled): top self time`);
@@ -685,7 +731,8 @@ async function main(): Promise<void> {
     if (ONLY.has('snapshot')) results.snapshot = await snapshotBench();
     if (ONLY.has('stream')) {
       results.stream = await streamBench();
-      results.backlog = await backlogBench();
+      results.backlog = [];
+      for (let r = 1; r <= DELIVERY_ROUNDS; r++) for (const delivery of DELIVERIES) results.backlog.push(await backlogBench(delivery, r));
     }
     if (ONLY.has('overhead')) results.overhead = await overheadBench();
   } finally {

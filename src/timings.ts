@@ -63,6 +63,8 @@ export const KAFKA_REQUEST_TIMEOUT_MS = 30_000;
 /** Tries of one request inside the client before the connector's own backoff takes over (must be > 1: the client makes 0 or 1 infinite for an idempotent producer). */
 export const KAFKA_CLIENT_RETRIES = 3;
 export const KAFKA_CLIENT_RETRY_DELAY_MS = 250;
+/** The pause (times the attempt) before AddPartitionsToTxn is sent again while the coordinator finishes the previous transaction. */
+export const CONCURRENT_TRANSACTIONS_RETRY_MS = 2;
 /** How long a new topic may take until every partition has a leader. */
 export const TOPIC_LEADER_WAIT_MS = 30_000;
 

@@ -32,7 +32,8 @@ export async function runSnapshot(ctx: SessionContext, progress: Progress): Prom
 
     const started = process.hrtime.bigint();
     const checkpoint = ctx.progress.next({ snapshotState: 'running', snapshotKey: lastKey, snapshotRows: rows + page.length });
-    await publisher.publish(page.map((r, i) => records.snapshot(r, rows + i + 1)), checkpoint);
+    const first = rows + 1;
+    await publisher.publish(() => page.map((r, i) => records.snapshot(r, first + i)), checkpoint);
     const produceSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     await ctx.progress.save(checkpoint);
     rows += page.length;

@@ -14,7 +14,7 @@
  * pollByOrdinal (no notification, an ordinal column): rows whose (ordinal, key) advanced past the
  * stored watermark, published as upserts. It cannot see deletes (documented).
  */
-import { countOf, countOps } from '../kafka/records';
+import { countOf, countOps, type Op } from '../kafka/records';
 import { setWaiting, stillRunning, transactionsInProgress } from '../postgres/capture';
 import { positionOf, type ChangeLogStatements } from '../postgres/queries';
 import { XIP_WAIT_MS } from '../timings';
@@ -45,11 +45,18 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture): P
       lastPartial = 0;
       continue;
     }
-    const built = rows.map((r) => records.change(r));
     const seqs = rows.flatMap((r) => r.seqs);
     const started = process.hrtime.bigint();
     const checkpoint = ctx.progress.next({}, { logOid: mode.logOid, seqs });
-    const published = publisher.publish(built.map((b) => b.record), checkpoint);
+    const ops: Op[] = [];
+    // Built by the publisher while its transaction's first round trip is on the way.
+    const build = () =>
+      rows.map((r) => {
+        const { record, op } = records.change(r);
+        ops.push(op);
+        return record;
+      });
+    const published = publisher.publish(build, checkpoint);
     // The LIMIT counts log entries; rows are distinct keys (a key changed twice is one row).
     const full = seqs.length >= cfg.captureBatchSize;
     if (full) {
@@ -67,7 +74,7 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture): P
     const latencies = rows.map((r) => Math.max(0, (pgNow - Number(r.changed_ms) + (ackMs - readAtMs)) / 1000));
     events.emit('published', {
       connector: cfg.name,
-      ops: countOps(built.map((b) => b.op)),
+      ops: countOps(ops),
       records: rows.length,
       produceSeconds: Number(process.hrtime.bigint() - started) / 1e9,
       latenciesSeconds: latencies,

@@ -6,9 +6,21 @@
 import type { BaseOptions } from '@platformatic/kafka';
 import type { KafkaSettings } from '../config/types';
 
-import { KAFKA_CLIENT_RETRIES, KAFKA_CLIENT_RETRY_DELAY_MS, KAFKA_CONNECT_TIMEOUT_MS, KAFKA_REQUEST_TIMEOUT_MS } from '../timings';
+import { CONCURRENT_TRANSACTIONS_RETRY_MS, KAFKA_CLIENT_RETRIES, KAFKA_CLIENT_RETRY_DELAY_MS, KAFKA_CONNECT_TIMEOUT_MS, KAFKA_REQUEST_TIMEOUT_MS } from '../timings';
+import { kafkaErrorCodes } from './errors';
 
 const MECHANISMS = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
+
+/**
+ * The pause before the client retries a request. Right after a commit, the transaction coordinator
+ * answers the next AddPartitionsToTxn with CONCURRENT_TRANSACTIONS until it has written the previous
+ * transaction's markers, a matter of milliseconds: waiting the usual 250 ms there cut the snapshot's
+ * rate by a third (profiled: 200 ms of each 216 ms transaction). Kafka's Java producer retries it
+ * after 20 ms for the same reason.
+ */
+function retryDelay(_client: unknown, _operation: string, attempt: number, _retries: number, error: Error): number {
+  return kafkaErrorCodes(error).includes('CONCURRENT_TRANSACTIONS') ? CONCURRENT_TRANSACTIONS_RETRY_MS * attempt : KAFKA_CLIENT_RETRY_DELAY_MS;
+}
 
 export function kafkaClientOptions(settings: KafkaSettings, clientIdSuffix = ''): BaseOptions {
   const options: BaseOptions = {
@@ -18,7 +30,7 @@ export function kafkaClientOptions(settings: KafkaSettings, clientIdSuffix = '')
     requestTimeout: KAFKA_REQUEST_TIMEOUT_MS,
     timeout: KAFKA_REQUEST_TIMEOUT_MS,
     retries: KAFKA_CLIENT_RETRIES,
-    retryDelay: KAFKA_CLIENT_RETRY_DELAY_MS,
+    retryDelay,
   };
   if (settings.ssl !== false) {
     options.tls = settings.ssl === true ? {} : { ca: settings.ssl.ca, rejectUnauthorized: settings.ssl.rejectUnauthorized };

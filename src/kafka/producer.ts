@@ -138,22 +138,30 @@ export class RecordPublisher {
    * Sends records and waits for acks=all of every one. With transactions, the records and the
    * checkpoint they lead to are one transaction, committed before this resolves. Throws a KafkaError
    * (retriable unless the broker refused for good; reason 'fenced' when another owner took over).
+   *
+   * records may be a function that builds them: a transaction then builds them while its
+   * AddPartitionsToTxn is on the way (and the coordinator finishes the previous transaction), which
+   * hides that round trip behind the CPU work of the batch.
    */
-  async publish(records: KafkaRecord[], checkpoint?: Checkpoint): Promise<void> {
+  async publish(records: KafkaRecord[] | (() => KafkaRecord[]), checkpoint?: Checkpoint): Promise<void> {
     const producer = this.producer;
     if (!producer) throw new KafkaError(`publishing to topic ${this.topic}: the producer is not connected`, { retriable: true, reason: 'client', codes: [] });
     const tx = this.options.transactions;
     if (!tx) {
-      if (records.length > 0) await this.sendAll(records, (chunk) => producer.send({ messages: chunk }));
+      const built = typeof records === 'function' ? records() : records;
+      if (built.length > 0) await this.sendAll(built, (chunk) => producer.send({ messages: chunk }));
       return;
     }
     if (!checkpoint) throw new Error(`publishing to topic ${this.topic}: a transaction needs the checkpoint it commits`);
     let transaction: CdcTransaction | null = null;
     try {
       transaction = await producer.beginTransaction();
-      await this.addPartitions(producer, transaction, tx.offsetsTopic);
+      const adding = this.addPartitions(producer, transaction, tx.offsetsTopic);
+      adding.catch(() => undefined); // awaited below, after the records are built
+      const built = typeof records === 'function' ? records() : records;
+      await adding;
       const t = transaction;
-      await this.sendAll([...records, checkpointRecord(tx.offsetsTopic, tx.connector, checkpoint)], (chunk) => t.send({ messages: chunk }));
+      await this.sendAll([...built, checkpointRecord(tx.offsetsTopic, tx.connector, checkpoint)], (chunk) => t.send({ messages: chunk }));
       failpoint('before-kafka-commit');
       const started = process.hrtime.bigint();
       await transaction.commit();
@@ -178,21 +186,34 @@ export class RecordPublisher {
    * partitions of all but the first. Right after a commit the coordinator may still be writing the
    * previous transaction's markers (CONCURRENT_TRANSACTIONS): retried after a short pause, as Kafka's
    * Java producer does.
+   *
+   * Then every send of the transaction skips the client's own per-record bookkeeping of partitions
+   * (a key string per record: 3.4% of the CPU of a transactional snapshot, profiled), as long as the
+   * partition counts are the ones added here; should a topic have grown meanwhile, the client's own
+   * addPartitions adds the new partitions.
    */
   private async addPartitions(producer: CdcProducer, transaction: CdcTransaction, offsetsTopic: string): Promise<void> {
     const metadata = await producer.metadata({ topics: [this.topic, offsetsTopic] });
-    const partitions = [this.topic, offsetsTopic].flatMap((topic) =>
-      Array.from({ length: metadata.topics.get(topic)?.partitionsCount ?? 1 }, (_, partition) => ({ topic, partition, value: NO_VALUE })),
-    );
+    const counts = new Map([this.topic, offsetsTopic].map((topic) => [topic, metadata.topics.get(topic)?.partitionsCount ?? 1]));
+    const partitions = [...counts].flatMap(([topic, count]) => Array.from({ length: count }, (_, partition) => ({ topic, partition, value: NO_VALUE })));
     for (let attempt = 0; ; attempt++) {
       try {
         await transaction.addPartitions(metadata, partitions);
-        return;
+        break;
       } catch (err) {
         if (!kafkaErrorCodes(err).includes('CONCURRENT_TRANSACTIONS') || attempt >= CONCURRENT_TRANSACTIONS_TRIES) throw err;
         await sleep(Math.min(5 * (attempt + 1), 50));
       }
     }
+    const own = transaction.addPartitions.bind(transaction);
+    const allAdded = (md: typeof metadata) => [...counts].every(([topic, count]) => md.topics.get(topic)?.partitionsCount === count);
+    transaction.addPartitions = ((md: typeof metadata, messages: Parameters<typeof own>[1], callback?: (error?: Error | null) => void) => {
+      if (callback && allAdded(md) && messages.every((m) => counts.has(m.topic))) {
+        callback(null);
+        return undefined;
+      }
+      return callback ? own(md, messages, callback) : own(md, messages);
+    }) as typeof transaction.addPartitions;
   }
 
   /** Sends the records in chunks (queued together), waits for all, and explains a record too large. */
