@@ -1,5 +1,5 @@
 /** The connector's topic: created when missing (an existing topic is left as it is), deleted by teardown. */
-import { Admin } from '@platformatic/kafka';
+import { Admin, ConfigResourceTypes } from '@platformatic/kafka';
 import type { KafkaSettings } from '../config/types';
 import { TOPIC_LEADER_WAIT_MS } from '../timings';
 import { sleep } from '../util/retry';
@@ -60,5 +60,43 @@ export async function deleteTopic(settings: KafkaSettings, topic: string): Promi
     if (!(await admin.listTopics()).includes(topic)) return false;
     await admin.deleteTopics({ topics: [topic] });
     return true;
+  });
+}
+
+/** What the cluster says about its transaction state log: enough to know whether transactions can run. */
+export interface TransactionLogFacts {
+  brokers: number;
+  /** __transaction_state exists (created by the first transactional producer of the cluster). */
+  logExists: boolean;
+  replicationFactor: number | null;
+  minIsr: number | null;
+}
+
+/** Why the cluster cannot run transactions, in words, or null when it can. */
+export function transactionProblem(f: TransactionLogFacts): string | null {
+  if (f.logExists) return null; // created already: the coordinator has its log
+  if (f.replicationFactor !== null && f.replicationFactor > f.brokers) {
+    return `transaction.state.log.replication.factor is ${f.replicationFactor} but the cluster has ${f.brokers} broker(s), so the transaction log (__transaction_state) cannot be created`;
+  }
+  if (f.minIsr !== null && f.minIsr > Math.min(f.brokers, f.replicationFactor ?? f.brokers)) {
+    return `transaction.state.log.min.isr is ${f.minIsr} but the transaction log can have only ${Math.min(f.brokers, f.replicationFactor ?? f.brokers)} in-sync replica(s)`;
+  }
+  return null;
+}
+
+/** Asks the cluster for the facts transactionProblem() needs (metadata and one broker's configs). */
+export async function transactionLogFacts(settings: KafkaSettings): Promise<TransactionLogFacts> {
+  return withAdmin(settings, 'checking that the Kafka cluster can run transactions', async (admin) => {
+    const md = await admin.metadata({ topics: [] });
+    const logExists = (await admin.listTopics({ includeInternals: true })).includes('__transaction_state');
+    const brokerId = [...md.brokers.keys()][0];
+    const [described] = await admin.describeConfigs({
+      resources: [{ resourceType: ConfigResourceTypes.BROKER, resourceName: String(brokerId), configurationKeys: ['transaction.state.log.replication.factor', 'transaction.state.log.min.isr'] }],
+    });
+    const value = (name: string) => {
+      const v = described?.configs.find((c) => c.name === name)?.value;
+      return v === undefined || v === null ? null : Number(v);
+    };
+    return { brokers: md.brokers.size, logExists, replicationFactor: value('transaction.state.log.replication.factor'), minIsr: value('transaction.state.log.min.isr') };
   });
 }

@@ -8,6 +8,9 @@ import { RecordPublisher } from '../../src/kafka/producer';
 import { RecordBuilder } from '../../src/kafka/records';
 import { ensureTopic } from '../../src/kafka/topics';
 import { KafkaError } from '../../src/kafka/errors';
+import { checkpointRecord, readLastCheckpoint } from '../../src/kafka/offsets';
+import type { Checkpoint } from '../../src/progress/store';
+import { Producer } from '@platformatic/kafka';
 import { javaProduce } from '../helpers/kafka-tools';
 import { readTopic, uniqueTopic } from '../helpers/kafka';
 import { KAFKA_BROKERS } from '../helpers/services';
@@ -72,5 +75,52 @@ describe('the Kafka producer', () => {
     expect(err).to.be.instanceOf(KafkaError);
     expect((err as KafkaError).retriable).to.equal(true);
     expect((err as KafkaError).message).to.include('127.0.0.1:1');
+  });
+
+  it('commits records and their checkpoint in one transaction; a new producer of the transactional id fences the old one, whose publish is rejected and never visible', async () => {
+    const topic = uniqueTopic('tx');
+    const offsetsTopic = uniqueTopic('tx-offsets');
+    await ensureTopic(settings, { topic, partitions: 3, replicationFactor: 1, compact: true });
+    await ensureTopic(settings, { topic: offsetsTopic, partitions: 1, replicationFactor: 1, compact: true });
+    const transactions = { transactionalId: `pgkc-test-${topic}`, offsetsTopic, connector: 'c' };
+    const builder = new RecordBuilder(topic, 'c', 'run');
+    const row = (n: number) => builder.snapshot({ k: `{"id":${n}}`, v: `{"id":${n}}`, o: null }, n);
+    const cp = (commit: number): Checkpoint => ({ run: 'run', commit, snapshotState: 'running', snapshotKey: [String(commit)], snapshotRows: commit, watermark: null, trim: null });
+    const outcomes: string[] = [];
+    const old = new RecordPublisher(settings, topic, { compression: 'zstd', transactions, onTransaction: (e) => outcomes.push(e.outcome) });
+    const next = new RecordPublisher(settings, topic, { compression: 'zstd', transactions });
+    try {
+      await old.connect();
+      await old.publish([row(1), row(2)], cp(1));
+      expect(outcomes).to.deep.equal(['committed']);
+      expect(await readLastCheckpoint(settings, offsetsTopic, 'c')).to.deep.equal(cp(1));
+
+      await next.connect(); // fences the old producer
+      const err = await old.publish([row(3)], cp(2)).then(() => null, (e: unknown) => e);
+      expect(err).to.be.instanceOf(KafkaError);
+      expect((err as KafkaError).reason).to.equal('fenced');
+      expect((err as KafkaError).retriable, 'the fenced worker goes back to waiting as a standby').to.equal(true);
+      expect((err as KafkaError).message).to.contain('standing down');
+      await next.publish([row(4)], cp(2));
+    } finally {
+      await old.disconnect();
+      await next.disconnect();
+    }
+    // Another producer's aborted transaction, with a later checkpoint of the same connector, and a
+    // committed record of another connector: the reader skips both.
+    const other = new Producer({ clientId: 'pgkc-test-other', bootstrapBrokers: KAFKA_BROKERS, idempotent: true, transactionalId: `pgkc-test-other-${topic}`, producerId: -1n, producerEpoch: -1 });
+    try {
+      const aborted = await other.beginTransaction();
+      await aborted.send({ messages: [checkpointRecord(offsetsTopic, 'c', cp(99)) as never] });
+      await aborted.abort();
+      const committed = await other.beginTransaction();
+      await committed.send({ messages: [checkpointRecord(offsetsTopic, 'another', cp(7)) as never] });
+      await committed.commit();
+    } finally {
+      await other.close();
+    }
+    expect((await readTopic(topic)).map((r) => r.key).sort()).to.deep.equal(['{"id":1}', '{"id":2}', '{"id":4}']);
+    expect(await readLastCheckpoint(settings, offsetsTopic, 'c')).to.deep.equal(cp(2));
+    expect(await readLastCheckpoint(settings, offsetsTopic, 'nobody')).to.equal(null);
   });
 });

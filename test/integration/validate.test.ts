@@ -500,6 +500,8 @@ describe('validate', function () {
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stderr).to.equal('');
       expect(r.stdout).to.contain('config is valid: 2 connector(s)');
+      // exactly_once by default: validate asked the real broker whether it can run transactions.
+      expect(r.stdout).to.contain('ok  Kafka can run transactions (2 exactly_once connector(s))');
       expect(r.stdout).to.contain('ok  orders: public.orders (key id; 3 columns in the value)');
       expect(r.stdout).to.contain('ok  x: public.x (key id; 1 columns in the value)');
       await assertNothingCreated(db, before);
@@ -534,7 +536,9 @@ describe('validate', function () {
 
       fs.rmSync(path.join(files.dir, 'connectors', 'd.json'));
       const r2 = await runCli(['validate', '--config', files.worker], env);
-      assertCleanFailure(r2, /^3 problems found:$/);
+      // ... and Kafka, asked whether it can run transactions (exactly_once), refuses the plaintext SASL client: one problem of the worker file.
+      assertCleanFailure(r2, /^4 problems found:$/);
+      expect(r2.stderr).to.contain(`${files.shown('worker.json')}: /kafka: cannot check that Kafka can run transactions`);
       expect(r2.stderr).to.contain(`${files.shown('connectors/a.json')}: /source/database: cannot connect to 127.0.0.1:1/x`);
       expect(r2.stderr).to.contain(`${files.shown('connectors/b.json')}: /source/database: cannot connect to 127.0.0.1:3/z`);
       expect(r2.stderr).to.contain(`${files.shown('connectors/c.json')}: /source/database: cannot connect to 127.0.0.1:2/y`);

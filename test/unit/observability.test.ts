@@ -33,6 +33,22 @@ describe('metrics and status', () => {
     expect(text).to.contain('pg_kafka_cdc_end_to_end_latency_seconds_count{connector="c"} 3');
   });
 
+  it('counts transactions by outcome, times commits, and counts fencing, from zero', async () => {
+    const events = new EventBus();
+    const registry = createMetrics(events, ['c']);
+    expect(await registry.metrics()).to.contain('pg_kafka_cdc_fenced_total{connector="c"} 0');
+    events.emit('transaction', { connector: 'c', outcome: 'committed', seconds: 0.004 });
+    events.emit('transaction', { connector: 'c', outcome: 'committed', seconds: 0.02 });
+    events.emit('transaction', { connector: 'c', outcome: 'aborted', seconds: 0.001 });
+    events.emit('fenced', { connector: 'c' });
+    const text = await registry.metrics();
+    expect(text).to.contain('pg_kafka_cdc_transactions_total{connector="c",outcome="committed"} 2');
+    expect(text).to.contain('pg_kafka_cdc_transactions_total{connector="c",outcome="aborted"} 1');
+    expect(text).to.contain('pg_kafka_cdc_transaction_commit_seconds_count{connector="c"} 2');
+    expect(text).to.contain('pg_kafka_cdc_transaction_commit_seconds_bucket{le="0.005",connector="c"} 1');
+    expect(text).to.contain('pg_kafka_cdc_fenced_total{connector="c"} 1');
+  });
+
   it('is ready only while every connector works, naming the ones that do not', () => {
     const events = new EventBus();
     const board = new StatusBoard(events, [{ name: 'a', topic: 'a', table: 't' }, { name: 'b', topic: 'b', table: 't' }]);

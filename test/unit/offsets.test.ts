@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import type { RecordsBatch } from '@platformatic/kafka';
 import { checkpointRecord, committedRecords, decodeSeqRanges, encodeSeqRanges, parseCheckpoint } from '../../src/kafka/offsets';
+import { transactionProblem } from '../../src/kafka/topics';
 import type { Checkpoint } from '../../src/progress/store';
 
 const CONTROL = 1 << 5;
@@ -109,5 +110,22 @@ describe('the offsets topic', () => {
       expect(committedRecords({ abortedTransactions: null, records: null })).to.deep.equal([]);
       expect(committedRecords({ abortedTransactions: null })).to.deep.equal([]);
     });
+  });
+});
+
+describe('whether a cluster can run transactions', () => {
+  it('can once the transaction log exists, whatever the settings say', () => {
+    expect(transactionProblem({ brokers: 1, logExists: true, replicationFactor: 3, minIsr: 2 })).to.equal(null);
+  });
+
+  it('cannot create the transaction log with a replication factor above the number of brokers', () => {
+    expect(transactionProblem({ brokers: 1, logExists: false, replicationFactor: 3, minIsr: 2 })).to.equal(
+      'transaction.state.log.replication.factor is 3 but the cluster has 1 broker(s), so the transaction log (__transaction_state) cannot be created',
+    );
+  });
+
+  it('cannot commit with a min.isr above the replicas the log can have', () => {
+    expect(transactionProblem({ brokers: 3, logExists: false, replicationFactor: 2, minIsr: 3 })).to.match(/min.isr is 3 but the transaction log can have only 2/);
+    expect(transactionProblem({ brokers: 3, logExists: false, replicationFactor: 3, minIsr: 2 })).to.equal(null);
   });
 });
