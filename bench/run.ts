@@ -325,6 +325,7 @@ async function logStats(db: string, logTable: string): Promise<{ pending: number
 
 interface StreamResult {
   label: string;
+  delivery: string;
   clients: number;
   offeredRate: number | null;
   seconds: number;
@@ -341,7 +342,7 @@ interface StreamResult {
 
 const CHANNEL = 'bench_stream';
 
-async function streamRun(db: string, scripts: { update: string; insert: string }, label: string, rate: number | null, clients = 4): Promise<StreamResult> {
+async function streamRun(db: string, scripts: { update: string; insert: string }, label: string, rate: number | null, clients: number, delivery: string): Promise<StreamResult> {
   const topic = `pgkc-bench-stream-${label}-${RUN_ID}`;
   TOPICS.push(topic);
   // LogAppendTime: every record carries the broker's append time, on the same clock as PostgreSQL.
@@ -350,12 +351,13 @@ async function streamRun(db: string, scripts: { update: string; insert: string }
     { name: 'message.timestamp.type', value: 'LogAppendTime' },
   ]);
   const name = `bench-stream-${label}`;
+  TOPICS.push(`pg-kafka-cdc.offsets.${name}`);
   const profileDir = PROFILE ? path.join(PROFILE_ROOT, `stream-${label}`) : null;
   const worker = await BenchWorker.start({
     dbUrl: pgUrl(db),
     tag: name,
     profileDir,
-    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: CHANNEL } }, sink: { topic, partitions: 1 }, snapshot: { mode: 'never' }, ...CAPTURE }],
+    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: CHANNEL } }, sink: { topic, partitions: 1, delivery }, snapshot: { mode: 'never' }, ...CAPTURE }],
   });
   try {
     await worker.waitFor(async () => (await worker.connector(name))?.state === 'streaming', 60_000, 'streaming');
@@ -397,6 +399,7 @@ async function streamRun(db: string, scripts: { update: string; insert: string }
       label,
       clients,
       offeredRate: rate,
+      delivery,
       seconds: round(windowSeconds, 1),
       pgbench: bench,
       publishedPerSec: round((published(m1) - published(m0)) / windowSeconds),
@@ -421,11 +424,18 @@ async function streamBench(): Promise<StreamResult[]> {
   await prepareWriteDb(db);
   const scripts = writeScripts();
   const out: StreamResult[] = [];
-  for (const [label, rate, clients] of [['r2000', 2000, 4], ['r5000', 5000, 4], ['max', null, 16]] as Array<[string, number | null, number]>) {
+  // Every load with the headline delivery; the latency load (-R 2000) with each other delivery too.
+  const runs: Array<[string, number | null, number, string]> = [
+    ['r2000', 2000, 4, DELIVERIES[0]],
+    ...DELIVERIES.slice(1).map((d): [string, number | null, number, string] => [`r2000-${d}`, 2000, 4, d]),
+    ['r5000', 5000, 4, DELIVERIES[0]],
+    ['max', null, 16, DELIVERIES[0]],
+  ];
+  for (const [label, rate, clients, delivery] of runs) {
     const c = await pg(db);
     await c.query('VACUUM ANALYZE items');
     await c.end();
-    out.push(await streamRun(db, scripts, label, rate, clients));
+    out.push(await streamRun(db, scripts, label, rate, clients, delivery));
   }
   return out;
 }
@@ -658,7 +668,7 @@ function report(results: Results): string {
       table(
         ['load', 'pgbench tps', 'published/s', 'p50', 'p95', 'p99', 'hist p50', 'hist p95', 'hist p99', 'pending at end', 'lag at end s', 'drain s', 'cores busy (worker/pg/java)'],
         results.stream.map((s) => [
-          `${s.offeredRate ? `-R ${s.offeredRate}` : 'unthrottled'} c=${s.clients}`,
+          `${s.offeredRate ? `-R ${s.offeredRate}` : 'unthrottled'} c=${s.clients} ${s.delivery}`,
           fmt(s.pgbench.tps),
           fmt(s.publishedPerSec),
           fmt(s.latencyDirect.p50),

@@ -56,15 +56,16 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture): P
         ops.push(op);
         return record;
       });
-    const published = publisher.publish(build, checkpoint);
     // The LIMIT counts log entries; rows are distinct keys (a key changed twice is one row).
     const full = seqs.length >= cfg.captureBatchSize;
     if (full) {
-      // A backlog: read the next batch while Kafka acknowledges this one. It is published only after
-      // this batch's acks (per-key order holds), and this batch's entries are deleted only after them.
+      // A backlog: read the next batch while this one is built and published (asked first, so the
+      // database works on it meanwhile). It is published only after this batch's acks (per-key order
+      // holds), and this batch's entries are deleted only after them.
       prefetched = readBatch(seqs);
       prefetched.catch(() => undefined); // awaited on the next turn; the session ends on any failure
     }
+    const published = publisher.publish(build, checkpoint);
     await published;
     const ackMs = Date.now();
     await ctx.progress.save(checkpoint); // trims the batch's log entries in the same statement
