@@ -65,6 +65,8 @@ export const KAFKA_CLIENT_RETRIES = 3;
 export const KAFKA_CLIENT_RETRY_DELAY_MS = 250;
 /** The pause (times the attempt) before AddPartitionsToTxn is sent again while the coordinator finishes the previous transaction. */
 export const CONCURRENT_TRANSACTIONS_RETRY_MS = 2;
+/** How long the offsets topic may show an open transaction after fencing (its markers on their way) before the read fails. */
+export const OFFSETS_STABLE_WAIT_MS = 10_000;
 /** How long a new topic may take until every partition has a leader. */
 export const TOPIC_LEADER_WAIT_MS = 30_000;
 

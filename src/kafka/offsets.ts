@@ -14,7 +14,10 @@ import { Consumer, FetchIsolationLevels, ListOffsetTimestamps, type RecordsBatch
 import type { KafkaSettings } from '../config/types';
 import type { Checkpoint } from '../progress/store';
 import { kafkaClientOptions } from './client';
-import { kafkaFailure } from './errors';
+import { FatalError } from '../util/errors';
+import { sleep } from '../util/retry';
+import { OFFSETS_STABLE_WAIT_MS } from '../timings';
+import { KafkaError, kafkaFailure } from './errors';
 import type { KafkaRecord } from './records';
 
 /** Bit 5 of a record batch's attributes: a control batch (transaction markers). */
@@ -120,6 +123,39 @@ export function committedRecords(partition: FetchedPartition): CommittedRecord[]
   return out;
 }
 
+/** parseCheckpoint, failing for good with what to do: no retry makes a foreign record a checkpoint. */
+function checkpointOf(value: Buffer, topic: string, connector: string): Checkpoint {
+  try {
+    return parseCheckpoint(value);
+  } catch (err) {
+    throw new FatalError(
+      `topic ${topic} holds a record for connector ${connector} that is not a checkpoint this worker wrote (${(err as Error).message}); ` +
+        'is sink.offsets_topic shared with something else? Point it at a topic of its own (or delete this one: the connector then goes on from the progress stored in the database)',
+    );
+  }
+}
+
+/**
+ * The end of the topic once no transaction is open on it. Fencing completes the transaction an
+ * earlier producer left, but its commit markers may still be on their way for a moment: until they
+ * are written, the last stable offset stays before the last checkpoint.
+ */
+async function stableEnd(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, topic: string): Promise<bigint> {
+  const deadline = Date.now() + OFFSETS_STABLE_WAIT_MS;
+  for (;;) {
+    const [committed, all] = await Promise.all([
+      consumer.listOffsets({ topics: [topic], isolationLevel: FetchIsolationLevels.READ_COMMITTED }),
+      consumer.listOffsets({ topics: [topic], isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED }),
+    ]);
+    const stable = (committed.get(topic) ?? [0n])[0];
+    if (stable === (all.get(topic) ?? [0n])[0]) return stable;
+    if (Date.now() > deadline) {
+      throw new KafkaError(`topic ${topic} still has an open transaction after ${OFFSETS_STABLE_WAIT_MS / 1000} s; does another producer write it?`, { retriable: true, reason: 'broker', codes: [] });
+    }
+    await sleep(20);
+  }
+}
+
 /** The first window read back from the end, in offsets; it grows eightfold while nothing is found. */
 const FIRST_WINDOW = 64n;
 const FETCH_MAX_BYTES = 4 * 1024 * 1024;
@@ -140,12 +176,8 @@ export async function readLastCheckpoint(settings: KafkaSettings, topic: string,
     const t = md.topics.get(topic);
     if (!t) return null;
     const leader = t.partitions[0].leader;
-    const [ends, starts] = await Promise.all([
-      consumer.listOffsets({ topics: [topic], isolationLevel: FetchIsolationLevels.READ_COMMITTED }),
-      consumer.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.EARLIEST }),
-    ]);
-    const end = (ends.get(topic) ?? [0n])[0];
-    const start = (starts.get(topic) ?? [0n])[0];
+    const end = await stableEnd(consumer, topic);
+    const start = ((await consumer.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.EARLIEST })).get(topic) ?? [0n])[0];
     const key = Buffer.from(connector);
     let window = FIRST_WINDOW;
     for (let hi = end; hi > start; window *= 8n) {
@@ -166,11 +198,12 @@ export async function readLastCheckpoint(settings: KafkaSettings, topic: string,
         const last = partition.records[partition.records.length - 1];
         offset = last.firstOffset + BigInt(last.lastOffsetDelta) + 1n;
       }
-      if (found) return found.value === null ? null : parseCheckpoint(found.value);
+      if (found) return found.value === null ? null : checkpointOf(found.value, topic, connector);
       hi = lo;
     }
     return null;
   } catch (err) {
+    if (err instanceof FatalError) throw err;
     throw kafkaFailure(err, `reading the committed position of connector ${connector} from topic ${topic}`, settings);
   } finally {
     await consumer.close(true).catch(() => undefined);

@@ -10,6 +10,7 @@ import { ensureTopic } from '../../src/kafka/topics';
 import { KafkaError } from '../../src/kafka/errors';
 import { checkpointRecord, readLastCheckpoint } from '../../src/kafka/offsets';
 import type { Checkpoint } from '../../src/progress/store';
+import { FatalError } from '../../src/util/errors';
 import { Producer } from '@platformatic/kafka';
 import { javaProduce } from '../helpers/kafka-tools';
 import { readTopic, uniqueTopic } from '../helpers/kafka';
@@ -122,5 +123,14 @@ describe('the Kafka producer', () => {
     expect((await readTopic(topic)).map((r) => r.key).sort()).to.deep.equal(['{"id":1}', '{"id":2}', '{"id":4}']);
     expect(await readLastCheckpoint(settings, offsetsTopic, 'c')).to.deep.equal(cp(2));
     expect(await readLastCheckpoint(settings, offsetsTopic, 'nobody')).to.equal(null);
+  });
+
+  it('refuses, for good and naming the topic, an offsets topic whose last record for the connector is not a checkpoint', async () => {
+    const offsetsTopic = uniqueTopic('tx-foreign');
+    await ensureTopic(settings, { topic: offsetsTopic, partitions: 1, replicationFactor: 1, compact: true });
+    javaProduce(offsetsTopic, [{ key: 'c', value: '{"offset": 42}' }]);
+    const err = await readLastCheckpoint(settings, offsetsTopic, 'c').then(() => null, (e: unknown) => e);
+    expect(err).to.be.instanceOf(FatalError);
+    expect((err as FatalError).message).to.contain(`topic ${offsetsTopic} holds a record for connector c that is not a checkpoint`);
   });
 });
