@@ -60,7 +60,7 @@ say "6. The records on topic demo.customers (partition:offset, op, key, value): 
 "${CLI[@]}" tail --config "$CONFIG" --topic demo.customers --idle-exit-ms 3000 | tail -n 6
 
 say "7. Metrics and status"
-curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^pg_kafka_cdc_(records_published_total|lag_seconds|pending_changes)' || true
+curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^pg_kafka_cdc_(records_published_total|lag_seconds|pending_changes|transactions_total)' || true
 echo
 echo "The demo worker stops now. While a worker runs it serves http://127.0.0.1:$PORT/metrics, /connectors, /readyz and /healthz."
 # The node make put first on PATH (Node.js 24, from the cache where the machine's own is older).
