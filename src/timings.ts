@@ -50,6 +50,8 @@ export function frozenOwnerTimeoutMs(heartbeatMs: number): number {
 }
 /** How long an idle worker waits for transactions that may have missed its idle flag (capped by poll_interval_ms). */
 export const XIP_WAIT_MS = 250;
+/** How often a streaming connector checks that its table is still the one it planned (a catalog read). */
+export const SCHEMA_CHECK_MS = 2_000;
 /** How often pending changes and lag are measured, independently of the session. */
 export const BACKLOG_INTERVAL_MS = 2_000;
 /** A backlog measurement that takes longer gives up (and reconnects). */

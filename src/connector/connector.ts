@@ -20,7 +20,7 @@ import { dropConnectorObjects, installCapture, setWaiting } from '../postgres/ca
 import { ensureWorkerSchema } from '../postgres/progress';
 import { connect, destroyClient, endWithin } from '../postgres/connect';
 import { introspectTable } from '../postgres/introspect';
-import { planTable, type TablePlan } from '../postgres/plan';
+import { keySignature, planTable, type TablePlan } from '../postgres/plan';
 import { tableStatements, type TableStatements } from '../postgres/queries';
 import { identityChanges, ProgressStore, type Identity, type Progress } from '../progress/store';
 import { describeError, FatalError, isRetriable } from '../util/errors';
@@ -134,6 +134,7 @@ export class Connector {
     const signal = AbortSignal.any([this.stopping.signal, lost.signal]);
     let lostError = null as Error | null;
     let data: Client | null = null;
+    let planned: TablePlan | null = null;
     const publisher = new RecordPublisher(this.kafka, cfg.topic, {
       compression: cfg.compression,
       transactions: cfg.delivery === 'exactly_once' ? { transactionalId: cfg.transactionalId, offsetsTopic: cfg.offsetsTopic, connector: cfg.name } : null,
@@ -161,13 +162,16 @@ export class Connector {
       if (!(await this.own(control, signal))) return false;
       data = await connect(cfg.databaseUrl, { applicationName: `pg-kafka-cdc data ${cfg.name}`, queryTimeoutMs: DATA_QUERY_TIMEOUT_MS });
       const { plan, statements, mode } = await this.plan(data);
+      planned = plan;
       const { progress } = await this.prepare(data, plan, mode);
       await publisher.connect(); // exactly_once: fences every earlier owner first
       const state = await this.recover(progress, mode);
       const records = new RecordBuilder(cfg.topic, cfg.name, state.run);
+      const session = data;
       const ctx: SessionContext = {
         cfg, plan, statements, data, control, publisher, records, progress, events: this.events, log: this.log, signal,
         madeProgress: () => this.madeProgress(),
+        checkSchema: () => this.checkSchema(session, plan),
       };
       if (state.snapshotState !== 'done') {
         await this.snapshot(ctx, state);
@@ -178,6 +182,9 @@ export class Connector {
       return this.afterAbort(lostError);
     } catch (err) {
       if (lostError && !this.stopping.signal.aborted) throw lostError;
+      // A statement found a column or the table gone: say which and what to do, rather than pass on
+      // PostgreSQL's words about an alias (the plan of this session is what went stale).
+      if (data && planned && isUndefinedObject(err)) await this.checkSchema(data, planned);
       throw err;
     } finally {
       this.closeSession = null;
@@ -201,11 +208,28 @@ export class Connector {
   /** Plan: what the table looks like now, the statements for it, and how changes are captured. */
   private async plan(data: Client): Promise<{ plan: TablePlan; statements: TableStatements; mode: CaptureMode }> {
     const { cfg } = this;
-    const info = await introspectTable(data, cfg.table);
-    const planned = planTable(cfg, info, `${cfg.file}: `);
+    const planned = await this.replan(data);
+    const statements = tableStatements(planned, cfg.channel ? captureNames(cfg.channel).logTable : null);
+    return { plan: planned, statements, mode: captureModeOf(cfg.channel, statements) };
+  }
+
+  /** The table planned again as the catalogs describe it now; a table or column the config needs that is gone fails for good. */
+  private async replan(data: Client): Promise<TablePlan> {
+    const planned = planTable(this.cfg, await introspectTable(data, this.cfg.table), `${this.cfg.file}: `);
     if (!planned.ok) throw new FatalError(planned.problems.join('; '));
-    const statements = tableStatements(planned.plan, cfg.channel ? captureNames(cfg.channel).logTable : null);
-    return { plan: planned.plan, statements, mode: captureModeOf(cfg.channel, statements) };
+    return planned.plan;
+  }
+
+  /**
+   * While streaming, now and then: is the table still the one the session planned? A dropped table or
+   * included column, or a changed primary key, stops the connector with what to do. (An added
+   * column needs nothing: without included_columns the value is the whole row as it is now.)
+   */
+  private async checkSchema(data: Client, plan: TablePlan): Promise<void> {
+    const now = await this.replan(data);
+    const before = keySignature(plan.keyColumns);
+    const after = keySignature(now.keyColumns);
+    if (before !== after) throw keyChanged(this.cfg.topic, displayTable(plan.table), before, after);
   }
 
   /** Snapshot (or, with snapshot.mode never, mark it done); ordinal polling first pins where the table stands. */
@@ -249,9 +273,10 @@ export class Connector {
     const { cfg } = this;
     await ensureWorkerSchema(data);
     const progress = new ProgressStore(data, cfg.name, mode.kind === 'trigger' ? captureNames(mode.channel).logTable : null);
-    const identity: Identity = { topic: cfg.topic, tableOid: plan.info.oid, tableName: displayTable(plan.table), channel: cfg.channel };
+    const identity: Identity = { topic: cfg.topic, tableOid: plan.info.oid, tableName: displayTable(plan.table), channel: cfg.channel, key: keySignature(plan.keyColumns) };
     let state = await progress.loadOrCreate();
     const changes = identityChanges(state.identity, identity);
+    if (changes.length === 0 && state.identity?.key && state.identity.key !== identity.key) throw keyChanged(cfg.topic, identity.tableName, state.identity.key, identity.key);
     if (changes.length > 0) {
       // What the topic holds no longer matches what the progress says: start over, and remove the
       // capture objects of a channel no longer used (their log would otherwise grow forever).
@@ -310,6 +335,20 @@ export class Connector {
     if (!this.stopping.signal.aborted && lostError) throw lostError;
     return false;
   }
+}
+
+/** PostgreSQL's undefined_column and undefined_table. */
+function isUndefinedObject(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === '42703' || code === '42P01';
+}
+
+/** A changed primary key: the topic's records are keyed by the old one, and those keys would never get their tombstones. */
+function keyChanged(topic: string, table: string, before: string, after: string): FatalError {
+  return new FatalError(
+    `the primary key of ${table} changed from (${before}) to (${after}): the records in topic ${topic} are keyed by the old key, ` +
+      'and their keys would never get tombstones. Run teardown --delete-topic (or point sink.topic at a new topic) and start the connector again for a new snapshot',
+  );
 }
 
 function errorKind(err: unknown): string {

@@ -28,6 +28,8 @@ export interface SessionContext {
   madeProgress(): void;
   /** Aborts when the worker stops or the session is lost. */
   signal: AbortSignal;
+  /** Throws a FatalError when the table is no longer the one planned (dropped, a needed column gone, another primary key). */
+  checkSchema(): Promise<void>;
 }
 
 /** How the connector follows changes after the snapshot, decided once per session from its config and table. */

@@ -17,7 +17,7 @@
 import { countOf, countOps, type Op } from '../kafka/records';
 import { setWaiting, stillRunning, transactionsInProgress } from '../postgres/capture';
 import { positionOf, type ChangeLogStatements } from '../postgres/queries';
-import { XIP_WAIT_MS } from '../timings';
+import { SCHEMA_CHECK_MS, XIP_WAIT_MS } from '../timings';
 import { sleep } from '../util/retry';
 import type { OrdinalCapture, SessionContext, TriggerCapture } from './context';
 
@@ -33,7 +33,12 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture): P
   };
   let lastPartial = 0;
   let prefetched: ReturnType<typeof readBatch> | null = null;
+  let schemaCheckAt = Date.now() + SCHEMA_CHECK_MS;
   while (!signal.aborted) {
+    if (Date.now() >= schemaCheckAt) {
+      await ctx.checkSchema(); // a changed key must stop the connector even while it is never idle
+      schemaCheckAt = Date.now() + SCHEMA_CHECK_MS;
+    }
     // After a partial batch, capture.drain_pause_ms lets a trickle gather into the next batch.
     const wait = lastPartial + cfg.drainPauseMs - Date.now();
     if (wait > 0) await sleep(wait, signal);
@@ -117,7 +122,12 @@ async function idle(ctx: SessionContext, channel: string, log: ChangeLogStatemen
 export async function pollByOrdinal(ctx: SessionContext, mode: OrdinalCapture, startWatermark: string[] | null): Promise<void> {
   const { cfg, data, publisher, records, events, signal } = ctx;
   let watermark = startWatermark;
+  let schemaCheckAt = Date.now() + SCHEMA_CHECK_MS;
   while (!signal.aborted) {
+    if (Date.now() >= schemaCheckAt) {
+      await ctx.checkSchema();
+      schemaCheckAt = Date.now() + SCHEMA_CHECK_MS;
+    }
     const rows = await mode.poll.page(data, cfg.captureBatchSize, watermark);
     if (rows.length > 0) {
       const started = process.hrtime.bigint();

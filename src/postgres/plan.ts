@@ -14,7 +14,17 @@ export interface TablePlan {
   keyColumns: Column[];
   /** Key and included columns, in table order: the fields of the record value. */
   valueColumns: Column[];
+  /**
+   * No included_columns: the value is the whole row, rendered by row_to_json of the row itself, so
+   * a column added while the connector streams appears in the next records without a restart.
+   */
+  wholeRow: boolean;
   ordinal: Column | null;
+}
+
+/** The primary key as text, "id bigint, tenant text": a connector whose key changes cannot go on writing its topic. */
+export function keySignature(keyColumns: Column[]): string {
+  return keyColumns.map((c) => `${c.name} ${c.type}`).join(', ');
 }
 
 export type PlanResult = { ok: true; plan: TablePlan } | { ok: false; problems: string[] };
@@ -74,6 +84,7 @@ export function planTable(cfg: ConnectorConfig, info: TableInfo | null, where: s
       table: { schema: info.schema, name: info.name },
       keyColumns: info.keyColumns,
       valueColumns: info.columns.filter((c) => keep.has(c.name)),
+      wholeRow: cfg.includedColumns === null,
       ordinal,
     },
   };

@@ -29,6 +29,8 @@ export async function ensureWorkerSchema(db: ClientBase): Promise<void> {
     // run: names one snapshot-and-stream of the connector (new on every reset); commit_seq: the last
     // position committed, counted per run. Kafka's offsets topic holds the same pair (exactly_once).
     await db.query(`ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS run text, ADD COLUMN IF NOT EXISTS commit_seq bigint NOT NULL DEFAULT 0`);
+    // The primary key the records were keyed by ("id bigint, tenant text"): a changed key stops the connector.
+    await db.query(`ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS key_columns text`);
     await db.query(`CREATE TABLE IF NOT EXISTS ${W}.wakeup (
       channel text PRIMARY KEY,
       waiting boolean NOT NULL DEFAULT false)`);
@@ -46,21 +48,22 @@ export interface ProgressRow {
   channel: string | null;
   run: string | null;
   commit_seq: string;
+  key_columns: string | null;
 }
 
 /** The connector's progress row, created (empty: pending snapshot, a new run) when it has none, or given a run when it has none yet. */
 export async function selectOrInsertProgress(db: Queryable, connector: string, newRun: string): Promise<ProgressRow> {
   await db.query(`INSERT INTO ${T} (connector, run) VALUES ($1, $2) ON CONFLICT (connector) DO UPDATE SET run = $2 WHERE ${T}.run IS NULL`, [connector, newRun]);
   const r = await db.query<ProgressRow>(
-    `SELECT snapshot_state, snapshot_key, snapshot_rows::text, watermark, topic, table_oid::text, table_name, channel, run, commit_seq::text FROM ${T} WHERE connector = $1`,
+    `SELECT snapshot_state, snapshot_key, snapshot_rows::text, watermark, topic, table_oid::text, table_name, channel, run, commit_seq::text, key_columns FROM ${T} WHERE connector = $1`,
     [connector],
   );
   return r.rows[0];
 }
 
-export async function updateIdentity(db: Queryable, connector: string, id: { topic: string; tableOid: number; tableName: string; channel: string | null }): Promise<void> {
-  await db.query(`UPDATE ${T} SET topic = $2, table_oid = $3, table_name = $4, channel = $5, updated_at = now() WHERE connector = $1`, [
-    connector, id.topic, id.tableOid, id.tableName, id.channel,
+export async function updateIdentity(db: Queryable, connector: string, id: { topic: string; tableOid: number; tableName: string; channel: string | null; key: string }): Promise<void> {
+  await db.query(`UPDATE ${T} SET topic = $2, table_oid = $3, table_name = $4, channel = $5, key_columns = $6, updated_at = now() WHERE connector = $1`, [
+    connector, id.topic, id.tableOid, id.tableName, id.channel, id.key,
   ]);
 }
 

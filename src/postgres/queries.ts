@@ -93,6 +93,11 @@ function jsonOf(alias: string, cols: Column[]): string {
   return `(SELECT row_to_json(_j) FROM (SELECT ${cols.map((c) => col(alias, c)).join(', ')}) AS _j)::text`;
 }
 
+/** The record value: the whole row as it is now (no included_columns), or the planned columns. */
+function valueOf(alias: string, plan: TablePlan): string {
+  return plan.wholeRow ? `row_to_json(${alias})::text` : jsonOf(alias, plan.valueColumns);
+}
+
 function ordinalOf(alias: string, ordinal: Column | null): string {
   return ordinal ? `to_json(${col(alias, ordinal)}) #>> '{}'` : 'NULL::text';
 }
@@ -108,7 +113,7 @@ export function tableStatements(plan: TablePlan, logTable: string | null): Table
   const table = quoteTable(plan.table);
   const keys = plan.keyColumns;
   const order = keys.map((c) => col('t', c)).join(', ');
-  const record = `${jsonOf('t', keys)} AS k, ${jsonOf('t', plan.valueColumns)} AS v, ${ordinalOf('t', plan.ordinal)} AS o`;
+  const record = `${jsonOf('t', keys)} AS k, ${valueOf('t', plan)} AS v, ${ordinalOf('t', plan.ordinal)} AS o`;
   const keyText = `ARRAY[${keys.map((c) => `${col('t', c)}::text`).join(', ')}]::text AS p`;
 
   const snapshotFirst = `SELECT ${record}, ${keyText} FROM ${table} AS t ORDER BY ${order} LIMIT $1`;
@@ -141,7 +146,7 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string): 
       SELECT keys.seqs::text[] AS seqs, (extract(epoch FROM keys.changed_at) * 1000)::float8 AS changed_ms,
              (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms,
              ${jsonOf('kr', keys)} AS k,
-             CASE WHEN ${col('t', keys[0])} IS NULL THEN NULL ELSE ${jsonOf('t', plan.valueColumns)} END AS v,
+             CASE WHEN ${col('t', keys[0])} IS NULL THEN NULL ELSE ${valueOf('t', plan)} END AS v,
              ${ordinalOf('t', plan.ordinal)} AS o
         FROM keys CROSS JOIN LATERAL (SELECT ${fromKey}) AS kr
         LEFT JOIN ${table} AS t ON ${join}

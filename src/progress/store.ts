@@ -24,6 +24,8 @@ export interface Identity {
   tableOid: number;
   tableName: string;
   channel: string | null;
+  /** The primary key the records are keyed by, "id bigint, tenant text" ('' when not known: progress from before it was stored). */
+  key: string;
 }
 
 /** Where the connector stands after its last committed batch. */
@@ -79,7 +81,7 @@ export class ProgressStore {
     const identity =
       row.topic === null || row.table_oid === null
         ? null
-        : { topic: row.topic, tableOid: Number(row.table_oid), tableName: row.table_name ?? '', channel: row.channel };
+        : { topic: row.topic, tableOid: Number(row.table_oid), tableName: row.table_name ?? '', channel: row.channel, key: row.key_columns ?? '' };
     const position: Position = {
       run: row.run as string,
       commit: Number(row.commit_seq),

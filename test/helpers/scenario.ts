@@ -2,7 +2,7 @@
 import type { TestDb } from './db';
 import { createTestDb } from './db';
 import { uniqueTopic } from './kafka';
-import { freePort, WorkerProcess, writeConfig } from './worker';
+import { freePort, printLogsIfFailed, WorkerProcess, writeConfig } from './worker';
 
 export interface Scenario {
   db: TestDb;
@@ -47,4 +47,18 @@ export async function itemsScenario(title: string, opts: { rows?: number; connec
       await db.close();
     },
   };
+}
+
+/**
+ * In a describe: holds the scenario of the running test, prints its workers' logs when the test
+ * failed and cleans it up after each test. Tests set `slot.s = await itemsScenario(...)`.
+ */
+export function scenarioPerTest(): { s: Scenario | null } {
+  const slot: { s: Scenario | null } = { s: null };
+  afterEach(async function () {
+    printLogsIfFailed(this, slot.s?.workers ?? []);
+    if (slot.s) await slot.s.cleanup();
+    slot.s = null;
+  });
+  return slot;
 }

@@ -4,7 +4,7 @@ import { RecordBuilder, type KafkaRecord } from '../../src/kafka/records';
 import { identityChanges, type Identity } from '../../src/progress/store';
 
 describe('stored progress identity', () => {
-  const base: Identity = { topic: 'orders', tableOid: 42, tableName: 'public.orders', channel: 'ch' };
+  const base: Identity = { topic: 'orders', tableOid: 42, tableName: 'public.orders', channel: 'ch', key: 'id bigint' };
 
   it('sees no change on the first run or when nothing changed', () => {
     expect(identityChanges(null, base)).to.deep.equal([]);
