@@ -3,7 +3,8 @@
  * - key: JSON object of the primary-key columns in key order, e.g. {"id":42};
  * - value: JSON object of key and included columns as row_to_json renders them (UTC), or null
  *   for a delete (a tombstone);
- * - headers: op = snapshot | upsert | delete, connector, change_id, ordinal (when configured).
+ * - headers: op = snapshot | upsert | delete, connector, change_id, ordinal (when configured),
+ *   truncate = true on the tombstones a TRUNCATE of the table caused.
  *
  * change_id names the change a record stands for, so that a consumer (and a test) can find
  * duplicates: {run}:s{n} for the n-th row of the snapshot of a run, {run}:c{seq,...} for the
@@ -35,6 +36,8 @@ const H_OP = Buffer.from('op');
 const H_CONNECTOR = Buffer.from('connector');
 const H_ORDINAL = Buffer.from('ordinal');
 const H_CHANGE_ID = Buffer.from('change_id');
+const H_TRUNCATE = Buffer.from('truncate');
+const TRUE = Buffer.from('true');
 const OP_VALUES: Record<Op, Buffer> = { snapshot: Buffer.from('snapshot'), upsert: Buffer.from('upsert'), delete: Buffer.from('delete') };
 
 export class RecordBuilder {
@@ -49,10 +52,12 @@ export class RecordBuilder {
     this.connector = Buffer.from(connector);
   }
 
-  /** The record of a drained change, and its op (for the per-op counts of a change batch). */
-  change(row: RowImage & { seqs: string[] }): { record: KafkaRecord; op: Op } {
+  /** The record of a drained change, and its op (for the per-op counts of a change batch). A tombstone a TRUNCATE caused says so in a header. */
+  change(row: RowImage & { seqs: string[]; truncated?: boolean }): { record: KafkaRecord; op: Op } {
     const op = opOf(row, 'change');
-    return { record: this.record(row, op, `${this.run}:c${row.seqs.join(',')}`), op };
+    const record = this.record(row, op, `${this.run}:c${row.seqs.join(',')}`);
+    if (row.truncated && row.v === null) record.headers.set(H_TRUNCATE, TRUE);
+    return { record, op };
   }
 
   /** The record of the n-th row (from 1) of the run's snapshot. */

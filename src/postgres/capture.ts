@@ -7,6 +7,10 @@
  * listens. It NOTIFYs the channel only when the worker has said it is idle and waiting
  * (kafka_cdc.wakeup), because NOTIFY takes a global lock at commit: a busy worker drains the log
  * without wake-ups and the source keeps most of its write throughput. The payload is always empty.
+ *
+ * TRUNCATE fires no row trigger: the statement trigger {channel}_tt (BEFORE TRUNCATE) logs every key
+ * of the table, marked truncated, in the truncating transaction, so each gets its tombstone. Its
+ * cost grows with the table (one log row per key), paid by the TRUNCATE.
  */
 import type { ClientBase } from 'pg';
 import type { TablePlan } from './plan';
@@ -27,9 +31,13 @@ export function triggerBody(plan: TablePlan, channel: string): string {
   const keyOf = (rec: 'OLD' | 'NEW') => `jsonb_build_array(${plan.keyColumns.map((c) => `${rec}.${quoteIdent(c.name)}`).join(', ')})`;
   const asText = (rec: 'OLD' | 'NEW', c: { name: string }) => `${rec}.${quoteIdent(c.name)}::text COLLATE "C"`;
   const keyChanged = plan.keyColumns.map((c) => `${asText('OLD', c)} IS DISTINCT FROM ${asText('NEW', c)}`).join(' OR ');
+  const allKeys = `SELECT jsonb_build_array(${plan.keyColumns.map((c) => `t.${quoteIdent(c.name)}`).join(', ')}), true FROM ONLY ${quoteTable(plan.table)} AS t`;
   return `
 BEGIN
-  IF TG_OP = 'DELETE' THEN
+  IF TG_OP = 'TRUNCATE' THEN
+    -- Before the rows go: every key gets its tombstone from the log, marked as a truncate.
+    INSERT INTO ${log} (k, truncated) ${allKeys};
+  ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO ${log} (k) VALUES (${keyOf('OLD')});
   ELSIF TG_OP = 'UPDATE' AND (${keyChanged}) THEN
     INSERT INTO ${log} (k) VALUES (${keyOf('OLD')}), (${keyOf('NEW')});
@@ -69,8 +77,10 @@ export async function installCapture(db: ClientBase, plan: TablePlan, channel: s
     `SELECT 1 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
       WHERE t.tgrelid = $1::oid AND t.tgname = $2 AND NOT t.tgisinternal AND t.tgenabled <> 'D'
         AND p.prosrc = $3 AND p.prosecdef AND to_regclass($4) IS NOT NULL
-        AND EXISTS (SELECT 1 FROM ${W}.wakeup WHERE channel = $5)`,
-    [plan.info.oid, n.triggerName, body, `${WORKER_SCHEMA}.${quoteIdent(n.logTable)}`, channel],
+        AND EXISTS (SELECT 1 FROM ${W}.wakeup WHERE channel = $5)
+        AND EXISTS (SELECT 1 FROM pg_trigger x WHERE x.tgrelid = $1::oid AND x.tgname = $6 AND x.tgfoid = t.tgfoid AND x.tgenabled <> 'D')
+        AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass($4) AND a.attname = 'truncated' AND NOT a.attisdropped)`,
+    [plan.info.oid, n.triggerName, body, `${WORKER_SCHEMA}.${quoteIdent(n.logTable)}`, channel, n.truncateTriggerName],
   );
   if (current.rows.length > 0) return 'current';
   const tag = dollarTag(body);
@@ -80,6 +90,7 @@ export async function installCapture(db: ClientBase, plan: TablePlan, channel: s
       k jsonb NOT NULL,
       changed_at timestamptz NOT NULL DEFAULT clock_timestamp())
       WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000)`);
+    await db.query(`ALTER TABLE ${log} ADD COLUMN IF NOT EXISTS truncated boolean NOT NULL DEFAULT false`);
     await db.query(`INSERT INTO ${W}.wakeup (channel) VALUES ($1) ON CONFLICT (channel) DO NOTHING`, [channel]);
     await db.query(`CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql
       SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS ${tag}${body}${tag}`);
@@ -88,6 +99,9 @@ export async function installCapture(db: ClientBase, plan: TablePlan, channel: s
     await db.query(`DROP TRIGGER IF EXISTS ${quoteIdent(n.triggerName)} ON ${table}`);
     await db.query(`CREATE TRIGGER ${quoteIdent(n.triggerName)} AFTER INSERT OR UPDATE OR DELETE ON ${table}
       FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
+    await db.query(`DROP TRIGGER IF EXISTS ${quoteIdent(n.truncateTriggerName)} ON ${table}`);
+    await db.query(`CREATE TRIGGER ${quoteIdent(n.truncateTriggerName)} BEFORE TRUNCATE ON ${table}
+      FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`);
   }, { lockTimeout: '10s' }); // a timeout is retried later, rather than queueing every writer behind us
   return 'installed';
 }
@@ -146,7 +160,8 @@ export async function dropConnectorObjects(
         const exists = await db.query('SELECT to_regclass($1) AS r', [t]);
         if (exists.rows[0].r !== null) {
           await db.query(`DROP TRIGGER IF EXISTS ${quoteIdent(n.triggerName)} ON ${t}`);
-          dropped.push(`trigger ${n.triggerName}`);
+          await db.query(`DROP TRIGGER IF EXISTS ${quoteIdent(n.truncateTriggerName)} ON ${t}`);
+          dropped.push(`trigger ${n.triggerName}`, `trigger ${n.truncateTriggerName}`);
         }
         await db.query(`DROP FUNCTION IF EXISTS ${quoteIdent(table.schema)}.${quoteIdent(n.functionName)}()`);
         dropped.push(`function ${table.schema}.${n.functionName}`);

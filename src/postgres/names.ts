@@ -2,6 +2,7 @@
  * Names of the database objects a connector owns, derived in one place.
  * - `{channel}_n`: the trigger function (the seed's name), in the table's schema;
  * - `{channel}_t`: the row trigger on the table (the seed's name);
+ * - `{channel}_tt`: the statement trigger that logs every key before a TRUNCATE;
  * - `kafka_cdc.{channel}_log`: the change log the function writes, drained by the worker.
  * The worker's own schema `kafka_cdc` also holds `progress` and `wakeup`, shared by connectors.
  */
@@ -10,7 +11,7 @@ import type { TableName } from '../config/types';
 import { identBytes, MAX_IDENT_BYTES } from './sql';
 
 export const WORKER_SCHEMA = 'kafka_cdc';
-export const SUFFIXES = { function: '_n', trigger: '_t', log: '_log' } as const;
+export const SUFFIXES = { function: '_n', trigger: '_t', truncateTrigger: '_tt', log: '_log' } as const;
 const LONGEST_SUFFIX = Math.max(...Object.values(SUFFIXES).map((s) => s.length));
 export const MAX_CHANNEL_BYTES = MAX_IDENT_BYTES - LONGEST_SUFFIX;
 
@@ -18,6 +19,7 @@ export interface CaptureNames {
   channel: string;
   functionName: string;
   triggerName: string;
+  truncateTriggerName: string;
   logTable: string;
 }
 
@@ -26,6 +28,7 @@ export function captureNames(channel: string): CaptureNames {
     channel,
     functionName: channel + SUFFIXES.function,
     triggerName: channel + SUFFIXES.trigger,
+    truncateTriggerName: channel + SUFFIXES.truncateTrigger,
     logTable: channel + SUFFIXES.log,
   };
 }

@@ -47,6 +47,8 @@ export interface ChangeRow extends RecordRow {
   changed_ms: number;
   /** PostgreSQL's clock when it read the batch, in ms since the epoch. */
   now_ms: number;
+  /** Among the entries: one a TRUNCATE logged (every key of the table, before the rows went). */
+  truncated: boolean;
 }
 
 /** Keyset pages of the table in primary-key order. */
@@ -141,9 +143,9 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string): 
   const join = keys
     .map((c) => `${col('t', c)} = ${col('kr', c)} AND ${col('t', c)}::text COLLATE "C" = ${col('kr', c)}::text COLLATE "C"`)
     .join(' AND ');
-  const drain = `WITH batch AS (SELECT seq, k, changed_at FROM ${log} WHERE seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1),
-      keys AS (SELECT k::text::jsonb AS k, array_agg(seq) AS seqs, min(seq) AS first_seq, min(changed_at) AS changed_at FROM batch GROUP BY k::text)
-      SELECT keys.seqs::text[] AS seqs, (extract(epoch FROM keys.changed_at) * 1000)::float8 AS changed_ms,
+  const drain = `WITH batch AS (SELECT seq, k, changed_at, truncated FROM ${log} WHERE seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1),
+      keys AS (SELECT k::text::jsonb AS k, array_agg(seq) AS seqs, min(seq) AS first_seq, min(changed_at) AS changed_at, bool_or(truncated) AS truncated FROM batch GROUP BY k::text)
+      SELECT keys.seqs::text[] AS seqs, (extract(epoch FROM keys.changed_at) * 1000)::float8 AS changed_ms, keys.truncated,
              (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms,
              ${jsonOf('kr', keys)} AS k,
              CASE WHEN ${col('t', keys[0])} IS NULL THEN NULL ELSE ${valueOf('t', plan)} END AS v,

@@ -1,0 +1,71 @@
+/**
+ * TRUNCATE of a captured table: every key that existed gets its tombstone (marked by a truncate
+ * header), so the topic folded by key equals the table again, whether the connector streams or is
+ * in the middle of its snapshot, and for several tables truncated in one statement.
+ */
+import { expect } from 'chai';
+import { assertConverges } from '../helpers/converge';
+import { fold, readTopic, uniqueTopic } from '../helpers/kafka';
+import { itemsScenario, scenarioPerTest } from '../helpers/scenario';
+import { eventually } from '../helpers/wait';
+import { freePort, WorkerProcess, writeConfig } from '../helpers/worker';
+import { createTestDb } from '../helpers/db';
+
+describe('TRUNCATE', function () {
+  this.timeout(180_000);
+  const slot = scenarioPerTest();
+
+  it('tombstones every key after a TRUNCATE while streaming, marked as a truncate, and goes on with new rows', async () => {
+    const s = (slot.s = await itemsScenario('truncate streaming', { rows: 300 }));
+    const w = s.startWorker();
+    await w.waitForState(s.name, ['streaming']);
+    await s.db.query('TRUNCATE items');
+    await s.db.query(`INSERT INTO items (id, v, note) VALUES (7, 7, 'after the truncate')`);
+    await assertConverges(s.db, 'items', ['id'], s.topic);
+    const records = await readTopic(s.topic);
+    const truncated = records.filter((r) => r.headers.truncate === 'true');
+    expect(truncated.length, 'tombstones marked as a truncate').to.be.at.least(299);
+    for (const r of truncated) expect(r.value).to.equal(null);
+    expect([...fold(records).keys()]).to.deep.equal(['{"id":7}']);
+  });
+
+  it('converges after a TRUNCATE in the middle of the snapshot', async () => {
+    const s = (slot.s = await itemsScenario('truncate snapshot', { rows: 30_000, connector: { snapshot: { batch_size: 500 } } }));
+    const w = s.startWorker();
+    await eventually(async () => (await w.connector(s.name)).snapshot.rows_done >= 3000, 60_000, 'snapshot progress', 20);
+    await s.db.query('TRUNCATE items');
+    await s.db.query(`INSERT INTO items (id, v, note) SELECT g, g, 'refilled' FROM generate_series(1, 100) AS g`);
+    await w.waitForState(s.name, ['streaming'], 120_000);
+    await assertConverges(s.db, 'items', ['id'], s.topic);
+  });
+
+  it('converges for every captured table of one TRUNCATE statement', async () => {
+    const db = await createTestDb('truncate two tables');
+    const workers: WorkerProcess[] = [];
+    try {
+      for (const t of ['a_items', 'b_items']) {
+        await db.query(`CREATE TABLE ${t} (id bigint PRIMARY KEY, v int)`);
+        await db.query(`INSERT INTO ${t} SELECT g, g FROM generate_series(1, 200) AS g`);
+      }
+      const topics = { a_items: uniqueTopic('trunc-a'), b_items: uniqueTopic('trunc-b') };
+      const port = await freePort();
+      const file = writeConfig({
+        databaseUrl: db.url,
+        httpPort: port,
+        connectors: Object.entries(topics).map(([t, topic]) => ({ name: t, source: { table_name: t, notification: {} }, sink: { topic } })),
+      });
+      const w = WorkerProcess.start(file, port);
+      workers.push(w);
+      for (const t of Object.keys(topics)) await w.waitForState(t, ['streaming']);
+      await db.query('TRUNCATE a_items, b_items');
+      await db.query('INSERT INTO b_items VALUES (1, 100)');
+      for (const [t, topic] of Object.entries(topics)) await assertConverges(db, t, ['id'], topic);
+    } catch (err) {
+      for (const w of workers) console.log(`--- worker logs ---\n${w.logs().slice(-8000)}`);
+      throw err;
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+      await db.close();
+    }
+  });
+});
