@@ -21,6 +21,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { dropConnectorObjects } from '../src/postgres/capture';
 import {
   BenchWorker,
   BROKER,
@@ -539,7 +540,7 @@ async function overheadBench(): Promise<OverheadResult[]> {
 
   const name = 'bench-overhead';
   const topic = `pgkc-bench-overhead-${RUN_ID}`;
-  TOPICS.push(topic);
+  TOPICS.push(topic, `pg-kafka-cdc.offsets.${name}`);
   const worker = await BenchWorker.start({
     dbUrl: pgUrl(db),
     tag: name,
@@ -553,7 +554,8 @@ async function overheadBench(): Promise<OverheadResult[]> {
     await worker.stop();
   }
   const c = await pg(db);
-  await c.query('DROP TRIGGER bench_ovh_t ON items; DROP FUNCTION bench_ovh_n(); DROP TABLE kafka_cdc.bench_ovh_log');
+  // The connector's own teardown: its triggers (row and TRUNCATE), function, change log and progress.
+  await dropConnectorObjects(c, name, 'bench_ovh', { schema: 'public', name: 'items' });
   await c.query(NAIVE_TRIGGER);
   await c.end();
   await once('naive per-row pg_notify trigger', null);

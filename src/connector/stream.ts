@@ -33,12 +33,9 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture): P
   };
   let lastPartial = 0;
   let prefetched: ReturnType<typeof readBatch> | null = null;
-  let schemaCheckAt = Date.now() + SCHEMA_CHECK_MS;
+  const checkSchema = nowAndThen(SCHEMA_CHECK_MS, () => ctx.checkSchema());
   while (!signal.aborted) {
-    if (Date.now() >= schemaCheckAt) {
-      await ctx.checkSchema(); // a changed key must stop the connector even while it is never idle
-      schemaCheckAt = Date.now() + SCHEMA_CHECK_MS;
-    }
+    await checkSchema(); // a changed key must stop the connector even while it is never idle
     // After a partial batch, capture.drain_pause_ms lets a trickle gather into the next batch.
     const wait = lastPartial + cfg.drainPauseMs - Date.now();
     if (wait > 0) await sleep(wait, signal);
@@ -122,12 +119,9 @@ async function idle(ctx: SessionContext, channel: string, log: ChangeLogStatemen
 export async function pollByOrdinal(ctx: SessionContext, mode: OrdinalCapture, startWatermark: string[] | null): Promise<void> {
   const { cfg, data, publisher, records, events, signal } = ctx;
   let watermark = startWatermark;
-  let schemaCheckAt = Date.now() + SCHEMA_CHECK_MS;
+  const checkSchema = nowAndThen(SCHEMA_CHECK_MS, () => ctx.checkSchema());
   while (!signal.aborted) {
-    if (Date.now() >= schemaCheckAt) {
-      await ctx.checkSchema();
-      schemaCheckAt = Date.now() + SCHEMA_CHECK_MS;
-    }
+    await checkSchema(); // a changed key must stop the connector even while it is never idle
     const rows = await mode.poll.page(data, cfg.captureBatchSize, watermark);
     if (rows.length > 0) {
       const started = process.hrtime.bigint();
@@ -147,4 +141,14 @@ export async function pollByOrdinal(ctx: SessionContext, mode: OrdinalCapture, s
     }
     if (rows.length < cfg.captureBatchSize) await sleep(cfg.pollIntervalMs, signal);
   }
+}
+
+/** A check that runs when called, at most once per interval (the first time one interval from now). */
+function nowAndThen(intervalMs: number, check: () => Promise<void>): () => Promise<void> {
+  let due = Date.now() + intervalMs;
+  return async () => {
+    if (Date.now() < due) return;
+    await check();
+    due = Date.now() + intervalMs;
+  };
 }

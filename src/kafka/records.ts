@@ -32,11 +32,9 @@ export interface RowImage {
   o: string | null;
 }
 
-const H_OP = Buffer.from('op');
-const H_CONNECTOR = Buffer.from('connector');
-const H_ORDINAL = Buffer.from('ordinal');
-const H_CHANGE_ID = Buffer.from('change_id');
-const H_TRUNCATE = Buffer.from('truncate');
+/** Every header a record can carry: part of the record contract (the README documents each, a test checks it). */
+export const HEADERS = ['op', 'connector', 'change_id', 'ordinal', 'truncate'] as const;
+const [H_OP, H_CONNECTOR, H_CHANGE_ID, H_ORDINAL, H_TRUNCATE] = HEADERS.map((h) => Buffer.from(h));
 const TRUE = Buffer.from('true');
 const OP_VALUES: Record<Op, Buffer> = { snapshot: Buffer.from('snapshot'), upsert: Buffer.from('upsert'), delete: Buffer.from('delete') };
 

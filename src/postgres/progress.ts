@@ -84,25 +84,31 @@ export interface StoredPosition {
   watermark: string[] | null;
 }
 
-/**
- * Stores a position, unless a later one is stored already (commit_seq only grows within a run): a
- * worker that was fenced off and still finishes a write must not move the progress back.
- */
-export async function updatePosition(db: Queryable, connector: string, run: string, p: StoredPosition): Promise<void> {
-  await db.query(
-    `UPDATE ${T} SET commit_seq = $3, snapshot_state = $4, snapshot_key = $5, snapshot_rows = $6, watermark = $7, updated_at = now()
-      WHERE connector = $1 AND run = $2 AND commit_seq < $3`,
-    [connector, run, p.commit, p.snapshotState, p.snapshotKey, p.snapshotRows, p.watermark],
-  );
+/** The position columns of a progress row, set to a stored position ($3..$7). */
+const SET_POSITION = `SET commit_seq = $3, snapshot_state = $4, snapshot_key = $5, snapshot_rows = $6, watermark = $7, updated_at = now()`;
+/** Only a later position of the same run: a worker that was fenced off and still finishes a write must not move the progress back. */
+const WHERE_LATER = `WHERE connector = $1 AND run = $2 AND commit_seq < $3`;
+
+/** The statements that store a connector's position, built once per connector (its change log's name is in one of them). */
+export interface PositionStatements {
+  /** Stores a position, unless a later one is stored already (commit_seq only grows within a run). */
+  update(db: Queryable, connector: string, run: string, p: StoredPosition): Promise<void>;
+  /** The same with the change log's trim in front, in one statement: one round trip per drained batch. */
+  trimAndUpdate(db: Queryable, connector: string, run: string, p: StoredPosition, seqs: string[]): Promise<void>;
 }
 
-/** updatePosition's statement with the change log's trim in front, for one round trip per drained batch. */
-export function trimAndUpdatePositionSql(logTable: string): string {
-  return `WITH trimmed AS (DELETE FROM ${W}.${quoteIdent(logTable)} WHERE seq = ANY($8::int8[]))
-    UPDATE ${T} SET commit_seq = $3, snapshot_state = $4, snapshot_key = $5, snapshot_rows = $6, watermark = $7, updated_at = now()
-     WHERE connector = $1 AND run = $2 AND commit_seq < $3`;
-}
-
-export async function trimAndUpdatePosition(db: Queryable, logTable: string, connector: string, run: string, p: StoredPosition, seqs: string[]): Promise<void> {
-  await db.query(trimAndUpdatePositionSql(logTable), [connector, run, p.commit, p.snapshotState, p.snapshotKey, p.snapshotRows, p.watermark, seqs]);
+export function positionStatements(logTable: string | null): PositionStatements {
+  const update = `UPDATE ${T} ${SET_POSITION} ${WHERE_LATER}`;
+  const trimAndUpdate =
+    logTable === null ? null : `WITH trimmed AS (DELETE FROM ${W}.${quoteIdent(logTable)} WHERE seq = ANY($8::int8[])) UPDATE ${T} ${SET_POSITION} ${WHERE_LATER}`;
+  const values = (connector: string, run: string, p: StoredPosition) => [connector, run, p.commit, p.snapshotState, p.snapshotKey, p.snapshotRows, p.watermark];
+  return {
+    update: async (db, connector, run, p) => {
+      await db.query(update, values(connector, run, p));
+    },
+    trimAndUpdate: async (db, connector, run, p, seqs) => {
+      if (trimAndUpdate === null) throw new Error(`connector ${connector}: a checkpoint trims a change log, but it has none`);
+      await db.query(trimAndUpdate, [...values(connector, run, p), seqs]);
+    },
+  };
 }

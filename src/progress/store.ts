@@ -13,7 +13,7 @@
  * statement that stores its position.
  */
 import { randomBytes } from 'node:crypto';
-import { resetProgress, selectOrInsertProgress, trimAndUpdatePosition, updateIdentity, updatePosition } from '../postgres/progress';
+import { positionStatements, resetProgress, selectOrInsertProgress, updateIdentity, type PositionStatements } from '../postgres/progress';
 import type { Queryable } from '../postgres/queries';
 
 export type SnapshotState = 'pending' | 'running' | 'done';
@@ -69,11 +69,15 @@ export class ProgressStore {
   /**
    * @param logTable the change log (in the worker schema) whose entries a checkpoint trims, when the connector has one
    */
+  private readonly statements: PositionStatements;
+
   constructor(
     private readonly db: Queryable,
     private readonly connector: string,
-    private readonly logTable: string | null = null,
-  ) {}
+    logTable: string | null = null,
+  ) {
+    this.statements = positionStatements(logTable);
+  }
 
   /** The stored progress; creates the connector's (empty) row the first time, which the saves below update. */
   async loadOrCreate(): Promise<Progress> {
@@ -113,12 +117,8 @@ export class ProgressStore {
   /** Stores a checkpoint after its batch was committed (and trims its change-log entries in the same statement). */
   async save(cp: Checkpoint): Promise<void> {
     const { run, trim, ...position } = cp;
-    if (trim && trim.seqs.length > 0) {
-      if (this.logTable === null) throw new Error(`connector ${this.connector}: a checkpoint trims a change log, but it has none`);
-      await trimAndUpdatePosition(this.db, this.logTable, this.connector, run, position, trim.seqs);
-    } else {
-      await updatePosition(this.db, this.connector, run, position);
-    }
+    if (trim && trim.seqs.length > 0) await this.statements.trimAndUpdate(this.db, this.connector, run, position, trim.seqs);
+    else await this.statements.update(this.db, this.connector, run, position);
     this.position = stripTrim(cp);
   }
 

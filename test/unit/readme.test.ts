@@ -1,9 +1,15 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
+import { HEADERS } from '../../src/kafka/records';
 import { README, renderTable, section } from '../helpers/config-table';
 
 describe('the README', () => {
   const text = fs.readFileSync(README, 'utf8');
+
+  it('documents every header a record carries in the record contract', () => {
+    const contract = text.slice(text.indexOf('## The record contract'), text.indexOf('## Consuming the topics'));
+    for (const h of HEADERS) expect(contract, `header ${h}`).to.contain(`| header \`${h}\` |`);
+  });
 
   for (const name of ['worker', 'connector'] as const) {
     it(`documents every field of schemas/${name}.schema.json with its default, as the schema says`, () => {
