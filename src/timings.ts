@@ -52,6 +52,11 @@ export function frozenOwnerTimeoutMs(heartbeatMs: number): number {
 export const XIP_WAIT_MS = 250;
 /** How often a streaming connector checks that its table is still the one it planned (a catalog read). */
 export const SCHEMA_CHECK_MS = 2_000;
+/**
+ * How often a busy connector looks at its re-snapshot requests (one indexed read). An idle one is
+ * woken by the NOTIFY the snapshot command sends and looks at once; ordinal polling looks this often.
+ */
+export const RESNAPSHOT_CHECK_MS = 1_000;
 /** How often pending changes and lag are measured, independently of the session. */
 export const BACKLOG_INTERVAL_MS = 2_000;
 /** A backlog measurement that takes longer gives up (and reconnects). */

@@ -8,6 +8,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { loadWorkerConfig } from '../config/load';
 import { ConfigError, describeError, problemsFound } from '../util/errors';
 import { runCommand } from './run';
+import { snapshotCommand } from './snapshot';
 import { tailCommand } from './tail';
 import { teardownCommand } from './teardown';
 import { validateCommand } from './validate';
@@ -49,6 +50,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--delete-topic', 'also delete its Kafka topic', false)
     .action(async (o: { config: string; connector: string; deleteTopic: boolean }) =>
       setExit(await teardownCommand(o.config, o.connector, { deleteTopic: o.deleteTopic }, process.env, out, err)),
+    );
+
+  program
+    .command('snapshot')
+    .description("ask the connector's owner for a new snapshot of its table (or of the rows --where matches) while it goes on streaming")
+    .requiredOption('-c, --config <worker.json>', 'the worker file')
+    .requiredOption('--connector <name>', 'the connector to re-snapshot')
+    .option('--where <predicate>', 'only the rows this SQL boolean expression over the table\'s columns matches')
+    .option('--cancel', 'cancel the open re-snapshot requests of the connector', false)
+    .action(async (o: { config: string; connector: string; where?: string; cancel: boolean }) =>
+      setExit(await snapshotCommand(o.config, o.connector, { where: o.where ?? null, cancel: o.cancel }, process.env, out, err)),
     );
 
   program

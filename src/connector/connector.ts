@@ -29,6 +29,7 @@ import { DATA_CLOSE_MS, DATA_QUERY_TIMEOUT_MS, FAILED_RETRY_MS, STOP_GRACE_MS } 
 import { BacklogMonitor } from './backlog';
 import { captureModeOf, type CaptureMode, type OrdinalCapture, type SessionContext, type TriggerCapture } from './context';
 import { ControlSession } from './session';
+import { Resnapshots } from './resnapshot';
 import { runSnapshot } from './snapshot';
 import { drainChanges, pollByOrdinal } from './stream';
 import { displayTable } from '../postgres/sql';
@@ -177,8 +178,14 @@ export class Connector {
         await this.snapshot(ctx, state);
         if (signal.aborted) return this.afterAbort(lostError);
       }
-      if (mode.kind === 'none') return true;
-      await this.stream(ctx, mode);
+      const resnapshots = new Resnapshots(ctx);
+      if (mode.kind === 'none') {
+        // Snapshot only: serve the re-snapshot requests made until now, then finish.
+        await resnapshots.check(true);
+        while (resnapshots.running && !signal.aborted) await resnapshots.step();
+        return signal.aborted ? this.afterAbort(lostError) : true;
+      }
+      await this.stream(ctx, mode, resnapshots);
       return this.afterAbort(lostError);
     } catch (err) {
       if (lostError && !this.stopping.signal.aborted) throw lostError;
@@ -253,14 +260,14 @@ export class Connector {
   }
 
   /** Stream: follow changes until the session ends. */
-  private async stream(ctx: SessionContext, mode: TriggerCapture | OrdinalCapture): Promise<void> {
+  private async stream(ctx: SessionContext, mode: TriggerCapture | OrdinalCapture, resnapshots: Resnapshots): Promise<void> {
     if (mode.kind === 'trigger') {
       await ctx.control.listen(mode.channel);
       this.setState('streaming');
-      await drainChanges(ctx, mode);
+      await drainChanges(ctx, mode, resnapshots);
     } else {
       this.setState('streaming');
-      await pollByOrdinal(ctx, mode, (await ctx.progress.loadOrCreate()).watermark);
+      await pollByOrdinal(ctx, mode, (await ctx.progress.loadOrCreate()).watermark, resnapshots);
     }
   }
 

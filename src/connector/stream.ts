@@ -17,13 +17,14 @@
 import { countOf, countOps, type Op } from '../kafka/records';
 import { setWaiting, stillRunning, transactionsInProgress } from '../postgres/capture';
 import { positionOf, type ChangeLogStatements } from '../postgres/queries';
-import { SCHEMA_CHECK_MS, XIP_WAIT_MS } from '../timings';
+import { RESNAPSHOT_CHECK_MS, SCHEMA_CHECK_MS, XIP_WAIT_MS } from '../timings';
 import { sleep } from '../util/retry';
 import type { OrdinalCapture, SessionContext, TriggerCapture } from './context';
+import type { Resnapshots } from './resnapshot';
 
 
 
-export async function drainChanges(ctx: SessionContext, mode: TriggerCapture): Promise<void> {
+export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, resnapshots: Resnapshots): Promise<void> {
   const { cfg, data, publisher, records, events, signal, control } = ctx;
   const { log, channel } = mode;
   /** Reads a batch of the log, leaving out the entries of the batch in flight (read, not yet deleted). */
@@ -34,16 +35,28 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture): P
   let lastPartial = 0;
   let prefetched: ReturnType<typeof readBatch> | null = null;
   const checkSchema = nowAndThen(SCHEMA_CHECK_MS, () => ctx.checkSchema());
+  let pageTurn = true;
   while (!signal.aborted) {
     await checkSchema(); // a changed key must stop the connector even while it is never idle
+    await resnapshots.check();
+    // A re-snapshot page, in turns with change batches; never while a prefetched batch waits (it was
+    // read earlier, so it must reach the topic before anything read after it).
+    if (resnapshots.running && pageTurn && prefetched === null) {
+      await resnapshots.step();
+      pageTurn = false;
+      continue;
+    }
+    pageTurn = true;
     // After a partial batch, capture.drain_pause_ms lets a trickle gather into the next batch.
-    const wait = lastPartial + cfg.drainPauseMs - Date.now();
+    const wait = resnapshots.running ? 0 : lastPartial + cfg.drainPauseMs - Date.now();
     if (wait > 0) await sleep(wait, signal);
     if (signal.aborted) break;
     const { rows, readAtMs } = await (prefetched ?? readBatch([]));
     prefetched = null;
     if (rows.length === 0) {
+      if (resnapshots.running) continue;
       await idle(ctx, channel, log);
+      await resnapshots.check(true); // the snapshot command's NOTIFY may have been the wake-up
       lastPartial = 0;
       continue;
     }
@@ -60,7 +73,7 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture): P
       });
     // The LIMIT counts log entries; rows are distinct keys (a key changed twice is one row).
     const full = seqs.length >= cfg.captureBatchSize;
-    if (full) {
+    if (full && !resnapshots.running) {
       // A backlog: read the next batch while this one is built and published (asked first, so the
       // database works on it meanwhile). It is published only after this batch's acks (per-key order
       // holds), and this batch's entries are deleted only after them.
@@ -116,12 +129,14 @@ async function idle(ctx: SessionContext, channel: string, log: ChangeLogStatemen
   }
 }
 
-export async function pollByOrdinal(ctx: SessionContext, mode: OrdinalCapture, startWatermark: string[] | null): Promise<void> {
+export async function pollByOrdinal(ctx: SessionContext, mode: OrdinalCapture, startWatermark: string[] | null, resnapshots: Resnapshots): Promise<void> {
   const { cfg, data, publisher, records, events, signal } = ctx;
   let watermark = startWatermark;
   const checkSchema = nowAndThen(SCHEMA_CHECK_MS, () => ctx.checkSchema());
   while (!signal.aborted) {
     await checkSchema(); // a changed key must stop the connector even while it is never idle
+    await resnapshots.check();
+    if (resnapshots.running) await resnapshots.step(); // a re-snapshot page, in turns with polled pages
     const rows = await mode.poll.page(data, cfg.captureBatchSize, watermark);
     if (rows.length > 0) {
       const started = process.hrtime.bigint();
@@ -139,7 +154,14 @@ export async function pollByOrdinal(ctx: SessionContext, mode: OrdinalCapture, s
         latenciesSeconds: [],
       });
     }
-    if (rows.length < cfg.captureBatchSize) await sleep(cfg.pollIntervalMs, signal);
+    if (rows.length < cfg.captureBatchSize && !resnapshots.running) {
+      // Sleep the poll interval, looking at the re-snapshot requests meanwhile (no NOTIFY wakes a poller).
+      const until = Date.now() + cfg.pollIntervalMs;
+      while (!signal.aborted && !resnapshots.running && Date.now() < until) {
+        await sleep(Math.min(RESNAPSHOT_CHECK_MS, until - Date.now()), signal);
+        await resnapshots.check();
+      }
+    }
   }
 }
 

@@ -61,6 +61,7 @@ export function checkpointRecord(topic: string, connector: string, cp: Checkpoin
     commit: cp.commit,
     snapshot: { state: cp.snapshotState, key: cp.snapshotKey, rows: cp.snapshotRows },
     watermark: cp.watermark,
+    resnapshot: cp.resnapshot,
     trim: cp.trim ? { log_oid: cp.trim.logOid, seqs: encodeSeqRanges(cp.trim.seqs) } : null,
   };
   return { topic, key: Buffer.from(connector), value: Buffer.from(JSON.stringify(value)), headers: new Map() };
@@ -72,6 +73,7 @@ export function parseCheckpoint(value: Buffer): Checkpoint {
     format: number; run: string; commit: number;
     snapshot: { state: Checkpoint['snapshotState']; key: string[] | null; rows: number };
     watermark: string[] | null; trim: { log_oid: number; seqs: string } | null;
+    resnapshot?: { id: string; key: string[] | null; rows: number } | null;
   };
   if (v.format !== FORMAT || typeof v.run !== 'string' || !Number.isSafeInteger(v.commit)) throw new Error(`not a checkpoint of format ${FORMAT}`);
   return {
@@ -81,6 +83,7 @@ export function parseCheckpoint(value: Buffer): Checkpoint {
     snapshotKey: v.snapshot.key,
     snapshotRows: v.snapshot.rows,
     watermark: v.watermark,
+    resnapshot: v.resnapshot ?? null, // absent in checkpoints written before re-snapshots existed
     trim: v.trim ? { logOid: v.trim.log_oid, seqs: decodeSeqRanges(v.trim.seqs) } : null,
   };
 }

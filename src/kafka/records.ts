@@ -8,7 +8,8 @@
  *
  * change_id names the change a record stands for, so that a consumer (and a test) can find
  * duplicates: {run}:s{n} for the n-th row of the snapshot of a run, {run}:c{seq,...} for the
- * change-log entries a drained change covers, {run}:o{position} for a row ordinal polling found.
+ * change-log entries a drained change covers, {run}:o{position} for a row ordinal polling found,
+ * {run}:r{request}.{n} for the n-th row of a re-snapshot on demand (snapshot --where).
  * A run is one snapshot-and-stream of the connector (new after a reset).
  *
  * Records are built as the bytes the Kafka client writes (no serializer pass), and the header
@@ -61,6 +62,11 @@ export class RecordBuilder {
   /** The record of the n-th row (from 1) of the run's snapshot. */
   snapshot(row: RowImage, n: number): KafkaRecord {
     return this.record(row, 'snapshot', `${this.run}:s${n}`);
+  }
+
+  /** The record of the n-th row (from 1) of re-snapshot request id: op snapshot, change id {run}:r{id}.{n}. */
+  resnapshot(row: RowImage, id: string, n: number): KafkaRecord {
+    return this.record(row, 'snapshot', `${this.run}:r${id}.${n}`);
   }
 
   /** The record of a row ordinal polling found at a position (the p text of the row). */

@@ -11,6 +11,8 @@ export type ConnectorState = 'starting' | 'standby' | 'snapshotting' | 'streamin
 export interface ConnectorEvents {
   state: { connector: string; state: ConnectorState; error?: string };
   snapshot: { connector: string; rows: number; estimated: number; done: boolean };
+  /** A re-snapshot on demand started, advanced a page, or ended (done, cancelled, failed). */
+  resnapshot: { connector: string; id: string; where: string | null; rows: number; estimated: number; state: 'running' | 'done' | 'cancelled' | 'failed'; error?: string };
   published: {
     connector: string;
     ops: Record<Op, number>;
@@ -18,6 +20,8 @@ export interface ConnectorEvents {
     produceSeconds: number;
     /** Commit-to-acknowledgement latency of each change (empty for snapshot batches). */
     latenciesSeconds: number[];
+    /** A page of a re-snapshot on demand (its rows count as op snapshot, not as the initial snapshot's rows). */
+    resnapshot?: boolean;
   };
   backlog: { connector: string; pending: number; lagSeconds: number };
   error: { connector: string; kind: string; message: string; retriable: boolean };

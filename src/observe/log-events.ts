@@ -17,4 +17,16 @@ export function logEvents(events: EventBus, logFor: (connector: string) => Logge
       e.done ? 'snapshot progress: complete' : 'snapshot progress',
     );
   });
+  // Its start and end are logged by the connector; here the progress in between.
+  events.on('resnapshot', (e) => {
+    const now = Date.now();
+    const key = `${e.connector} r`;
+    if (e.state !== 'running' || now - (lastProgress.get(key) ?? 0) < progressEveryMs) return;
+    lastProgress.set(key, now);
+    const s = status.get(e.connector)?.resnapshot;
+    logFor(e.connector).info(
+      { request: e.id, rows: e.rows, estimated: e.estimated, percent: s?.percent, rowsPerSecond: s?.rows_per_second, etaSeconds: s?.eta_seconds },
+      're-snapshot progress',
+    );
+  });
 }

@@ -1,6 +1,7 @@
 /** Prometheus metrics (prom-client), fed only by connector events. */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EventBus } from './events';
+import { RateMeter } from './status';
 
 export function createMetrics(events: EventBus, connectors: string[]): Registry {
   const registry = new Registry();
@@ -33,6 +34,11 @@ export function createMetrics(events: EventBus, connectors: string[]): Registry 
     registers: [registry],
   });
   const fenced = new Counter({ name: `${p}fenced_total`, help: "Times this worker's producer was fenced: another worker took the connector over.", labelNames: ['connector'], registers: [registry] });
+  const resnapshotRunning = new Gauge({ name: `${p}resnapshot_running`, help: '1 while a re-snapshot on demand (pg-kafka-cdc snapshot) is being served, else 0.', labelNames: ['connector'], registers: [registry] });
+  const resnapshotRows = new Gauge({ name: `${p}resnapshot_rows`, help: 'Rows the current (or last) re-snapshot on demand has published.', labelNames: ['connector'], registers: [registry] });
+  const resnapshotEstimated = new Gauge({ name: `${p}resnapshot_rows_estimated`, help: "Rows the current re-snapshot expects (PostgreSQL's estimate for its predicate; the exact count once done).", labelNames: ['connector'], registers: [registry] });
+  const resnapshotEta = new Gauge({ name: `${p}resnapshot_eta_seconds`, help: 'Seconds until the current re-snapshot is done at the rate of the last seconds; -1 while not known, 0 when none runs.', labelNames: ['connector'], registers: [registry] });
+  const resnapshots = new Counter({ name: `${p}resnapshots_total`, help: 'Re-snapshots on demand ended, by outcome (done, cancelled, failed).', labelNames: ['connector', 'outcome'], registers: [registry] });
   const up = new Gauge({ name: `${p}connector_up`, help: '1 while the connector is snapshotting, streaming or a standby; 0 otherwise.', labelNames: ['connector'], registers: [registry] });
 
   // Every series exists from the start, so dashboards and alerts see zeros rather than gaps.
@@ -48,11 +54,17 @@ export function createMetrics(events: EventBus, connectors: string[]): Registry 
     for (const target of ['postgres', 'kafka']) reconnects.inc({ connector: c, target }, 0);
     for (const outcome of ['committed', 'aborted']) transactions.inc({ connector: c, outcome }, 0);
     fenced.inc({ connector: c }, 0);
+    resnapshotRunning.set({ connector: c }, 0);
+    resnapshotRows.set({ connector: c }, 0);
+    resnapshotEstimated.set({ connector: c }, 0);
+    resnapshotEta.set({ connector: c }, 0);
+    for (const outcome of ['done', 'cancelled', 'failed']) resnapshots.inc({ connector: c, outcome }, 0);
   }
+  const meters = new Map(connectors.map((c) => [c, { id: '', meter: new RateMeter(Date.now) }]));
 
   events.on('published', (e) => {
     for (const [op, n] of Object.entries(e.ops)) if (n > 0) published.inc({ connector: e.connector, op }, n);
-    if (e.ops.snapshot > 0) snapshotRows.inc({ connector: e.connector }, e.ops.snapshot);
+    if (e.ops.snapshot > 0 && !e.resnapshot) snapshotRows.inc({ connector: e.connector }, e.ops.snapshot);
     batchSize.observe(e.records);
     produce.observe(e.produceSeconds);
     for (const s of e.latenciesSeconds) latency.observe({ connector: e.connector }, s);
@@ -60,6 +72,21 @@ export function createMetrics(events: EventBus, connectors: string[]): Registry 
   events.on('snapshot', (e) => {
     snapshotEstimated.set({ connector: e.connector }, e.estimated);
     snapshotCompleted.set({ connector: e.connector }, e.done ? 1 : 0);
+  });
+  events.on('resnapshot', (e) => {
+    const m = meters.get(e.connector);
+    if (!m) return;
+    if (m.id !== e.id) {
+      m.id = e.id;
+      m.meter.reset();
+    }
+    const running = e.state === 'running';
+    const progress = m.meter.progress(e.rows, e.estimated, !running);
+    resnapshotRunning.set({ connector: e.connector }, running ? 1 : 0);
+    resnapshotRows.set({ connector: e.connector }, e.rows);
+    resnapshotEstimated.set({ connector: e.connector }, progress.rows_estimated);
+    resnapshotEta.set({ connector: e.connector }, running ? progress.eta_seconds ?? -1 : 0);
+    if (!running) resnapshots.inc({ connector: e.connector, outcome: e.state });
   });
   events.on('backlog', (e) => {
     lag.set({ connector: e.connector }, e.lagSeconds);

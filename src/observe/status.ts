@@ -7,16 +7,56 @@ export interface ConnectorStatus {
   table: string;
   state: ConnectorState;
   since: string;
-  snapshot: { rows_done: number; rows_estimated: number; percent: number; rows_per_second: number; eta_seconds: number | null; completed: boolean };
+  snapshot: Progress & { completed: boolean };
+  /** The re-snapshot on demand in progress, or the last one and how it ended; null when none ran since the worker started. */
+  resnapshot: (Progress & { request: string; where: string | null; state: 'running' | 'done' | 'cancelled' | 'failed'; error: string | null }) | null;
   lag_seconds: number;
   pending_changes: number;
   records_published: number;
   last_error: { message: string; at: string } | null;
 }
 
+/** How far a snapshot has come, and when it will be done at the rate of the last seconds. */
+export interface Progress {
+  rows_done: number;
+  rows_estimated: number;
+  percent: number;
+  rows_per_second: number;
+  eta_seconds: number | null;
+}
+
+/** Follows the rate of a growing row count (measured over at least a second) and turns it into an ETA. */
+export class RateMeter {
+  private last: { at: number; rows: number } | null = null;
+  private perSecond = 0;
+
+  constructor(private readonly now: () => number) {}
+
+  reset(): void {
+    this.last = null;
+    this.perSecond = 0;
+  }
+
+  progress(rows: number, estimated: number, done: boolean): Progress {
+    const t = this.now();
+    if (this.last && t - this.last.at >= 1000) {
+      this.perSecond = Math.round(((rows - this.last.rows) * 1000) / (t - this.last.at));
+      this.last = { at: t, rows };
+    } else if (!this.last) this.last = { at: t, rows };
+    const total = Math.max(estimated, rows);
+    return {
+      rows_done: rows,
+      rows_estimated: total,
+      percent: done ? 100 : total > 0 ? Math.min(99.9, Math.round((rows / total) * 1000) / 10) : 0,
+      rows_per_second: done ? 0 : this.perSecond,
+      eta_seconds: done ? 0 : this.perSecond > 0 ? Math.round((total - rows) / this.perSecond) : null,
+    };
+  }
+}
+
 export class StatusBoard {
   private readonly byName = new Map<string, ConnectorStatus>();
-  private readonly rate = new Map<string, { at: number; rows: number }>();
+  private readonly rates = new Map<string, { snapshot: RateMeter; resnapshot: RateMeter }>();
 
   constructor(events: EventBus, connectors: Array<{ name: string; topic: string; table: string }>, private readonly now: () => number = Date.now) {
     for (const c of connectors) {
@@ -27,11 +67,13 @@ export class StatusBoard {
         state: 'starting',
         since: new Date(now()).toISOString(),
         snapshot: { rows_done: 0, rows_estimated: 0, percent: 0, rows_per_second: 0, eta_seconds: null, completed: false },
+        resnapshot: null,
         lag_seconds: 0,
         pending_changes: 0,
         records_published: 0,
         last_error: null,
       });
+      this.rates.set(c.name, { snapshot: new RateMeter(now), resnapshot: new RateMeter(now) });
     }
     events.on('state', (e) => this.update(e.connector, (s) => {
       if (s.state !== e.state) s.since = new Date(this.now()).toISOString();
@@ -44,26 +86,20 @@ export class StatusBoard {
       s.pending_changes = e.pending;
     }));
     events.on('published', (e) => this.update(e.connector, (s) => (s.records_published += e.records)));
-    events.on('snapshot', (e) => this.update(e.connector, (s) => this.snapshotProgress(s, e.rows, e.estimated, e.done)));
+    events.on('snapshot', (e) => this.update(e.connector, (s) => {
+      s.snapshot = { ...this.meters(s).snapshot.progress(e.rows, e.estimated, e.done), completed: e.done };
+    }));
+    events.on('resnapshot', (e) => this.update(e.connector, (s) => {
+      const meter = this.meters(s).resnapshot;
+      if (s.resnapshot?.request !== e.id) meter.reset();
+      const ended = e.state !== 'running';
+      const progress = meter.progress(e.rows, e.estimated, ended);
+      s.resnapshot = { request: e.id, where: e.where, state: e.state, ...progress, ...(ended && e.state !== 'done' ? { percent: s.resnapshot?.percent ?? 0, eta_seconds: null } : {}), error: e.error ?? null };
+    }));
   }
 
-  private snapshotProgress(s: ConnectorStatus, rows: number, estimated: number, done: boolean): void {
-    const t = this.now();
-    const prev = this.rate.get(s.name);
-    let perSecond = s.snapshot.rows_per_second;
-    if (prev && t - prev.at >= 1000) {
-      perSecond = Math.round(((rows - prev.rows) * 1000) / (t - prev.at));
-      this.rate.set(s.name, { at: t, rows });
-    } else if (!prev) this.rate.set(s.name, { at: t, rows });
-    const total = Math.max(estimated, rows);
-    s.snapshot = {
-      rows_done: rows,
-      rows_estimated: total,
-      percent: done ? 100 : total > 0 ? Math.min(99.9, Math.round((rows / total) * 1000) / 10) : 0,
-      rows_per_second: done ? 0 : perSecond,
-      eta_seconds: done ? 0 : perSecond > 0 ? Math.round((total - rows) / perSecond) : null,
-      completed: done,
-    };
+  private meters(s: ConnectorStatus): { snapshot: RateMeter; resnapshot: RateMeter } {
+    return this.rates.get(s.name) as { snapshot: RateMeter; resnapshot: RateMeter };
   }
 
   private update(name: string, fn: (s: ConnectorStatus) => void): void {
@@ -72,7 +108,7 @@ export class StatusBoard {
   }
 
   all(): ConnectorStatus[] {
-    return [...this.byName.values()].map((s) => ({ ...s, snapshot: { ...s.snapshot } }));
+    return [...this.byName.values()].map((s) => ({ ...s, snapshot: { ...s.snapshot }, resnapshot: s.resnapshot && { ...s.resnapshot } }));
   }
 
   get(name: string): ConnectorStatus | undefined {

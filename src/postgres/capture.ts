@@ -176,6 +176,11 @@ export async function dropConnectorObjects(
       const r = await db.query(`DELETE FROM ${W}.progress WHERE connector = $1`, [connector]);
       if (r.rowCount) dropped.push('stored progress');
     }
+    const hasRequests = await db.query(`SELECT to_regclass('${WORKER_SCHEMA}.snapshot_requests') AS r`);
+    if (hasRequests.rows[0].r !== null) {
+      const r = await db.query(`DELETE FROM ${W}.snapshot_requests WHERE connector = $1`, [connector]);
+      if (r.rowCount) dropped.push(`${r.rowCount} re-snapshot request${r.rowCount === 1 ? '' : 's'}`);
+    }
   });
   return dropped;
 }

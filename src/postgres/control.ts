@@ -34,6 +34,21 @@ export async function tryAdvisoryLock(db: Queryable, key: bigint): Promise<boole
   return (await db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int8) AS ok', [key.toString()])).rows[0].ok;
 }
 
+/**
+ * Who holds a connector's ownership lock in this database (its application name and address), or
+ * null when nobody does. A bigint advisory lock shows in pg_locks as classid (high half), objid (low half), objsubid 1.
+ */
+export async function ownerOf(db: Queryable, key: bigint): Promise<string | null> {
+  const r = await db.query<{ who: string }>(
+    `SELECT coalesce(nullif(a.application_name, ''), 'pid ' || l.pid) || coalesce(' from ' || host(a.client_addr), '') AS who
+       FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid = $1::int8::oid AND l.objid = $2::int8::oid
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    [((key >> 32n) & 0xffffffffn).toString(), (key & 0xffffffffn).toString()],
+  );
+  return r.rows[0]?.who ?? null;
+}
+
 export async function listen(db: Queryable, channel: string): Promise<void> {
   await db.query(`LISTEN ${quoteIdent(channel)}`);
 }

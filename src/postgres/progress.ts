@@ -6,6 +6,7 @@
 import type { ClientBase } from 'pg';
 import { WORKER_SCHEMA } from './names';
 import type { Queryable } from './queries';
+import { createRequestsTable } from './requests';
 import { quoteIdent } from './sql';
 import { inDdlTransaction } from './transaction';
 
@@ -31,6 +32,10 @@ export async function ensureWorkerSchema(db: ClientBase): Promise<void> {
     await db.query(`ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS run text, ADD COLUMN IF NOT EXISTS commit_seq bigint NOT NULL DEFAULT 0`);
     // The primary key the records were keyed by ("id bigint, tenant text"): a changed key stops the connector.
     await db.query(`ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS key_columns text`);
+    // A re-snapshot on demand in progress: its request, the last key and the rows done (committed with each page).
+    await db.query(`ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS resnapshot_id bigint, ADD COLUMN IF NOT EXISTS resnapshot_key text[],
+      ADD COLUMN IF NOT EXISTS resnapshot_rows bigint NOT NULL DEFAULT 0`);
+    await createRequestsTable(db);
     await db.query(`CREATE TABLE IF NOT EXISTS ${W}.wakeup (
       channel text PRIMARY KEY,
       waiting boolean NOT NULL DEFAULT false)`);
@@ -49,13 +54,16 @@ export interface ProgressRow {
   run: string | null;
   commit_seq: string;
   key_columns: string | null;
+  resnapshot_id: string | null;
+  resnapshot_key: string[] | null;
+  resnapshot_rows: string;
 }
 
 /** The connector's progress row, created (empty: pending snapshot, a new run) when it has none, or given a run when it has none yet. */
 export async function selectOrInsertProgress(db: Queryable, connector: string, newRun: string): Promise<ProgressRow> {
   await db.query(`INSERT INTO ${T} (connector, run) VALUES ($1, $2) ON CONFLICT (connector) DO UPDATE SET run = $2 WHERE ${T}.run IS NULL`, [connector, newRun]);
   const r = await db.query<ProgressRow>(
-    `SELECT snapshot_state, snapshot_key, snapshot_rows::text, watermark, topic, table_oid::text, table_name, channel, run, commit_seq::text, key_columns FROM ${T} WHERE connector = $1`,
+    `SELECT snapshot_state, snapshot_key, snapshot_rows::text, watermark, topic, table_oid::text, table_name, channel, run, commit_seq::text, key_columns, resnapshot_id::text, resnapshot_key, resnapshot_rows::text FROM ${T} WHERE connector = $1`,
     [connector],
   );
   return r.rows[0];
@@ -70,7 +78,7 @@ export async function updateIdentity(db: Queryable, connector: string, id: { top
 /** Forgets the snapshot and the watermark and starts a new run (the row stays). */
 export async function resetProgress(db: Queryable, connector: string, newRun: string): Promise<void> {
   await db.query(
-    `UPDATE ${T} SET snapshot_state = 'pending', snapshot_key = NULL, snapshot_rows = 0, watermark = NULL, run = $2, commit_seq = 0, updated_at = now() WHERE connector = $1`,
+    `UPDATE ${T} SET snapshot_state = 'pending', snapshot_key = NULL, snapshot_rows = 0, watermark = NULL, resnapshot_id = NULL, resnapshot_key = NULL, resnapshot_rows = 0, run = $2, commit_seq = 0, updated_at = now() WHERE connector = $1`,
     [connector, newRun],
   );
 }
@@ -82,10 +90,12 @@ export interface StoredPosition {
   snapshotKey: string[] | null;
   snapshotRows: number;
   watermark: string[] | null;
+  resnapshot: { id: string; key: string[] | null; rows: number } | null;
 }
 
-/** The position columns of a progress row, set to a stored position ($3..$7). */
-const SET_POSITION = `SET commit_seq = $3, snapshot_state = $4, snapshot_key = $5, snapshot_rows = $6, watermark = $7, updated_at = now()`;
+/** The position columns of a progress row, set to a stored position ($3..$10). */
+const SET_POSITION = `SET commit_seq = $3, snapshot_state = $4, snapshot_key = $5, snapshot_rows = $6, watermark = $7,
+  resnapshot_id = $8, resnapshot_key = $9, resnapshot_rows = $10, updated_at = now()`;
 /** Only a later position of the same run: a worker that was fenced off and still finishes a write must not move the progress back. */
 const WHERE_LATER = `WHERE connector = $1 AND run = $2 AND commit_seq < $3`;
 
@@ -100,8 +110,11 @@ export interface PositionStatements {
 export function positionStatements(logTable: string | null): PositionStatements {
   const update = `UPDATE ${T} ${SET_POSITION} ${WHERE_LATER}`;
   const trimAndUpdate =
-    logTable === null ? null : `WITH trimmed AS (DELETE FROM ${W}.${quoteIdent(logTable)} WHERE seq = ANY($8::int8[])) UPDATE ${T} ${SET_POSITION} ${WHERE_LATER}`;
-  const values = (connector: string, run: string, p: StoredPosition) => [connector, run, p.commit, p.snapshotState, p.snapshotKey, p.snapshotRows, p.watermark];
+    logTable === null ? null : `WITH trimmed AS (DELETE FROM ${W}.${quoteIdent(logTable)} WHERE seq = ANY($11::int8[])) UPDATE ${T} ${SET_POSITION} ${WHERE_LATER}`;
+  const values = (connector: string, run: string, p: StoredPosition) => [
+    connector, run, p.commit, p.snapshotState, p.snapshotKey, p.snapshotRows, p.watermark,
+    p.resnapshot?.id ?? null, p.resnapshot?.key ?? null, p.resnapshot?.rows ?? 0,
+  ];
   return {
     update: async (db, connector, run, p) => {
       await db.query(update, values(connector, run, p));

@@ -9,6 +9,8 @@ import { types, type QueryResult, type QueryResultRow } from 'pg';
 import type { Column } from './introspect';
 import type { TablePlan } from './plan';
 import { WORKER_SCHEMA } from './names';
+import { wrapPredicate } from './predicate';
+import { inTransaction } from './transaction';
 import { quoteIdent, quoteTable } from './sql';
 
 /** A row as every data query returns it. */
@@ -113,22 +115,39 @@ function keysetAfter(alias: string, cols: Column[], firstParam: number): string 
 
 export function tableStatements(plan: TablePlan, logTable: string | null): TableStatements {
   const table = quoteTable(plan.table);
-  const keys = plan.keyColumns;
-  const order = keys.map((c) => col('t', c)).join(', ');
-  const record = `${jsonOf('t', keys)} AS k, ${valueOf('t', plan)} AS v, ${ordinalOf('t', plan.ordinal)} AS o`;
-  const keyText = `ARRAY[${keys.map((c) => `${col('t', c)}::text`).join(', ')}]::text AS p`;
-
-  const snapshotFirst = `SELECT ${record}, ${keyText} FROM ${table} AS t ORDER BY ${order} LIMIT $1`;
-  const snapshotNext = `SELECT ${record}, ${keyText} FROM ${table} AS t WHERE ${keysetAfter('t', keys, 2)} ORDER BY ${order} LIMIT $1`;
-  const snapshot: SnapshotStatements = {
-    page: async (db, limit, after) =>
-      (await db.query<SnapshotRow>(after === null ? snapshotFirst : snapshotNext, after === null ? [limit] : [limit, ...after])).rows,
-  };
+  const { order, record } = recordParts(plan);
   return {
-    snapshot,
+    snapshot: snapshotStatements(plan, null),
     changeLog: logTable === null ? null : changeLogStatements(plan, table, logTable),
     ordinal: plan.ordinal ? ordinalStatements(plan, plan.ordinal, table, record, order) : null,
   };
+}
+
+/** The ORDER BY and the record columns of a query over the table (alias t). */
+function recordParts(plan: TablePlan): { order: string; record: string; keyText: string } {
+  const keys = plan.keyColumns;
+  return {
+    order: keys.map((c) => col('t', c)).join(', '),
+    record: `${jsonOf('t', keys)} AS k, ${valueOf('t', plan)} AS v, ${ordinalOf('t', plan.ordinal)} AS o`,
+    keyText: `ARRAY[${keys.map((c) => `${col('t', c)}::text`).join(', ')}]::text AS p`,
+  };
+}
+
+/**
+ * Keyset pages of the table in primary-key order: of every row (the initial snapshot), or of the rows
+ * a re-snapshot's predicate matches (checked first: predicate.ts). A predicate's pages run in a READ
+ * ONLY transaction, so whatever functions it calls can never write.
+ */
+export function snapshotStatements(plan: TablePlan, predicate: string | null): SnapshotStatements {
+  const table = quoteTable(plan.table);
+  const { order, record, keyText } = recordParts(plan);
+  const where = predicate === null ? '' : ` AND ${wrapPredicate(predicate)}`;
+  const first = `SELECT ${record}, ${keyText} FROM ${table} AS t WHERE true${where} ORDER BY ${order} LIMIT $1`;
+  const next = `SELECT ${record}, ${keyText} FROM ${table} AS t WHERE ${keysetAfter('t', plan.keyColumns, 2)}${where} ORDER BY ${order} LIMIT $1`;
+  const page = async (db: Queryable, limit: number, after: string[] | null) =>
+    (await db.query<SnapshotRow>(after === null ? first : next, after === null ? [limit] : [limit, ...after])).rows;
+  if (predicate === null) return { page };
+  return { page: (db, limit, after) => inTransaction(db, () => page(db, limit, after), 'BEGIN READ ONLY') };
 }
 
 function changeLogStatements(plan: TablePlan, table: string, logTable: string): ChangeLogStatements {

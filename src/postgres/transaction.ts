@@ -1,11 +1,13 @@
 /** A transaction around a function, and the lock that serialises DDL on the worker's schema. */
 import type { ClientBase } from 'pg';
+import type { Queryable } from './queries';
 
 /** Serialises DDL of the worker schema between connectors and workers (an arbitrary constant). */
 export const DDL_LOCK = 7_208_811_304;
 
-export async function inTransaction<T>(db: ClientBase, fn: () => Promise<T>): Promise<T> {
-  await db.query('BEGIN');
+/** A transaction around fn (begin: 'BEGIN READ ONLY' for one that must not write). */
+export async function inTransaction<T>(db: Queryable, fn: () => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  await db.query(begin);
   try {
     const result = await fn();
     await db.query('COMMIT');

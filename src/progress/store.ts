@@ -40,6 +40,14 @@ export interface Position {
   snapshotRows: number;
   /** Ordinal polling position: [ordinal, ...key] as text, [ordinal] alone at the start, [] from the very start (the table was empty when pinned). */
   watermark: string[] | null;
+  /** A re-snapshot on demand in progress: its request's id, the key of the last row committed, rows done. */
+  resnapshot: ResnapshotPosition | null;
+}
+
+export interface ResnapshotPosition {
+  id: string;
+  key: string[] | null;
+  rows: number;
 }
 
 /** The change-log entries a drained batch covered, trimmed once the batch is committed. */
@@ -93,6 +101,7 @@ export class ProgressStore {
       snapshotKey: row.snapshot_key,
       snapshotRows: Number(row.snapshot_rows),
       watermark: row.watermark,
+      resnapshot: row.resnapshot_id === null ? null : { id: row.resnapshot_id, key: row.resnapshot_key, rows: Number(row.resnapshot_rows) },
     };
     this.position = position;
     return { identity, ...position };
@@ -141,7 +150,8 @@ export class ProgressStore {
     return { from: current.commit, to: committed.commit, trimmed: trim?.seqs.length ?? 0 };
   }
 
-  private current(): Position {
+  /** The position after the last committed batch. */
+  current(): Position {
     if (!this.position) throw new Error(`connector ${this.connector}: progress used before loadOrCreate()`);
     return this.position;
   }

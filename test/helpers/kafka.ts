@@ -117,6 +117,10 @@ export function duplicateChanges(records: TopicRecord[]): { snapshotRows: string
     if (what.startsWith('s')) {
       once(`row ${id}`, dup.snapshotRows);
       once(`key ${run} ${r.key}`, dup.snapshotKeys);
+    } else if (what.startsWith('r')) {
+      // A re-snapshot: {run}:r{request}.{n}, each row and each key once per request.
+      once(`row ${id}`, dup.snapshotRows);
+      once(`key ${run} ${what.split('.')[0]} ${r.key}`, dup.snapshotKeys);
     } else if (what.startsWith('c')) {
       for (const seq of what.slice(1).split(',')) once(`seq ${run}:${seq}`, dup.changeSeqs);
     }

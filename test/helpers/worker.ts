@@ -42,6 +42,7 @@ export interface ConnectorStatusView {
   name: string;
   state: string;
   snapshot: { rows_done: number; completed: boolean };
+  resnapshot: { request: string; where: string | null; state: string; rows_done: number; rows_estimated: number; percent: number; eta_seconds: number | null; error: string | null } | null;
   lag_seconds: number;
   pending_changes: number;
   last_error: { message: string } | null;

@@ -86,7 +86,7 @@ describe('the Kafka producer', () => {
     const transactions = { transactionalId: `pgkc-test-${topic}`, offsetsTopic, connector: 'c' };
     const builder = new RecordBuilder(topic, 'c', 'run');
     const row = (n: number) => builder.snapshot({ k: `{"id":${n}}`, v: `{"id":${n}}`, o: null }, n);
-    const cp = (commit: number): Checkpoint => ({ run: 'run', commit, snapshotState: 'running', snapshotKey: [String(commit)], snapshotRows: commit, watermark: null, trim: null });
+    const cp = (commit: number): Checkpoint => ({ run: 'run', commit, snapshotState: 'running', snapshotKey: [String(commit)], snapshotRows: commit, watermark: null, resnapshot: null, trim: null });
     const outcomes: string[] = [];
     const old = new RecordPublisher(settings, topic, { compression: 'zstd', transactions, onTransaction: (e) => outcomes.push(e.outcome) });
     const next = new RecordPublisher(settings, topic, { compression: 'zstd', transactions });

@@ -86,4 +86,28 @@ describe('metrics and status', () => {
     expect(told).to.deep.equal([['published', 'observer bug']]);
     expect(seen).to.deep.equal([1]);
   });
+
+  it('shows a re-snapshot in status and metrics, and its rows apart from the initial snapshot', async () => {
+    const events = new EventBus();
+    let t = 0;
+    const board = new StatusBoard(events, [{ name: 'c', topic: 't', table: 'public.x' }], () => t);
+    const registry = createMetrics(events, ['c']);
+    expect(board.get('c')?.resnapshot).to.equal(null);
+    events.emit('resnapshot', { connector: 'c', id: '4', where: 'id > 5', rows: 0, estimated: 1000, state: 'running' });
+    events.emit('published', { connector: 'c', ops: { snapshot: 500, upsert: 0, delete: 0 }, records: 500, produceSeconds: 0, latenciesSeconds: [], resnapshot: true });
+    t = 1000;
+    events.emit('resnapshot', { connector: 'c', id: '4', where: 'id > 5', rows: 500, estimated: 1000, state: 'running' });
+    expect(board.get('c')?.resnapshot).to.include({ request: '4', where: 'id > 5', state: 'running', rows_done: 500, percent: 50, rows_per_second: 500, eta_seconds: 1 });
+    let text = await registry.metrics();
+    expect(text).to.contain('pg_kafka_cdc_resnapshot_running{connector="c"} 1');
+    expect(text).to.contain('pg_kafka_cdc_resnapshot_rows{connector="c"} 500');
+    expect(text).to.contain('pg_kafka_cdc_snapshot_rows_total{connector="c"} 0'); // not the initial snapshot's
+    expect(text).to.contain('pg_kafka_cdc_records_published_total{connector="c",op="snapshot"} 500');
+    events.emit('resnapshot', { connector: 'c', id: '4', where: 'id > 5', rows: 700, estimated: 1000, state: 'cancelled' });
+    expect(board.get('c')?.resnapshot).to.include({ state: 'cancelled', rows_done: 700, eta_seconds: null });
+    text = await registry.metrics();
+    expect(text).to.contain('pg_kafka_cdc_resnapshot_running{connector="c"} 0');
+    expect(text).to.contain('pg_kafka_cdc_resnapshots_total{connector="c",outcome="cancelled"} 1');
+    expect(text).to.contain('pg_kafka_cdc_resnapshot_eta_seconds{connector="c"} 0');
+  });
 });

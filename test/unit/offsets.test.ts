@@ -55,6 +55,7 @@ describe('the offsets topic', () => {
   it('writes a checkpoint as a record keyed by the connector, and reads back the same checkpoint', () => {
     const cp: Checkpoint = {
       run: 'a1b2c3d4e5f60718', commit: 42, snapshotState: 'done', snapshotKey: ['b', '7'], snapshotRows: 1000, watermark: null,
+      resnapshot: { id: '7', key: ['b', '3'], rows: 250 },
       trim: { logOid: 16384, seqs: ['100', '101', '102', '205'] },
     };
     const record = checkpointRecord('pg-kafka-cdc.offsets.orders', 'orders', cp);
@@ -63,6 +64,11 @@ describe('the offsets topic', () => {
     expect(JSON.parse(record.value?.toString() ?? '').trim).to.deep.equal({ log_oid: 16384, seqs: '100-102,205' });
     expect(parseCheckpoint(record.value as Buffer)).to.deep.equal(cp);
     expect(() => parseCheckpoint(Buffer.from('{"format":2}'))).to.throw(/not a checkpoint of format 1/);
+  });
+
+  it('reads a checkpoint written before re-snapshots existed as one without a re-snapshot', () => {
+    const old = { format: 1, connector: 'orders', run: 'r', commit: 3, snapshot: { state: 'done', key: ['9'], rows: 9 }, watermark: null, trim: null };
+    expect(parseCheckpoint(Buffer.from(JSON.stringify(old))).resnapshot).to.equal(null);
   });
 
   describe('committed records of a read_committed fetch', () => {

@@ -1,0 +1,50 @@
+/** What the commands about one connector share: its config from the worker file, and a connection to its database. */
+import type { Client } from 'pg';
+import { loadWorkerConfig, type Env } from '../config/load';
+import type { ConnectorConfig, WorkerConfig } from '../config/types';
+import { connect, describeDatabase } from '../postgres/connect';
+import { ConfigError, describeError, problemsFound } from '../util/errors';
+
+/**
+ * Loads the worker file, finds the connector and connects to its database, then runs fn; the
+ * connection is closed afterwards. Exit codes: 2 for a bad config or an unknown connector, 1 when
+ * the database cannot be reached.
+ */
+export async function withConnectorDb(
+  workerFile: string,
+  connectorName: string,
+  command: string,
+  env: Env,
+  err: (l: string) => void,
+  fn: (cfg: ConnectorConfig, db: Client, config: WorkerConfig) => Promise<number>,
+): Promise<number> {
+  let config;
+  try {
+    config = loadWorkerConfig(workerFile, env);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    err(`${problemsFound(e.problems.length)}:`);
+    for (const p of e.problems) err(`  ${p}`);
+    return 2;
+  }
+  const cfg = config.connectors.find((c) => c.name === connectorName);
+  if (!cfg) {
+    err(`no connector named "${connectorName}" in ${config.connectorsDir} (known: ${config.connectors.map((c) => c.name).join(', ') || 'none'})`);
+    return 2;
+  }
+  let db;
+  try {
+    db = await connect(cfg.databaseUrl, { applicationName: `pg-kafka-cdc ${command} ${cfg.name}`, connectTimeoutMs: 10_000 });
+  } catch (e) {
+    err(`${cfg.file}: /source/database: cannot connect to ${describeDatabase(cfg.databaseUrl)}: ${describeError(e)}`);
+    return 1;
+  }
+  try {
+    return await fn(cfg, db, config);
+  } catch (e) {
+    err(`${command} of ${cfg.name} failed: ${describeError(e)}`);
+    return 1;
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+}
