@@ -48,8 +48,12 @@ export const FROZEN_OWNER_MIN_MS = 5_000;
 export function frozenOwnerTimeoutMs(heartbeatMs: number): number {
   return Math.max(FROZEN_OWNER_HEARTBEATS * heartbeatMs, FROZEN_OWNER_MIN_MS);
 }
-/** How long an idle worker waits for transactions that may have missed its idle flag (capped by poll_interval_ms). */
-export const XIP_WAIT_MS = 250;
+/**
+ * How long a worker going idle waits for its idle lock (capped by poll_interval_ms): the writers that
+ * hold it shared did not NOTIFY, and must commit first. A long or prepared transaction may hold it
+ * longer; the worker then polls at poll_interval_ms instead.
+ */
+export const IDLE_LOCK_WAIT_MS = 250;
 /** How often a streaming connector checks that its table is still the one it planned (a catalog read). */
 export const SCHEMA_CHECK_MS = 2_000;
 /**

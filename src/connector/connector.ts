@@ -16,7 +16,7 @@ import { ensureTopic } from '../kafka/topics';
 import type { ConnectorState, EventBus } from '../observe/events';
 import type { Logger } from '../observe/logger';
 import { captureNames } from '../postgres/names';
-import { dropConnectorObjects, installCapture, setWaiting } from '../postgres/capture';
+import { dropConnectorObjects, installCapture } from '../postgres/capture';
 import { ensureWorkerSchema } from '../postgres/progress';
 import { connect, destroyClient, endWithin } from '../postgres/connect';
 import { introspectTable } from '../postgres/introspect';
@@ -299,7 +299,6 @@ export class Connector {
     if (cfg.channel) {
       // Before the snapshot: every change that commits from now on is in the change log.
       if ((await installCapture(data, plan, cfg.channel)) === 'installed') this.log.info({ channel: cfg.channel }, 'installed change capture');
-      await setWaiting(data, cfg.channel, false); // a crashed worker may have left it raised
       if (mode.kind === 'trigger') {
         mode.logOid = (await mode.log.oid(data)) ?? 0;
         this.backlog.watch(mode.log);

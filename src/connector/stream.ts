@@ -7,17 +7,17 @@
  * the log entries that were read, in the statement that stores the position. A crash before the
  * commit repeats the batch (aborted, so unseen by read_committed consumers); a crash after it is
  * found in the offsets topic at the next start and its entries trimmed then. Nothing is skipped.
- * When the log is empty the worker raises its idle flag so writers NOTIFY it, waits for every
- * transaction that may have missed the flag to finish, checks once more, then sleeps until a
- * notification or the poll interval.
+ * When the log is empty the worker takes the channel's idle lock so writers NOTIFY it (which waits
+ * for every writer that shared the lock, and so did not NOTIFY, to finish), checks once more, then
+ * sleeps until a notification or the poll interval.
  *
  * pollByOrdinal (no notification, an ordinal column): rows whose (ordinal, key) advanced past the
  * stored watermark, published as upserts. It cannot see deletes (documented).
  */
 import { countOf, countOps, type Op } from '../kafka/records';
-import { setWaiting, stillRunning, transactionsInProgress } from '../postgres/capture';
+import { lowerIdleFlag, raiseIdleFlag } from '../postgres/capture';
 import { positionOf, type ChangeLogStatements } from '../postgres/queries';
-import { RESNAPSHOT_CHECK_MS, SCHEMA_CHECK_MS, XIP_WAIT_MS } from '../timings';
+import { IDLE_LOCK_WAIT_MS, RESNAPSHOT_CHECK_MS, SCHEMA_CHECK_MS } from '../timings';
 import { sleep } from '../util/retry';
 import type { OrdinalCapture, SessionContext, TriggerCapture } from './context';
 import type { Resnapshots } from './resnapshot';
@@ -107,25 +107,17 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
 
 async function idle(ctx: SessionContext, channel: string, log: ChangeLogStatements): Promise<void> {
   const { data, control, signal, cfg } = ctx;
-  await setWaiting(data, channel, true);
+  // Writers that shared the idle lock did not NOTIFY: taking it waits until they have committed, and
+  // from the moment it is asked for, every writer NOTIFYs. Then one more look, then sleep.
+  const held = await raiseIdleFlag(data, channel, Math.min(cfg.pollIntervalMs, IDLE_LOCK_WAIT_MS));
   try {
-    // A writer whose trigger ran before the flag was visible did not NOTIFY: wait until every
-    // transaction in progress now has finished, then look once more before sleeping.
-    const open = await transactionsInProgress(data);
-    // Those are every writing transaction of the server, also long ones elsewhere: look again with a
-    // growing pause, and only for a short while; the poll interval catches what is left.
-    const deadline = Date.now() + Math.min(cfg.pollIntervalMs, XIP_WAIT_MS);
-    for (let pause = 2; !signal.aborted && Date.now() < deadline; pause = Math.min(pause * 2, 64)) {
-      if ((await stillRunning(data, open)) === 0) break;
-      await sleep(pause, signal);
-    }
     if (await log.hasChanges(data)) return;
     ctx.madeProgress(); // drained empty
     ctx.events.emit('backlog', { connector: cfg.name, pending: 0, lagSeconds: 0 });
     await control.waitForWake(cfg.pollIntervalMs, signal);
   } finally {
-    // Also on stop: writers must not pay for NOTIFY while nobody listens.
-    await setWaiting(data, channel, false).catch(() => undefined);
+    // Also on stop: writers must not pay for NOTIFY while nobody listens (a lost session drops it anyway).
+    if (held) await lowerIdleFlag(data, channel).catch(() => undefined);
   }
 }
 

@@ -1,53 +1,111 @@
 /**
  * The database objects of trigger-based change capture, created on demand and dropped by teardown.
  *
- * For each changed row the trigger function {channel}_n appends the row's key (old and new key when
- * an UPDATE moves the primary key) to the change log kafka_cdc.{channel}_log, in the writing
- * transaction: a rolled-back change leaves nothing, a committed one is durable even while no worker
- * listens. It NOTIFYs the channel only when the worker has said it is idle and waiting
- * (kafka_cdc.wakeup), because NOTIFY takes a global lock at commit: a busy worker drains the log
- * without wake-ups and the source keeps most of its write throughput. The payload is always empty.
+ * Every changed key (old and new key when an UPDATE moves the primary key) is appended to the change
+ * log kafka_cdc.{channel}_log by the function {channel}_n, in the writing transaction: a rolled-back
+ * change leaves nothing, a committed one is durable even while no worker listens.
  *
- * TRUNCATE fires no row trigger: the statement trigger {channel}_tt (BEFORE TRUNCATE) logs every key
- * of the table, marked truncated, in the truncating transaction, so each gets its tombstone. Its
- * cost grows with the table (one log row per key), paid by the TRUNCATE.
+ * On a plain table the function runs once per statement, not once per row: AFTER INSERT, UPDATE and
+ * DELETE statement triggers ({channel}_t, _tu, _td) with transition tables log a statement's keys in
+ * one INSERT ... SELECT, and a row trigger ({channel}_tk) whose WHEN clause (evaluated without
+ * calling a function) fires only for an UPDATE that changes a key's text logs the old key. That cuts
+ * the cost of a 1,000-row UPDATE by about 2.5x and of a single-row UPDATE by about a tenth
+ * (docs/benchmarks.md). A partitioned table keeps one row trigger {channel}_t for the three events:
+ * statement triggers on the parent miss DML run on a partition directly, and a row moving between
+ * partitions fires no UPDATE trigger.
+ *
+ * TRUNCATE fires no row or DML trigger: the statement trigger {channel}_tt (BEFORE TRUNCATE) logs
+ * every key of the table (all partitions), marked truncated, so each gets its tombstone. Its cost
+ * grows with the table (one log row per key), paid by the TRUNCATE.
+ *
+ * The function NOTIFYs the channel only when the worker is idle, because NOTIFY takes a global lock
+ * at commit: a busy worker drains the log without wake-ups. "Idle" is an advisory lock, the channel's
+ * idle lock, that the idle worker holds exclusively: a writer takes it shared for its transaction
+ * (pg_try_advisory_xact_lock_shared, no wait) and NOTIFYs when it cannot. The payload is always empty.
  */
 import type { ClientBase } from 'pg';
 import type { TablePlan } from './plan';
-import type { Queryable } from './queries';
-import { captureNames, WORKER_SCHEMA } from './names';
+import { captureNames, idleLockKey, WORKER_SCHEMA } from './names';
 import { quoteIdent, quoteLiteral, quoteTable } from './sql';
 import { inDdlTransaction } from './transaction';
 
 const W = quoteIdent(WORKER_SCHEMA);
+
+/** Whether the table gets statement-level triggers (a plain table) or row triggers (a partitioned one). */
+function statementLevel(plan: TablePlan): boolean {
+  return plan.info.kind !== 'partitioned table';
+}
+
+/** The triggers of a table, as CREATE TRIGGER statements by name. */
+function triggerDefinitions(plan: TablePlan, channel: string, fn: string): Array<{ name: string; sql: string }> {
+  const n = captureNames(channel);
+  const table = quoteTable(plan.table);
+  const truncate = { name: n.truncateTriggerName, sql: `BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()` };
+  if (!statementLevel(plan)) return [{ name: n.triggerName, sql: `AFTER INSERT OR UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${fn}()` }, truncate];
+  return [
+    { name: n.triggerName, sql: `AFTER INSERT ON ${table} REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()` },
+    { name: n.updateTriggerName, sql: `AFTER UPDATE ON ${table} REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()` },
+    { name: n.deleteTriggerName, sql: `AFTER DELETE ON ${table} REFERENCING OLD TABLE AS o FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()` },
+    { name: n.keyTriggerName, sql: `AFTER UPDATE ON ${table} FOR EACH ROW WHEN (${keyTextChanged(plan)}) EXECUTE FUNCTION ${fn}()` },
+    truncate,
+  ];
+}
+
 /**
- * The trigger function's body. Keys are logged as JSON (rendered the same whatever the writer's
- * DateStyle). An UPDATE logs the old key too when any key column's text changes, not only its value:
- * 1.5 -> 1.50 (numeric) or 'abc' -> 'ABC' (case-insensitive collation) are equal keys to PostgreSQL
- * but different Kafka keys, and the old one needs its tombstone.
+ * An UPDATE changed a key's text, not only its value: 1.5 -> 1.50 (numeric) or 'abc' -> 'ABC' (a
+ * case-insensitive collation) are equal keys to PostgreSQL but different Kafka keys, and the old one
+ * needs its tombstone.
+ */
+function keyTextChanged(plan: TablePlan): string {
+  const asText = (rec: 'OLD' | 'NEW', name: string) => `${rec}.${quoteIdent(name)}::pg_catalog.text COLLATE pg_catalog."C"`;
+  return plan.keyColumns.map((c) => `${asText('OLD', c.name)} IS DISTINCT FROM ${asText('NEW', c.name)}`).join(' OR ');
+}
+
+/**
+ * The trigger function's body. Keys are logged as JSON arrays (rendered the same whatever the
+ * writer's DateStyle). Every name is schema-qualified; the function also runs with a fixed
+ * search_path (installCapture).
  */
 export function triggerBody(plan: TablePlan, channel: string): string {
   const log = `${W}.${quoteIdent(captureNames(channel).logTable)}`;
-  const keyOf = (rec: 'OLD' | 'NEW') => `jsonb_build_array(${plan.keyColumns.map((c) => `${rec}.${quoteIdent(c.name)}`).join(', ')})`;
-  const asText = (rec: 'OLD' | 'NEW', c: { name: string }) => `${rec}.${quoteIdent(c.name)}::text COLLATE "C"`;
-  const keyChanged = plan.keyColumns.map((c) => `${asText('OLD', c)} IS DISTINCT FROM ${asText('NEW', c)}`).join(' OR ');
-  const allKeys = `SELECT jsonb_build_array(${plan.keyColumns.map((c) => `t.${quoteIdent(c.name)}`).join(', ')}), true FROM ONLY ${quoteTable(plan.table)} AS t`;
-  return `
+  const keyOf = (rec: string) => `pg_catalog.jsonb_build_array(${plan.keyColumns.map((c) => `${rec}.${quoteIdent(c.name)}`).join(', ')})`;
+  const [k1, k2] = idleLockKey(channel);
+  const truncate = `-- Before the rows go: every key gets its tombstone from the log, marked as a truncate.
+    INSERT INTO ${log} (k, truncated) SELECT ${keyOf('t')}, true FROM ${statementLevel(plan) ? 'ONLY ' : ''}${quoteTable(plan.table)} AS t;`;
+  const notify = `-- The idle worker holds the channel's idle lock exclusively: a writer that cannot share it NOTIFYs.
+  IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(${k1}, ${k2}) THEN
+    PERFORM pg_catalog.pg_notify(${quoteLiteral(channel)}, '');
+  END IF;
+  RETURN NULL;`;
+  if (!statementLevel(plan)) {
+    return `
 BEGIN
   IF TG_OP = 'TRUNCATE' THEN
-    -- Before the rows go: every key gets its tombstone from the log, marked as a truncate.
-    INSERT INTO ${log} (k, truncated) ${allKeys};
+    ${truncate}
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO ${log} (k) VALUES (${keyOf('OLD')});
-  ELSIF TG_OP = 'UPDATE' AND (${keyChanged}) THEN
+  ELSIF TG_OP = 'UPDATE' AND (${keyTextChanged(plan)}) THEN
     INSERT INTO ${log} (k) VALUES (${keyOf('OLD')}), (${keyOf('NEW')});
   ELSE
     INSERT INTO ${log} (k) VALUES (${keyOf('NEW')});
   END IF;
-  IF EXISTS (SELECT 1 FROM ${W}.wakeup WHERE channel = ${quoteLiteral(channel)} AND waiting) THEN
-    PERFORM pg_notify(${quoteLiteral(channel)}, '');
+  ${notify}
+END`;
+  }
+  return `
+BEGIN
+  IF TG_LEVEL = 'ROW' THEN
+    -- ${captureNames(channel).keyTriggerName}: an UPDATE changed this row's key; the old key needs its tombstone (the statement trigger logs the new one).
+    INSERT INTO ${log} (k) VALUES (${keyOf('OLD')});
+    RETURN NULL;
+  ELSIF TG_OP = 'TRUNCATE' THEN
+    ${truncate}
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO ${log} (k) SELECT ${keyOf('o')} FROM o;
+  ELSE -- INSERT, UPDATE: every new key
+    INSERT INTO ${log} (k) SELECT ${keyOf('n')} FROM n;
   END IF;
-  RETURN NULL;
+  ${notify}
 END`;
 }
 
@@ -59,13 +117,15 @@ function dollarTag(body: string): string {
 }
 
 /**
- * Creates the change log, the function and the trigger, unless they are already in place and
+ * Creates the change log, the function and the triggers, unless they are already in place and
  * current. Re-creating a trigger takes a lock that waits behind every open write transaction on
  * the table, and every later writer queues behind it: so it is done only when something changed,
  * and then with a lock timeout (a timeout is retried later).
  *
  * The function is SECURITY DEFINER, with a fixed search_path and every name qualified: the roles
- * that write to the table need no rights on the worker's schema.
+ * that write to the table need no rights on the worker's schema, and cannot write the change log
+ * themselves (a writer with INSERT on it could forge entries or seqs and stall the connector or
+ * the table's writers). On statement-level triggers it costs about 2 us per statement.
  */
 export async function installCapture(db: ClientBase, plan: TablePlan, channel: string): Promise<'installed' | 'current'> {
   const n = captureNames(channel);
@@ -73,14 +133,16 @@ export async function installCapture(db: ClientBase, plan: TablePlan, channel: s
   const fn = `${quoteIdent(plan.table.schema)}.${quoteIdent(n.functionName)}`;
   const log = `${W}.${quoteIdent(n.logTable)}`;
   const body = triggerBody(plan, channel);
+  const wanted = triggerDefinitions(plan, channel, fn);
+  const unwanted = allTriggerNames(channel).filter((name) => !wanted.some((t) => t.name === name));
   const current = await db.query(
-    `SELECT 1 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
-      WHERE t.tgrelid = $1::oid AND t.tgname = $2 AND NOT t.tgisinternal AND t.tgenabled <> 'D'
-        AND p.prosrc = $3 AND p.prosecdef AND to_regclass($4) IS NOT NULL
-        AND EXISTS (SELECT 1 FROM ${W}.wakeup WHERE channel = $5)
-        AND EXISTS (SELECT 1 FROM pg_trigger x WHERE x.tgrelid = $1::oid AND x.tgname = $6 AND x.tgfoid = t.tgfoid AND x.tgenabled <> 'D')
-        AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass($4) AND a.attname = 'truncated' AND NOT a.attisdropped)`,
-    [plan.info.oid, n.triggerName, body, `${WORKER_SCHEMA}.${quoteIdent(n.logTable)}`, channel, n.truncateTriggerName],
+    `SELECT 1 FROM pg_proc p
+      WHERE p.prosrc = $3 AND p.prosecdef AND to_regclass($4) IS NOT NULL
+        AND (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = $1::oid AND t.tgname = ANY($2::text[]) AND t.tgfoid = p.oid AND t.tgenabled <> 'D') = cardinality($2::text[])
+        AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = $1::oid AND t.tgname = ANY($5::text[]))
+        AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass($4) AND a.attname = 'truncated' AND NOT a.attisdropped)
+        AND p.oid = to_regprocedure($6)`,
+    [plan.info.oid, wanted.map((t) => t.name), body, `${WORKER_SCHEMA}.${quoteIdent(n.logTable)}`, unwanted, `${fn}()`],
   );
   if (current.rows.length > 0) return 'current';
   const tag = dollarTag(body);
@@ -88,57 +150,51 @@ export async function installCapture(db: ClientBase, plan: TablePlan, channel: s
     await db.query(`CREATE TABLE IF NOT EXISTS ${log} (
       seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
       k jsonb NOT NULL,
-      changed_at timestamptz NOT NULL DEFAULT clock_timestamp())
+      changed_at timestamptz NOT NULL DEFAULT statement_timestamp())
       WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000)`);
     await db.query(`ALTER TABLE ${log} ADD COLUMN IF NOT EXISTS truncated boolean NOT NULL DEFAULT false`);
-    await db.query(`INSERT INTO ${W}.wakeup (channel) VALUES ($1) ON CONFLICT (channel) DO NOTHING`, [channel]);
+    // The statement's start (clock_timestamp() per row cost 9% of a 1,000-row UPDATE's trigger time).
+    await db.query(`ALTER TABLE ${log} ALTER COLUMN changed_at SET DEFAULT statement_timestamp()`);
     await db.query(`CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql
       SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS ${tag}${body}${tag}`);
     // CREATE OR REPLACE TRIGGER needs PostgreSQL 14; drop-and-create works on every supported version,
     // and inside this transaction no change slips between the two.
-    await db.query(`DROP TRIGGER IF EXISTS ${quoteIdent(n.triggerName)} ON ${table}`);
-    await db.query(`CREATE TRIGGER ${quoteIdent(n.triggerName)} AFTER INSERT OR UPDATE OR DELETE ON ${table}
-      FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
-    await db.query(`DROP TRIGGER IF EXISTS ${quoteIdent(n.truncateTriggerName)} ON ${table}`);
-    await db.query(`CREATE TRIGGER ${quoteIdent(n.truncateTriggerName)} BEFORE TRUNCATE ON ${table}
-      FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`);
+    for (const name of allTriggerNames(channel)) await db.query(`DROP TRIGGER IF EXISTS ${quoteIdent(name)} ON ${table}`);
+    for (const t of wanted) await db.query(`CREATE TRIGGER ${quoteIdent(t.name)} ${t.sql}`);
   }, { lockTimeout: '10s' }); // a timeout is retried later, rather than queueing every writer behind us
   return 'installed';
 }
 
+/** Every trigger name a connector may have created on its table (either design, and older versions). */
+function allTriggerNames(channel: string): string[] {
+  const n = captureNames(channel);
+  return [n.triggerName, n.updateTriggerName, n.deleteTriggerName, n.keyTriggerName, n.truncateTriggerName];
+}
+
 /**
- * The idle handshake's first half: the transactions that have written and are still open now (their
- * xids). A writer among them may have run its trigger before the idle flag was visible, and so did
- * not NOTIFY. Read from pg_stat_activity.backend_xid (visible to every role): a snapshot's xip list
- * (txid_current_snapshot) does not list the newest running transactions (those at or past its xmax),
- * which are exactly the ones a just-raised flag can miss. Only this database's writers (the table's
- * are among them), and prepared transactions too.
+ * The idle handshake, first half: takes the channel's idle lock exclusively, on the worker's session.
+ * From the moment the request is queued every writer NOTIFYs (its shared try-lock fails), and the
+ * lock is granted once every writer that shared it (and so did not NOTIFY) has committed or rolled
+ * back: after that, the change log shows all their changes. Waits at most waitMs (a long or prepared
+ * transaction may hold it shared): returns false then, and the worker polls instead.
  */
-export async function transactionsInProgress(db: Queryable): Promise<string[]> {
-  const r = await db.query<{ x: string[] }>(
-    `SELECT coalesce(array_agg(x), '{}') AS x FROM (
-       SELECT backend_xid::text AS x FROM pg_stat_activity
-        WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() AND datid = (SELECT oid FROM pg_database WHERE datname = current_database())
-       UNION ALL
-       SELECT transaction::text FROM pg_prepared_xacts WHERE database = current_database()) AS open`,
-  );
-  return r.rows[0].x;
+export async function raiseIdleFlag(db: ClientBase, channel: string, waitMs: number): Promise<boolean> {
+  const [k1, k2] = idleLockKey(channel);
+  try {
+    // One round trip; a session lock taken in a transaction outlives its commit.
+    await db.query(`BEGIN; SET LOCAL lock_timeout = '${Math.max(1, Math.round(waitMs))}ms'; SELECT pg_advisory_lock(${k1}, ${k2}); COMMIT`);
+    return true;
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => undefined);
+    if ((err as { code?: string }).code === '55P03') return false; // lock_not_available: the timeout
+    throw err;
+  }
 }
 
-/** The idle handshake's second half: how many of those transactions are still open. */
-export async function stillRunning(db: Queryable, xids: string[]): Promise<number> {
-  if (xids.length === 0) return 0;
-  const r = await db.query<{ n: number }>(
-    `SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_xid::text = ANY($1::text[]))::int
-          + (SELECT count(*) FROM pg_prepared_xacts WHERE transaction::text = ANY($1::text[]))::int AS n`,
-    [xids],
-  );
-  return r.rows[0].n;
-}
-
-/** Sets the idle flag the trigger reads before it NOTIFYs. */
-export async function setWaiting(db: ClientBase, channel: string, waiting: boolean): Promise<void> {
-  await db.query(`UPDATE ${W}.wakeup SET waiting = $2 WHERE channel = $1 AND waiting IS DISTINCT FROM $2`, [channel, waiting]);
+/** The idle handshake's end: the worker is busy again, writers stop notifying. */
+export async function lowerIdleFlag(db: ClientBase, channel: string): Promise<void> {
+  const [k1, k2] = idleLockKey(channel);
+  await db.query('SELECT pg_advisory_unlock($1::int4, $2::int4)', [k1, k2]);
 }
 
 /**
@@ -159,9 +215,11 @@ export async function dropConnectorObjects(
         const t = quoteTable(table);
         const exists = await db.query('SELECT to_regclass($1) AS r', [t]);
         if (exists.rows[0].r !== null) {
-          await db.query(`DROP TRIGGER IF EXISTS ${quoteIdent(n.triggerName)} ON ${t}`);
-          await db.query(`DROP TRIGGER IF EXISTS ${quoteIdent(n.truncateTriggerName)} ON ${t}`);
-          dropped.push(`trigger ${n.triggerName}`, `trigger ${n.truncateTriggerName}`);
+          const present = await db.query<{ tgname: string }>('SELECT tgname FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname = ANY($2::text[]) ORDER BY tgname', [t, allTriggerNames(channel)]);
+          for (const { tgname } of present.rows) {
+            await db.query(`DROP TRIGGER IF EXISTS ${quoteIdent(tgname)} ON ${t}`);
+            dropped.push(`trigger ${tgname}`);
+          }
         }
         await db.query(`DROP FUNCTION IF EXISTS ${quoteIdent(table.schema)}.${quoteIdent(n.functionName)}()`);
         dropped.push(`function ${table.schema}.${n.functionName}`);

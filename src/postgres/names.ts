@@ -1,17 +1,21 @@
 /**
  * Names of the database objects a connector owns, derived in one place.
  * - `{channel}_n`: the trigger function (the seed's name), in the table's schema;
- * - `{channel}_t`: the row trigger on the table (the seed's name);
+ * - `{channel}_t`: the trigger on the table (the seed's name): AFTER INSERT per statement on a plain
+ *   table, AFTER INSERT OR UPDATE OR DELETE per row on a partitioned one;
+ * - `{channel}_tu`, `{channel}_td`: AFTER UPDATE and AFTER DELETE per statement (plain tables);
+ * - `{channel}_tk`: per row, only for an UPDATE that changes a key (plain tables);
  * - `{channel}_tt`: the statement trigger that logs every key before a TRUNCATE;
- * - `kafka_cdc.{channel}_log`: the change log the function writes, drained by the worker.
- * The worker's own schema `kafka_cdc` also holds `progress` and `wakeup`, shared by connectors.
+ * - `kafka_cdc.{channel}_log`: the change log the function writes, drained by the worker;
+ * - the channel's idle lock: an advisory lock (two int4 keys) the idle worker holds.
+ * The worker's own schema `kafka_cdc` also holds `progress` and `snapshot_requests`, shared by connectors.
  */
 import { createHash } from 'node:crypto';
 import type { TableName } from '../config/types';
 import { identBytes, MAX_IDENT_BYTES } from './sql';
 
 export const WORKER_SCHEMA = 'kafka_cdc';
-export const SUFFIXES = { function: '_n', trigger: '_t', truncateTrigger: '_tt', log: '_log' } as const;
+export const SUFFIXES = { function: '_n', trigger: '_t', updateTrigger: '_tu', deleteTrigger: '_td', keyTrigger: '_tk', truncateTrigger: '_tt', log: '_log' } as const;
 const LONGEST_SUFFIX = Math.max(...Object.values(SUFFIXES).map((s) => s.length));
 export const MAX_CHANNEL_BYTES = MAX_IDENT_BYTES - LONGEST_SUFFIX;
 
@@ -19,6 +23,9 @@ export interface CaptureNames {
   channel: string;
   functionName: string;
   triggerName: string;
+  updateTriggerName: string;
+  deleteTriggerName: string;
+  keyTriggerName: string;
   truncateTriggerName: string;
   logTable: string;
 }
@@ -28,6 +35,9 @@ export function captureNames(channel: string): CaptureNames {
     channel,
     functionName: channel + SUFFIXES.function,
     triggerName: channel + SUFFIXES.trigger,
+    updateTriggerName: channel + SUFFIXES.updateTrigger,
+    deleteTriggerName: channel + SUFFIXES.deleteTrigger,
+    keyTriggerName: channel + SUFFIXES.keyTrigger,
     truncateTriggerName: channel + SUFFIXES.truncateTrigger,
     logTable: channel + SUFFIXES.log,
   };
@@ -50,4 +60,12 @@ export function defaultChannel(connector: string, table: TableName): string {
 export function ownershipLockKey(connector: string): bigint {
   const digest = createHash('sha256').update(`pg-kafka-cdc:${connector}`).digest();
   return digest.readBigInt64BE(0);
+}
+
+/** The first key of every idle lock: "pgkc" as an int4, so they stand apart from an application's advisory locks. */
+export const IDLE_LOCK_SPACE = 0x70676b63;
+
+/** The channel's idle lock, as the two int4 keys of pg_advisory_lock(int4, int4) (ownership locks use the bigint form, another key space). */
+export function idleLockKey(channel: string): [number, number] {
+  return [IDLE_LOCK_SPACE, createHash('sha256').update(`pg-kafka-cdc:idle:${channel}`).digest().readInt32BE(0)];
 }

@@ -69,7 +69,7 @@ export function planTable(cfg: ConnectorConfig, info: TableInfo | null, where: s
 
   if (cfg.channel !== null) {
     const n = captureNames(cfg.channel);
-    for (const name of [n.channel, n.functionName, n.triggerName, n.truncateTriggerName, n.logTable]) {
+    for (const name of [n.channel, n.functionName, n.triggerName, n.updateTriggerName, n.deleteTriggerName, n.keyTriggerName, n.truncateTriggerName, n.logTable]) {
       if (identBytes(name) > MAX_IDENT_BYTES) problems.push(`${where}/source/notification/channel_name: derived name "${name}" is longer than PostgreSQL's 63-byte identifier limit`);
     }
   }

@@ -1,6 +1,6 @@
 /**
- * The worker's own tables in its schema (kafka_cdc): progress, one row per connector, and wakeup,
- * the idle flags the triggers read. Their DDL and every statement on them live here; the progress
+ * The worker's own tables in its schema (kafka_cdc): progress, one row per connector, and the
+ * re-snapshot requests (requests.ts). Their DDL and every statement on them live here; the progress
  * store (progress/store.ts) gives them meaning.
  */
 import type { ClientBase } from 'pg';
@@ -13,7 +13,7 @@ import { inDdlTransaction } from './transaction';
 const W = quoteIdent(WORKER_SCHEMA);
 const T = `${W}.progress`;
 
-/** The worker's own schema: progress of every connector, and the idle flags. Idempotent. */
+/** The worker's own schema: progress of every connector, and re-snapshot requests. Idempotent. (The idle flags of 0.1 lived in a table wakeup; they are advisory locks now.) */
 export async function ensureWorkerSchema(db: ClientBase): Promise<void> {
   await inDdlTransaction(db, async () => {
     await db.query(`CREATE SCHEMA IF NOT EXISTS ${W}`);
@@ -36,9 +36,6 @@ export async function ensureWorkerSchema(db: ClientBase): Promise<void> {
     await db.query(`ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS resnapshot_id bigint, ADD COLUMN IF NOT EXISTS resnapshot_key text[],
       ADD COLUMN IF NOT EXISTS resnapshot_rows bigint NOT NULL DEFAULT 0`);
     await createRequestsTable(db);
-    await db.query(`CREATE TABLE IF NOT EXISTS ${W}.wakeup (
-      channel text PRIMARY KEY,
-      waiting boolean NOT NULL DEFAULT false)`);
   });
 }
 

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { RecordBuilder } from '../../src/kafka/records';
-import { installCapture, stillRunning, transactionsInProgress } from '../../src/postgres/capture';
+import { installCapture, lowerIdleFlag, raiseIdleFlag } from '../../src/postgres/capture';
 import { introspectTable } from '../../src/postgres/introspect';
 import { captureNames } from '../../src/postgres/names';
 import { planTable, type TablePlan } from '../../src/postgres/plan';
@@ -105,20 +105,71 @@ describe('the core, in process', () => {
     expect(tombstone.record.value).to.equal(null);
   });
 
-  it('the idle handshake sees a writer whose transaction is still open, and no longer once it commits', async () => {
+  it('logs the keys of every statement shape once per statement, and of a partitioned table per row, TRUNCATE included', async () => {
+    const logged = async (log: string) => (await db.query<{ k: string }>(`SELECT k::text FROM kafka_cdc.${log} ORDER BY k::text`)).map((r) => r.k);
+    const clear = (log: string) => db.query(`DELETE FROM kafka_cdc.${log}`);
+
+    await db.query(`CREATE TABLE shapes (id int PRIMARY KEY, v int)`);
+    await db.query(`INSERT INTO shapes SELECT g, g FROM generate_series(1, 10) AS g`);
+    const plain = await planFor(db, { table: { schema: null, name: 'shapes' }, channel: 'core_shapes' });
+    await installCapture(db.client, plain, 'core_shapes');
+    const triggers = await db.query<{ tgname: string }>(`SELECT tgname FROM pg_trigger WHERE tgrelid = 'shapes'::regclass ORDER BY tgname`);
+    expect(triggers.map((t) => t.tgname)).to.deep.equal(['core_shapes_t', 'core_shapes_td', 'core_shapes_tk', 'core_shapes_tt', 'core_shapes_tu']);
+    await db.query(`UPDATE shapes SET v = v + 1 WHERE id <= 3`);
+    expect(await logged('core_shapes_log'), 'a multi-row UPDATE').to.deep.equal(['[1]', '[2]', '[3]']);
+    await clear('core_shapes_log');
+    await db.query(`UPDATE shapes SET id = id + 100 WHERE id IN (4, 5)`);
+    expect(await logged('core_shapes_log'), 'key moves: old and new keys').to.deep.equal(['[104]', '[105]', '[4]', '[5]']);
+    await clear('core_shapes_log');
+    await db.query(`INSERT INTO shapes VALUES (1, 0), (50, 0) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v`);
+    expect(await logged('core_shapes_log'), 'INSERT ... ON CONFLICT DO UPDATE: the updated and the inserted key').to.deep.equal(['[1]', '[50]']);
+    await clear('core_shapes_log');
+    await db.query(`WITH d AS (DELETE FROM shapes WHERE id = 6 RETURNING id) DELETE FROM shapes WHERE id = 7`);
+    expect(await logged('core_shapes_log'), 'two DELETEs in one statement').to.deep.equal(['[6]', '[7]']);
+    await clear('core_shapes_log');
+    await db.query(`UPDATE shapes SET v = 0 WHERE false`);
+    expect(await logged('core_shapes_log'), 'a statement that changes nothing logs nothing').to.deep.equal([]);
+
+    await db.query(`CREATE TABLE parts (id int PRIMARY KEY, v int) PARTITION BY RANGE (id)`);
+    await db.query(`CREATE TABLE parts_low PARTITION OF parts FOR VALUES FROM (0) TO (100)`);
+    await db.query(`CREATE TABLE parts_high PARTITION OF parts FOR VALUES FROM (100) TO (1000)`);
+    await db.query(`INSERT INTO parts VALUES (1, 1), (2, 2), (150, 3)`);
+    const partitioned = await planFor(db, { table: { schema: null, name: 'parts' }, channel: 'core_parts' });
+    await installCapture(db.client, partitioned, 'core_parts');
+    await db.query(`UPDATE parts SET id = 200 WHERE id = 1`); // moves the row to another partition
+    await db.query(`INSERT INTO parts_low VALUES (3, 3)`); // straight into a partition
+    expect(await logged('core_parts_log')).to.deep.equal(['[1]', '[200]', '[3]']);
+    await clear('core_parts_log');
+    await db.query(`TRUNCATE parts`);
+    expect(await logged('core_parts_log'), 'TRUNCATE of the parent: every key of every partition').to.deep.equal(['[150]', '[200]', '[2]', '[3]']);
+  });
+
+  it('the idle handshake: the idle lock waits for writers that shared it, and from then on every writer NOTIFYs', async () => {
+    // The capture objects are those of the test above (channel core_orders).
     const writer = await openTestDb(db.name);
+    const listener = await openTestDb(db.name);
+    const heard: string[] = [];
+    listener.client.on('notification', (n) => heard.push(n.channel));
+    await listener.query('LISTEN core_orders');
+    const settle = () => listener.query('SELECT 1'); // notifications arrive before the answer to a later query
     try {
       await writer.query('BEGIN');
-      await writer.query(`UPDATE orders SET amount = 2 WHERE tenant = 'a' AND id = 10`);
-      // The writer is the newest transaction of the server: a snapshot's xip list would not name it.
-      const [{ xid }] = await writer.query<{ xid: string }>('SELECT backend_xid::text AS xid FROM pg_stat_activity WHERE pid = pg_backend_pid()');
-      const open = await transactionsInProgress(db.client);
-      expect(open).to.include(xid);
-      expect(await stillRunning(db.client, [xid])).to.equal(1);
+      await writer.query(`UPDATE orders SET amount = 2 WHERE tenant = 'a' AND id = 10`); // shares the lock: no NOTIFY
+      expect(await raiseIdleFlag(db.client, 'core_orders', 200), 'an open writer holds the lock shared').to.equal(false);
       await writer.query('COMMIT');
-      expect(await stillRunning(db.client, [xid])).to.equal(0);
+      await settle();
+      expect(heard, 'the busy worker was not notified').to.deep.equal([]);
+      expect(await raiseIdleFlag(db.client, 'core_orders', 200), 'granted once the writer committed').to.equal(true);
+      await writer.query(`UPDATE orders SET amount = 3 WHERE tenant = 'a' AND id = 10`);
+      await settle();
+      expect(heard, 'a writer NOTIFYs the idle worker').to.deep.equal(['core_orders']);
+      await lowerIdleFlag(db.client, 'core_orders');
+      await writer.query(`UPDATE orders SET amount = 4 WHERE tenant = 'a' AND id = 10`);
+      await settle();
+      expect(heard, 'and stops once it is busy again').to.deep.equal(['core_orders']);
     } finally {
       await writer.close();
+      await listener.close();
     }
   });
 

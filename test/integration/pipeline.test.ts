@@ -195,8 +195,7 @@ describe('the change-data pipeline', function () {
       SELECT 'trigger ' || tgname AS what FROM pg_trigger WHERE tgrelid = 'items'::regclass AND NOT tgisinternal
       UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE proname LIKE 'pgkc_%'
       UNION ALL SELECT 'table ' || relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'kafka_cdc' AND relname LIKE '%_log'
-      UNION ALL SELECT 'progress ' || connector FROM kafka_cdc.progress
-      UNION ALL SELECT 'wakeup ' || channel FROM kafka_cdc.wakeup`);
+      UNION ALL SELECT 'progress ' || connector FROM kafka_cdc.progress`);
     expect(leftovers).to.deep.equal([]);
     // A second teardown is harmless.
     execFileSync(process.execPath, [CLI, 'teardown', '--config', s.workerFile, '--connector', s.name], { cwd: REPO_ROOT });
@@ -209,10 +208,11 @@ describe('the change-data pipeline', function () {
     const w = s.startWorker();
     await w.waitForState(s.name, ['streaming']);
     const [fn] = await s.db.query<{ src: string }>(`SELECT prosrc AS src FROM pg_proc WHERE proname LIKE '%\\_n' ESCAPE '\\'`);
-    expect(fn.src).to.match(/waiting/).and.to.match(/pg_notify\('[a-z0-9_]+', ''\)/);
-    await eventually(async () => (await s.db.query<{ waiting: boolean }>(`SELECT waiting FROM kafka_cdc.wakeup`))[0]?.waiting === true, 10_000, 'the idle flag');
+    expect(fn.src).to.match(/pg_try_advisory_xact_lock_shared\(\d+, -?\d+\)/).and.to.match(/pg_notify\('[a-z0-9_]+', ''\)/);
+    const idleLocks = () => s.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND mode = 'ExclusiveLock' AND granted`);
+    await eventually(async () => (await idleLocks())[0].n === 1, 10_000, 'the idle lock');
     await w.stop();
-    const [flag] = await s.db.query<{ waiting: boolean }>(`SELECT waiting FROM kafka_cdc.wakeup`);
-    expect(flag.waiting, 'a stopped worker lowers its flag so writers stop notifying').to.equal(false);
+    expect((await idleLocks())[0].n, 'a stopped worker holds no idle lock, so writers stop notifying').to.equal(0);
   });
+
 });

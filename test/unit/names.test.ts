@@ -63,13 +63,16 @@ describe('names', () => {
         channel: 'orders_cdc',
         functionName: 'orders_cdc_n',
         triggerName: 'orders_cdc_t',
+        updateTriggerName: 'orders_cdc_tu',
+        deleteTriggerName: 'orders_cdc_td',
+        keyTriggerName: 'orders_cdc_tk',
         truncateTriggerName: 'orders_cdc_tt',
         logTable: 'orders_cdc_log',
       });
     });
 
-    it('uses the suffixes _n, _t and _log, the longest leaving 59 bytes for the channel', () => {
-      expect(SUFFIXES).to.deep.equal({ function: '_n', trigger: '_t', truncateTrigger: '_tt', log: '_log' });
+    it('uses the suffixes _n, _t, _tu, _td, _tk, _tt and _log, the longest leaving 59 bytes for the channel', () => {
+      expect(SUFFIXES).to.deep.equal({ function: '_n', trigger: '_t', updateTrigger: '_tu', deleteTrigger: '_td', keyTrigger: '_tk', truncateTrigger: '_tt', log: '_log' });
       expect(MAX_CHANNEL_BYTES).to.equal(59);
       expect(WORKER_SCHEMA).to.equal('kafka_cdc');
     });

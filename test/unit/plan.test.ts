@@ -119,13 +119,13 @@ describe('planTable', () => {
   });
 
   it('reports derived names longer than 63 bytes', () => {
-    // 60 bytes of channel: channel_log is 64 bytes; _n, _t and _tt make 62 and 63 and fit.
+    // 60 bytes of channel: channel_log is 64 bytes; _n, _t, _tu, _td, _tk and _tt make 62 and 63 and fit.
     const channel = 'c'.repeat(60);
     expect(problems(cfg({ channel }), table())).to.deep.equal([
       `connectors/orders.json: /source/notification/channel_name: derived name "${channel}_log" is longer than PostgreSQL's 63-byte identifier limit`,
     ]);
     const longer = 'd'.repeat(62);
-    expect(problems(cfg({ channel: longer }), table()), '_n, _t, _tt and _log').to.have.length(4);
+    expect(problems(cfg({ channel: longer }), table()), '_n, _t, _tu, _td, _tk, _tt and _log').to.have.length(7);
   });
 
   it('reports change capture on a table the user does not own', () => {
@@ -150,8 +150,7 @@ describe('planTable', () => {
       '/source/included_columns/0',
       '/source/included_columns/1',
       '/source/ordinal_column',
-      '/source/notification/channel_name',
-      '/source/notification/channel_name',
+      ...Array(5).fill('/source/notification/channel_name'), // _tu, _td, _tk, _tt, _log
     ]);
   });
 
