@@ -6,6 +6,8 @@
  *   BENCH_SECONDS=60          length of each streaming run (and, unless BENCH_OVERHEAD_SECONDS, of each overhead run, capped at 30)
  *   BENCH_OVERHEAD_SECONDS    length of each source-overhead pgbench run
  *   BENCH_OVERHEAD_ASYNC_COMMIT=1  overhead runs with synchronous_commit=off (trigger CPU cost without flush noise)
+ *   BENCH_OVERHEAD_ROUNDS=2   how many times the overhead variants (no trigger, 0.2's trigger, the connector's) alternate
+ *   BENCH_OVERHEAD_BULK_SECONDS  length of each 1,000-row UPDATE run (default min(overhead seconds, 10))
  *   BENCH_5M=1                also snapshot 5,000,000 rows
  *   BENCH_SIZES=100000,...    snapshot sizes instead of 100k and 1M
  *   BENCH_ONLY=snapshot,stream,overhead   which parts to run
@@ -279,9 +281,12 @@ async function pgbench(db: string, scripts: Array<{ file: string; weight: number
   return { tps: round(Number(tps[1])), transactions: Number(n[1]), latencyMs: lat ? Number(lat[1]) : null, raw: r.out.trim().split('\n').slice(-4).join(' | ') };
 }
 
-function writeScripts(): { update: string; insert: string } {
+function writeScripts(): { update: string; insert: string; bulkUpdate: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgkc-bench-pgbench-'));
   const update = path.join(dir, 'update.sql');
+  const bulkUpdate = path.join(dir, 'bulk-update.sql');
+  // 1,000 consecutive rows in one statement.
+  fs.writeFileSync(bulkUpdate, `\\set a random(1, :rows - 999)\nUPDATE items SET quantity = quantity + 1, updated_at = clock_timestamp() WHERE id BETWEEN :a AND :a + 999;\n`);
   const insert = path.join(dir, 'insert.sql');
   // A single-row UPDATE by random primary key; updated_at is the change's own time, used for latency.
   fs.writeFileSync(update, `\\set id random(1, :rows)\nUPDATE items SET quantity = quantity + 1, updated_at = clock_timestamp() WHERE id = :id;\n`);
@@ -290,7 +295,7 @@ function writeScripts(): { update: string; insert: string } {
     `INSERT INTO items (id, customer_id, sku, status, quantity, price, updated_at, note)
   VALUES (nextval('items_new_id'), 4242, 'SKU-00004242', 'new', 1, 19.99, clock_timestamp(), md5(random()::text) || ' ' || md5(random()::text));\n`,
   );
-  return { update, insert };
+  return { update, insert, bulkUpdate };
 }
 
 async function prepareWriteDb(db: string): Promise<void> {
@@ -501,42 +506,86 @@ async function backlogBench(delivery: string, rep: number): Promise<BacklogResul
 // ---------------------------------------------------------------- source overhead
 
 interface OverheadResult {
-  variant: string;
+  workload: 'single-row' | 'single-row, no worker' | '1000-row';
+  variant: OverheadVariant;
+  round: number;
+  /** Statements per second. */
   tps: number;
-  ratioToNoTrigger: number;
+  /** Rows changed per second (tps x rows per statement). */
+  rowsPerSec: number;
   pgbench: PgbenchResult;
   cpu: CpuReport;
 }
 
-const NAIVE_TRIGGER = `
-CREATE FUNCTION naive_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_notify('bench_naive', json_build_object('id', NEW.id)::text);
-  RETURN NULL;
-END $$;
-CREATE TRIGGER naive_notify_t AFTER INSERT OR UPDATE OR DELETE ON items FOR EACH ROW EXECUTE FUNCTION naive_notify();`;
+type OverheadVariant = 'no trigger' | '0.2 row trigger (before)' | 'connector trigger (now)';
+const OVERHEAD_VARIANTS: OverheadVariant[] = ['no trigger', '0.2 row trigger (before)', 'connector trigger (now)'];
+const OVERHEAD_ROUNDS = Number(process.env.BENCH_OVERHEAD_ROUNDS ?? 2);
+const OVERHEAD_BULK_SECONDS = Number(process.env.BENCH_OVERHEAD_BULK_SECONDS ?? Math.min(OVERHEAD_SECONDS, 10));
+const OVH = 'bench_ovh';
+const OVH_TRIGGERS = ['_t', '_tu', '_td', '_tk', '_tt'].map((x) => OVH + x);
 
+/**
+ * The capture trigger of 0.2 (before issue 12), kept here as the "before" of every run: a row
+ * trigger whose function (SECURITY DEFINER, fixed search_path) inserts each key with
+ * clock_timestamp() and looks up the idle flag in a table per row.
+ */
+const BEFORE_TRIGGER = `
+CREATE TABLE IF NOT EXISTS kafka_cdc.wakeup (channel text PRIMARY KEY, waiting boolean NOT NULL DEFAULT false);
+INSERT INTO kafka_cdc.wakeup (channel) VALUES ('${OVH}') ON CONFLICT DO NOTHING;
+CREATE OR REPLACE FUNCTION public.${OVH}_before() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO kafka_cdc.${OVH}_log (k, changed_at) VALUES (jsonb_build_array(OLD.id), clock_timestamp());
+  ELSIF TG_OP = 'UPDATE' AND (OLD.id::text COLLATE "C" IS DISTINCT FROM NEW.id::text COLLATE "C") THEN
+    INSERT INTO kafka_cdc.${OVH}_log (k, changed_at) VALUES (jsonb_build_array(OLD.id), clock_timestamp()), (jsonb_build_array(NEW.id), clock_timestamp());
+  ELSE
+    INSERT INTO kafka_cdc.${OVH}_log (k, changed_at) VALUES (jsonb_build_array(NEW.id), clock_timestamp());
+  END IF;
+  IF EXISTS (SELECT 1 FROM kafka_cdc.wakeup WHERE channel = '${OVH}' AND waiting) THEN
+    PERFORM pg_notify('${OVH}', '');
+  END IF;
+  RETURN NULL;
+END $b$;
+CREATE TRIGGER ${OVH}_t AFTER INSERT OR UPDATE OR DELETE ON items FOR EACH ROW EXECUTE FUNCTION public.${OVH}_before();`;
+
+/**
+ * The source's write throughput with no trigger, with the 0.2 trigger (before) and with the
+ * connector's trigger (now), side by side in alternating rounds, for single-row UPDATEs (4 clients,
+ * the worker running and draining, as in production, and again with no worker: the triggers alone)
+ * and for 1,000-row UPDATEs (2 clients; no worker, since it drains about 30k changes/s and these
+ * write far more: the log is emptied between runs). Ratios use the median of each variant.
+ */
 async function overheadBench(): Promise<OverheadResult[]> {
   const db = 'pgkc_bench_overhead';
   await prepareWriteDb(db);
   const scripts = writeScripts();
-  const runs: Array<{ variant: string; r: PgbenchResult; cpu: CpuReport }> = [];
-  const once = async (variant: string, worker: BenchWorker | null) => {
+  const results: OverheadResult[] = [];
+  // BENCH_OVERHEAD_ASYNC_COMMIT=1: writers commit without waiting for the WAL flush, so the
+  // comparison shows the CPU cost of the trigger instead of this disk's flush noise.
+  const env = process.env.BENCH_OVERHEAD_ASYNC_COMMIT === '1' ? { PGOPTIONS: '-c synchronous_commit=off' } : undefined;
+  let ownTriggers: string[] = [];
+  const setVariant = async (variant: OverheadVariant) => {
     const c = await pg(db);
-    await c.query('VACUUM ANALYZE items');
-    await c.query('CHECKPOINT');
-    await c.end();
-    log(`overhead ${variant}: pgbench 4 clients, ${OVERHEAD_SECONDS} s`);
-    const cpu = new CpuSampler(() => worker?.pid ?? null).start();
-    // BENCH_OVERHEAD_ASYNC_COMMIT=1: writers commit without waiting for the WAL flush, so the
-    // comparison shows the CPU cost of the trigger instead of this disk's flush noise.
-    const env = process.env.BENCH_OVERHEAD_ASYNC_COMMIT === '1' ? { PGOPTIONS: '-c synchronous_commit=off' } : undefined;
-    const r = await pgbench(db, [{ file: scripts.update, weight: 1 }], { seconds: OVERHEAD_SECONDS, clients: 4, vars: { rows: String(STREAM_ROWS) }, env });
-    runs.push({ variant, r, cpu: cpu.stop() });
-    log(`overhead ${variant}: ${r.tps} tps`);
+    try {
+      for (const t of [...OVH_TRIGGERS]) await c.query(`DROP TRIGGER IF EXISTS ${t} ON items`);
+      if (variant === '0.2 row trigger (before)') await c.query(BEFORE_TRIGGER);
+      if (variant === 'connector trigger (now)') for (const def of ownTriggers) await c.query(def);
+      await c.query('VACUUM ANALYZE items');
+      await c.query('CHECKPOINT');
+    } finally {
+      await c.end();
+    }
   };
-
-  await once('no trigger', null);
+  const once = async (workload: OverheadResult['workload'], variant: OverheadVariant, round: number, worker: BenchWorker | null) => {
+    await setVariant(variant);
+    const bulk = workload === '1000-row';
+    const seconds = bulk ? OVERHEAD_BULK_SECONDS : OVERHEAD_SECONDS;
+    log(`overhead ${workload} round ${round}, ${variant}: ${seconds} s`);
+    const cpu = new CpuSampler(() => worker?.pid ?? null).start();
+    const r = await pgbench(db, [{ file: bulk ? scripts.bulkUpdate : scripts.update, weight: 1 }], { seconds, clients: bulk ? 2 : 4, vars: { rows: String(STREAM_ROWS) }, env });
+    results.push({ workload, variant, round, tps: r.tps, rowsPerSec: r.tps * (bulk ? 1000 : 1), pgbench: r, cpu: cpu.stop() });
+    log(`overhead ${workload} round ${round}, ${variant}: ${r.tps} tps`);
+  };
 
   const name = 'bench-overhead';
   const topic = `pgkc-bench-overhead-${RUN_ID}`;
@@ -544,31 +593,41 @@ async function overheadBench(): Promise<OverheadResult[]> {
   const worker = await BenchWorker.start({
     dbUrl: pgUrl(db),
     tag: name,
-    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: 'bench_ovh' } }, sink: { topic, partitions: 1 }, snapshot: { mode: 'never' }, ...CAPTURE }],
+    connectors: [{ name, source: { table_name: 'items', notification: { channel_name: OVH } }, sink: { topic, partitions: 1 }, snapshot: { mode: 'never' }, ...CAPTURE }],
   });
   try {
     await worker.waitFor(async () => (await worker.connector(name))?.state === 'streaming', 60_000, 'streaming');
-    await once('connector trigger (worker draining)', worker);
-    await worker.waitFor(async () => (await logStats(db, 'bench_ovh_log')).pending === 0, 300_000, 'the change log to drain', 200);
+    // The connector's own triggers, as it installed them, to put back after the other variants.
+    const c = await pg(db);
+    ownTriggers = (await c.query<{ def: string }>(`SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = 'items'::regclass AND tgname = ANY($1)`, [OVH_TRIGGERS])).rows.map((r) => r.def);
+    await c.end();
+    for (let round = 1; round <= OVERHEAD_ROUNDS; round++) {
+      for (const variant of OVERHEAD_VARIANTS) {
+        await once('single-row', variant, round, worker);
+        await worker.waitFor(async () => (await logStats(db, `${OVH}_log`)).pending === 0, 300_000, 'the change log to drain', 200);
+      }
+    }
   } finally {
     await worker.stop();
   }
+  // The triggers' own cost: the same workloads with nobody draining (the log is emptied between runs).
+  for (const workload of ['single-row, no worker', '1000-row'] as const) {
+    for (let round = 1; round <= OVERHEAD_ROUNDS; round++) {
+      for (const variant of OVERHEAD_VARIANTS) {
+        await once(workload, variant, round, null);
+        const c = await pg(db);
+        await c.query(`TRUNCATE kafka_cdc.${OVH}_log`);
+        await c.end();
+      }
+    }
+  }
   const c = await pg(db);
-  // The connector's own teardown: its triggers (row and TRUNCATE), function, change log and progress.
-  await dropConnectorObjects(c, name, 'bench_ovh', { schema: 'public', name: 'items' });
-  await c.query(NAIVE_TRIGGER);
+  await c.query(`DROP TRIGGER IF EXISTS ${OVH}_t ON items; DROP FUNCTION IF EXISTS public.${OVH}_before()`);
+  // The connector's own teardown: its triggers, function, change log and progress.
+  await dropConnectorObjects(c, name, OVH, { schema: 'public', name: 'items' });
   await c.end();
-  await once('naive per-row pg_notify trigger', null);
-  const c2 = await pg(db);
-  await c2.query('DROP TRIGGER naive_notify_t ON items; DROP FUNCTION naive_notify()');
-  await c2.end();
-  // No trigger again: the baseline is the mean of the first and last run, which shows the drift.
-  await once('no trigger', null);
   await deleteTopics([topic]);
-
-  const base = runs.filter((x) => x.variant === 'no trigger');
-  const baseTps = base.reduce((a, b) => a + b.r.tps, 0) / base.length;
-  return runs.map((x) => ({ variant: x.variant, tps: x.r.tps, ratioToNoTrigger: round(x.r.tps / baseTps, 3), pgbench: x.r, cpu: x.cpu }));
+  return results;
 }
 
 // ---------------------------------------------------------------- report
@@ -714,8 +773,20 @@ function report(results: Results): string {
     out.push('');
   }
   if (results.overhead) {
-    out.push(`Source overhead (pgbench 4 clients, single-row UPDATE by random key, ${OVERHEAD_SECONDS} s each; baseline = mean of the two no-trigger runs)`);
-    out.push(table(['variant', 'tps', 'vs no trigger', 'cores busy (pg/pgbench/worker)'], results.overhead.map((o) => [o.variant, fmt(o.tps), fmt(o.ratioToNoTrigger, 3), `${fmt(o.cpu.coresBusy, 2)} (${fmt(o.cpu.coresByGroup.postgres, 2)}/${fmt(o.cpu.coresByGroup.pgbench, 2)}/${fmt(o.cpu.coresByGroup.worker, 2)})`])));
+    const ovh = results.overhead;
+    const syncNote = process.env.BENCH_OVERHEAD_ASYNC_COMMIT === '1' ? 'synchronous_commit=off' : 'synchronous_commit=on';
+    out.push(`Source overhead, ${syncNote}: single-row UPDATE by random key (4 clients, ${OVERHEAD_SECONDS} s; with the worker draining, and with no worker: the triggers alone) and 1,000-row UPDATE (2 clients, ${OVERHEAD_BULK_SECONDS} s, no worker); ${OVERHEAD_ROUNDS} alternating rounds, medians`);
+    const rows: string[][] = [];
+    for (const workload of ['single-row', 'single-row, no worker', '1000-row'] as const) {
+      const of = (v: OverheadVariant) => ovh.filter((o) => o.workload === workload && o.variant === v);
+      const base = median(of('no trigger').map((o) => o.rowsPerSec));
+      for (const v of OVERHEAD_VARIANTS) {
+        const runs = of(v);
+        const med = median(runs.map((o) => o.rowsPerSec));
+        rows.push([workload, v, runs.map((o) => fmt(o.rowsPerSec)).join(' / '), fmt(med), fmt(med / base, 3), fmt(median(runs.map((o) => o.cpu.coresByGroup.postgres)), 2)]);
+      }
+    }
+    out.push(table(['workload', 'variant', 'rows/s per round', 'median rows/s', 'vs no trigger', 'postgres cores'], rows));
     out.push('');
   }
   const profiles = [
