@@ -67,3 +67,4 @@ echo "The demo worker stops now. While a worker runs it serves http://127.0.0.1:
 NODE24=$(command -v node)
 echo "Run it yourself: $NODE24 dist/src/cli/main.js run --config $CONFIG   (Ctrl-C stops it gracefully)"
 echo "Read a topic:    $NODE24 dist/src/cli/main.js tail --topic demo.orders"
+echo "Re-snapshot:     $NODE24 dist/src/cli/main.js snapshot --config config/worker.json --connector demo-orders --where \"id <= 100\"   (while a worker runs, or served at its next start)"
