@@ -52,6 +52,8 @@ describe('the worker', function () {
     // The password of the unreachable database appears nowhere: logs, status, metrics.
     const everything = w.logs() + JSON.stringify((await w.get('/connectors')).body) + (await w.get<string>('/metrics')).body;
     expect(everything).to.not.contain('s3cr3t-pw');
+    // Nor any connection string: /connectors names the database by host, port and name only.
+    expect(JSON.stringify((await w.get('/connectors')).body)).to.not.match(/postgres(ql)?:\/\//);
     await db.close();
   });
 

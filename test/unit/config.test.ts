@@ -91,7 +91,7 @@ describe('loadWorkerConfig', () => {
       const c = writeConfig(minimalWorker(), { 'orders.json': minimalConnector() });
       const cfg = loadWorkerConfig(c.worker, {});
       expect(cfg.kafka).to.deep.equal({ brokers: ['127.0.0.1:9092'], clientId: 'pg-kafka-cdc', ssl: false, sasl: undefined });
-      expect(cfg.http).to.deep.equal({ host: '0.0.0.0', port: 8080 });
+      expect(cfg.http).to.deep.equal({ host: '127.0.0.1', port: 8080 });
       expect(cfg.logLevel).to.equal('info');
       expect(cfg.connectorsDir).to.equal(path.join(c.dir, 'connectors'));
       expect(cfg.file).to.equal(c.worker);

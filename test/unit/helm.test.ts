@@ -22,6 +22,7 @@ interface Values {
   secretEnv: Record<string, string>;
   connectors: Record<string, { name?: string }>;
   serviceMonitor: { enabled: boolean };
+  networkPolicy?: { enabled: boolean; ingressFrom: unknown[]; egress: unknown[] };
 }
 interface Manifest { kind: string; metadata: { name: string }; data?: Record<string, string>; spec?: unknown }
 interface EnvVar { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }
@@ -38,6 +39,7 @@ interface Container {
 interface Volume { name: string; configMap?: { name: string; items: { key: string; path: string }[] }; emptyDir?: object }
 interface DeploymentSpec {
   replicas: number;
+  selector: { matchLabels: Record<string, string> };
   template: {
     metadata: { annotations: Record<string, string> };
     spec: { securityContext: Record<string, unknown>; terminationGracePeriodSeconds: number; containers: Container[]; volumes: Volume[] };
@@ -196,6 +198,19 @@ describe('helm chart pg-kafka-cdc', function () {
       it('annotates the pod template with the sha256 of the ConfigMap as checksum/config', function () {
         const annotations = deploymentSpec(manifests).template.metadata.annotations;
         expect(annotations['checksum/config']).to.match(/^[0-9a-f]{64}$/);
+      });
+
+      it(`${c.values.networkPolicy?.enabled ? 'renders' : 'leaves out'} the NetworkPolicy`, function () {
+        const policies = manifests.filter((m) => m.kind === 'NetworkPolicy');
+        const np = c.values.networkPolicy;
+        expect(policies).to.have.length(np?.enabled ? 1 : 0);
+        if (!np?.enabled) return;
+        const spec = policies[0].spec as { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: Array<{ ports: unknown[]; from: unknown[] }>; egress?: unknown[] };
+        const deployment = deploymentSpec(manifests);
+        expect(spec.podSelector.matchLabels).to.deep.equal(deployment.selector.matchLabels);
+        expect(spec.ingress).to.deep.equal([{ ports: [{ port: 'http', protocol: 'TCP' }], from: np.ingressFrom.length > 0 ? np.ingressFrom : [{ podSelector: {} }] }]);
+        expect(spec.policyTypes).to.deep.equal(np.egress.length > 0 ? ['Ingress', 'Egress'] : ['Ingress']);
+        expect(spec.egress ?? []).to.deep.equal(np.egress);
       });
 
       it(`${c.values.serviceMonitor.enabled ? 'renders' : 'leaves out'} the ServiceMonitor`, function () {
