@@ -18,15 +18,8 @@ export async function withConnectorDb(
   err: (l: string) => void,
   fn: (cfg: ConnectorConfig, db: Client, config: WorkerConfig) => Promise<number>,
 ): Promise<number> {
-  let config;
-  try {
-    config = loadWorkerConfig(workerFile, env);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    err(`${problemsFound(e.problems.length)}:`);
-    for (const p of e.problems) err(`  ${p}`);
-    return 2;
-  }
+  const config = loadOrReport(workerFile, env, err);
+  if (config === null) return 2;
   const cfg = config.connectors.find((c) => c.name === connectorName);
   if (!cfg) {
     err(`no connector named "${connectorName}" in ${config.connectorsDir} (known: ${config.connectors.map((c) => c.name).join(', ') || 'none'})`);
@@ -46,5 +39,17 @@ export async function withConnectorDb(
     return 1;
   } finally {
     await db.end().catch(() => undefined);
+  }
+}
+
+/** The worker config, or null after printing its problems (the caller exits 2). */
+export function loadOrReport(workerFile: string, env: Env, err: (l: string) => void): WorkerConfig | null {
+  try {
+    return loadWorkerConfig(workerFile, env);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    err(`${problemsFound(e.problems.length)}:`);
+    for (const p of e.problems) err(`  ${p}`);
+    return null;
   }
 }

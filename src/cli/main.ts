@@ -7,6 +7,7 @@ import './require-node'; // first: a clear message on an old Node.js, before any
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { loadWorkerConfig } from '../config/load';
 import { ConfigError, describeError, problemsFound } from '../util/errors';
+import { installCommand } from './install';
 import { runCommand } from './run';
 import { snapshotCommand } from './snapshot';
 import { tailCommand } from './tail';
@@ -50,6 +51,26 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--delete-topic', 'also delete its Kafka topic', false)
     .action(async (o: { config: string; connector: string; deleteTopic: boolean }) =>
       setExit(await teardownCommand(o.config, o.connector, { deleteTopic: o.deleteTopic }, process.env, out, err)),
+    );
+
+  program
+    .command('install')
+    .description("create what the connectors need in their databases and grant the worker's user its rights (run once by an administrator)")
+    .requiredOption('-c, --config <worker.json>', 'the worker file')
+    .option('--connector <name>', 'only this connector (default: every connector)')
+    .option('--print-sql', 'print the SQL instead of running it', false)
+    .option('--grant-to <role>', "the role the worker runs as (default: the user of each connector's database URL)")
+    .option('--database-url-env <name>', "connect with the URL in this environment variable (an administrator's) instead of the connector's")
+    .action(async (o: { config: string; connector?: string; printSql: boolean; grantTo?: string; databaseUrlEnv?: string }) =>
+      setExit(
+        await installCommand(
+          o.config,
+          { connector: o.connector ?? null, printSql: o.printSql, grantTo: o.grantTo ?? null, databaseUrlEnv: o.databaseUrlEnv ?? null },
+          process.env,
+          out,
+          err,
+        ),
+      ),
     );
 
   program

@@ -18,6 +18,7 @@ import type { Logger } from '../observe/logger';
 import { captureNames } from '../postgres/names';
 import { dropConnectorObjects, installCapture } from '../postgres/capture';
 import { ensureWorkerSchema } from '../postgres/progress';
+import { missingRights } from '../postgres/rights';
 import { connect, destroyClient, endWithin } from '../postgres/connect';
 import { introspectTable } from '../postgres/introspect';
 import { keySignature, planTable, type TablePlan } from '../postgres/plan';
@@ -192,6 +193,8 @@ export class Connector {
       // A statement found a column or the table gone: say which and what to do, rather than pass on
       // PostgreSQL's words about an alias (the plan of this session is what went stale).
       if (data && planned && isUndefinedObject(err)) await this.checkSchema(data, planned);
+      // A grant revoked meanwhile: say which and how to give it back, rather than "permission denied".
+      if (data && planned && (err as { code?: unknown })?.code === '42501') await this.checkRights(data, planned);
       throw err;
     } finally {
       this.closeSession = null;
@@ -239,6 +242,12 @@ export class Connector {
     if (before !== after) throw keyChanged(this.cfg.topic, displayTable(plan.table), before, after);
   }
 
+  /** Fails for good, naming each grant the connector's database user lacks (and its GRANT), when it lacks any. */
+  private async checkRights(data: Client, plan: TablePlan): Promise<void> {
+    const missing = await missingRights(data, plan, this.cfg.channel);
+    if (missing.length > 0) throw new FatalError(missing.map((m) => `${this.cfg.file}: ${m.path}: ${m.problem}`).join('; '));
+  }
+
   /** Snapshot (or, with snapshot.mode never, mark it done); ordinal polling first pins where the table stands. */
   private async snapshot(ctx: SessionContext, state: Progress): Promise<void> {
     const { cfg, statements, progress, data } = ctx;
@@ -278,6 +287,9 @@ export class Connector {
    */
   private async prepare(data: Client, plan: TablePlan, mode: CaptureMode): Promise<{ progress: ProgressStore }> {
     const { cfg } = this;
+    // Every right the session needs, checked before anything is created or read: a missing grant is
+    // a clear failure now, never a half-installed trigger or a batch published and never trimmed.
+    await this.checkRights(data, plan);
     await ensureWorkerSchema(data);
     const progress = new ProgressStore(data, cfg.name, mode.kind === 'trigger' ? captureNames(mode.channel).logTable : null);
     const identity: Identity = { topic: cfg.topic, tableOid: plan.info.oid, tableName: displayTable(plan.table), channel: cfg.channel, key: keySignature(plan.keyColumns) };

@@ -26,7 +26,9 @@
 import type { ClientBase } from 'pg';
 import type { TablePlan } from './plan';
 import { captureNames, idleLockKey, WORKER_SCHEMA } from './names';
-import { quoteIdent, quoteLiteral, quoteTable } from './sql';
+import type { Queryable } from './queries';
+import { asInstallStep } from './rights';
+import { displayTable, quoteIdent, quoteLiteral, quoteTable } from './sql';
 import { inDdlTransaction } from './transaction';
 
 const W = quoteIdent(WORKER_SCHEMA);
@@ -128,11 +130,19 @@ function dollarTag(body: string): string {
  * the table's writers). On statement-level triggers it costs about 2 us per statement.
  */
 export async function installCapture(db: ClientBase, plan: TablePlan, channel: string): Promise<'installed' | 'current'> {
+  if (await captureCurrent(db, plan, channel)) return 'current';
+  await asInstallStep(db, `change capture of ${displayTable(plan.table)} (channel ${channel}) is not installed or is older than this version`, () =>
+    inDdlTransaction(db, async () => {
+      for (const statement of captureStatements(plan, channel)) await db.query(statement);
+    }, { lockTimeout: '10s' }), // a timeout is retried later, rather than queueing every writer behind us
+  );
+  return 'installed';
+}
+
+/** Whether the change log, the function and exactly the triggers this version wants are in place. */
+export async function captureCurrent(db: Queryable, plan: TablePlan, channel: string): Promise<boolean> {
   const n = captureNames(channel);
-  const table = quoteTable(plan.table);
   const fn = `${quoteIdent(plan.table.schema)}.${quoteIdent(n.functionName)}`;
-  const log = `${W}.${quoteIdent(n.logTable)}`;
-  const body = triggerBody(plan, channel);
   const wanted = triggerDefinitions(plan, channel, fn);
   const unwanted = allTriggerNames(channel).filter((name) => !wanted.some((t) => t.name === name));
   const current = await db.query(
@@ -142,27 +152,35 @@ export async function installCapture(db: ClientBase, plan: TablePlan, channel: s
         AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = $1::oid AND t.tgname = ANY($5::text[]))
         AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass($4) AND a.attname = 'truncated' AND NOT a.attisdropped)
         AND p.oid = to_regprocedure($6)`,
-    [plan.info.oid, wanted.map((t) => t.name), body, `${WORKER_SCHEMA}.${quoteIdent(n.logTable)}`, unwanted, `${fn}()`],
+    [plan.info.oid, wanted.map((t) => t.name), triggerBody(plan, channel), `${WORKER_SCHEMA}.${quoteIdent(n.logTable)}`, unwanted, `${fn}()`],
   );
-  if (current.rows.length > 0) return 'current';
+  return current.rows.length > 0;
+}
+
+/** The DDL of a table's change capture, in order (run in one transaction; `install --print-sql` prints it). */
+export function captureStatements(plan: TablePlan, channel: string): string[] {
+  const n = captureNames(channel);
+  const table = quoteTable(plan.table);
+  const fn = `${quoteIdent(plan.table.schema)}.${quoteIdent(n.functionName)}`;
+  const log = `${W}.${quoteIdent(n.logTable)}`;
+  const body = triggerBody(plan, channel);
   const tag = dollarTag(body);
-  await inDdlTransaction(db, async () => {
-    await db.query(`CREATE TABLE IF NOT EXISTS ${log} (
+  return [
+    `CREATE TABLE IF NOT EXISTS ${log} (
       seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
       k jsonb NOT NULL,
       changed_at timestamptz NOT NULL DEFAULT statement_timestamp())
-      WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000)`);
-    await db.query(`ALTER TABLE ${log} ADD COLUMN IF NOT EXISTS truncated boolean NOT NULL DEFAULT false`);
+      WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000)`,
+    `ALTER TABLE ${log} ADD COLUMN IF NOT EXISTS truncated boolean NOT NULL DEFAULT false`,
     // The statement's start (clock_timestamp() per row cost 9% of a 1,000-row UPDATE's trigger time).
-    await db.query(`ALTER TABLE ${log} ALTER COLUMN changed_at SET DEFAULT statement_timestamp()`);
-    await db.query(`CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql
-      SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS ${tag}${body}${tag}`);
+    `ALTER TABLE ${log} ALTER COLUMN changed_at SET DEFAULT statement_timestamp()`,
+    `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql
+      SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS ${tag}${body}${tag}`,
     // CREATE OR REPLACE TRIGGER needs PostgreSQL 14; drop-and-create works on every supported version,
-    // and inside this transaction no change slips between the two.
-    for (const name of allTriggerNames(channel)) await db.query(`DROP TRIGGER IF EXISTS ${quoteIdent(name)} ON ${table}`);
-    for (const t of wanted) await db.query(`CREATE TRIGGER ${quoteIdent(t.name)} ${t.sql}`);
-  }, { lockTimeout: '10s' }); // a timeout is retried later, rather than queueing every writer behind us
-  return 'installed';
+    // and inside one transaction no change slips between the two.
+    ...allTriggerNames(channel).map((name) => `DROP TRIGGER IF EXISTS ${quoteIdent(name)} ON ${table}`),
+    ...triggerDefinitions(plan, channel, fn).map((t) => `CREATE TRIGGER ${quoteIdent(t.name)} ${t.sql}`),
+  ];
 }
 
 /** Every trigger name a connector may have created on its table (either design, and older versions). */

@@ -40,9 +40,6 @@ export function planTable(cfg: ConnectorConfig, info: TableInfo | null, where: s
     const why = unsupportedKeyType(k);
     if (why) problems.push(`${where}/source/table_name: primary-key column "${k.name}" of "${shownTable}" is of type ${k.type}: ${why}`);
   }
-  if (cfg.channel !== null && !info.isOwner) {
-    problems.push(`${where}/source/notification: change capture creates trigger ${cfg.channel}_t on "${shownTable}", which needs the database user to own the table`);
-  }
 
   const byName = new Map(info.columns.map((c) => [c.name, c]));
   let included: Column[];

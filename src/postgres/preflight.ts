@@ -1,12 +1,13 @@
 /**
  * Read-only checks of each connector against its database: reachable, the table and columns as
- * the config says. Runs in a READ ONLY transaction that is rolled back: it never creates anything.
+ * the config says, and the rights its database user needs (rights.ts). Runs in a READ ONLY transaction that is rolled back: it never creates anything.
  */
 import type { ConnectorConfig } from '../config/types';
 import { describeError } from '../util/errors';
 import { connect, describeDatabase } from './connect';
 import { introspectTable } from './introspect';
 import { planTable, type TablePlan } from './plan';
+import { missingRights } from './rights';
 
 export interface PreflightResult {
   connector: string;
@@ -30,8 +31,10 @@ export async function preflightConnector(cfg: ConnectorConfig, connectTimeoutMs 
     await db.query('BEGIN READ ONLY');
     const info = await introspectTable(db, cfg.table);
     const result = planTable(cfg, info, where);
+    // The rights the connector's user needs (capture installed by an administrator, or the right to install it).
+    const rights = result.ok ? (await missingRights(db, result.plan, cfg.channel)).map((m) => `${where}${m.path}: ${m.problem}`) : [];
     await db.query('ROLLBACK');
-    return result.ok ? { ...base, plan: result.plan } : { ...base, problems: result.problems };
+    return result.ok && rights.length === 0 ? { ...base, plan: result.plan } : { ...base, problems: result.ok ? rights : result.problems };
   } catch (err) {
     return { ...base, unreachable: `${where}/source/database: preflight failed on ${describeDatabase(cfg.databaseUrl)}: ${describeError(err)}` };
   } finally {

@@ -6,37 +6,65 @@
 import type { ClientBase } from 'pg';
 import { WORKER_SCHEMA } from './names';
 import type { Queryable } from './queries';
-import { createRequestsTable } from './requests';
+import { asInstallStep } from './rights';
+import { requestsTableStatements } from './requests';
 import { quoteIdent } from './sql';
 import { inDdlTransaction } from './transaction';
 
 const W = quoteIdent(WORKER_SCHEMA);
 const T = `${W}.progress`;
 
-/** The worker's own schema: progress of every connector, and re-snapshot requests. Idempotent. (The idle flags of 0.1 lived in a table wakeup; they are advisory locks now.) */
-export async function ensureWorkerSchema(db: ClientBase): Promise<void> {
-  await inDdlTransaction(db, async () => {
-    await db.query(`CREATE SCHEMA IF NOT EXISTS ${W}`);
-    await db.query(`CREATE TABLE IF NOT EXISTS ${T} (
+/**
+ * The DDL of the worker schema, in order: progress of every connector, and re-snapshot requests.
+ * Idempotent; `install --print-sql` prints it. (The idle flags of 0.1 lived in a table wakeup; they
+ * are advisory locks now.)
+ */
+export function workerSchemaStatements(): string[] {
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${W}`,
+    `CREATE TABLE IF NOT EXISTS ${T} (
       connector text PRIMARY KEY,
       snapshot_state text NOT NULL DEFAULT 'pending' CHECK (snapshot_state IN ('pending', 'running', 'done')),
       snapshot_key text[],
       snapshot_rows bigint NOT NULL DEFAULT 0,
       watermark text[],
-      updated_at timestamptz NOT NULL DEFAULT now())`);
+      updated_at timestamptz NOT NULL DEFAULT now())`,
     // What the connector ran with last time: a change of topic, table or capture means a new snapshot.
-    await db.query(`ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS topic text,
-      ADD COLUMN IF NOT EXISTS table_oid oid, ADD COLUMN IF NOT EXISTS table_name text, ADD COLUMN IF NOT EXISTS channel text`);
+    `ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS topic text,
+      ADD COLUMN IF NOT EXISTS table_oid oid, ADD COLUMN IF NOT EXISTS table_name text, ADD COLUMN IF NOT EXISTS channel text`,
     // run: names one snapshot-and-stream of the connector (new on every reset); commit_seq: the last
     // position committed, counted per run. Kafka's offsets topic holds the same pair (exactly_once).
-    await db.query(`ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS run text, ADD COLUMN IF NOT EXISTS commit_seq bigint NOT NULL DEFAULT 0`);
+    `ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS run text, ADD COLUMN IF NOT EXISTS commit_seq bigint NOT NULL DEFAULT 0`,
     // The primary key the records were keyed by ("id bigint, tenant text"): a changed key stops the connector.
-    await db.query(`ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS key_columns text`);
+    `ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS key_columns text`,
     // A re-snapshot on demand in progress: its request, the last key and the rows done (committed with each page).
-    await db.query(`ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS resnapshot_id bigint, ADD COLUMN IF NOT EXISTS resnapshot_key text[],
-      ADD COLUMN IF NOT EXISTS resnapshot_rows bigint NOT NULL DEFAULT 0`);
-    await createRequestsTable(db);
-  });
+    `ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS resnapshot_id bigint, ADD COLUMN IF NOT EXISTS resnapshot_key text[],
+      ADD COLUMN IF NOT EXISTS resnapshot_rows bigint NOT NULL DEFAULT 0`,
+    ...requestsTableStatements(),
+  ];
+}
+
+/** Whether the worker schema is as this version needs it (the last thing workerSchemaStatements adds exists): a worker then runs no DDL. */
+export async function workerSchemaCurrent(db: Queryable): Promise<boolean> {
+  const r = await db.query<{ ok: boolean }>(
+    `SELECT to_regclass('${WORKER_SCHEMA}.snapshot_requests') IS NOT NULL
+        AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('${WORKER_SCHEMA}.progress') AND attname = 'resnapshot_rows' AND NOT attisdropped) AS ok`,
+  );
+  return r.rows[0].ok;
+}
+
+/**
+ * Creates or upgrades the worker schema when it is not current. A worker without the rights for
+ * that (least privilege: an administrator ran `install`) never gets here once it is current; when it
+ * is not, it fails with what to run.
+ */
+export async function ensureWorkerSchema(db: ClientBase): Promise<void> {
+  if (await workerSchemaCurrent(db)) return;
+  await asInstallStep(db, `the worker schema ${WORKER_SCHEMA} is missing or older than this version`, () =>
+    inDdlTransaction(db, async () => {
+      for (const statement of workerSchemaStatements()) await db.query(statement);
+    }),
+  );
 }
 
 export interface ProgressRow {

@@ -7,7 +7,6 @@
  * stored progress (progress.ts), committed with each page; the request row tells its state to
  * people and to the command.
  */
-import type { ClientBase } from 'pg';
 import { WORKER_SCHEMA } from './names';
 import { wrapPredicate } from './predicate';
 import type { Queryable } from './queries';
@@ -30,9 +29,10 @@ export interface SnapshotRequest {
   error: string | null;
 }
 
-/** The requests table (part of the worker schema: progress.ts calls this in ensureWorkerSchema). */
-export async function createRequestsTable(db: ClientBase): Promise<void> {
-  await db.query(`CREATE TABLE IF NOT EXISTS ${T} (
+/** The DDL of the requests table (part of the worker schema: progress.ts). */
+export function requestsTableStatements(): string[] {
+  return [
+    `CREATE TABLE IF NOT EXISTS ${T} (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     connector text NOT NULL,
     predicate text,
@@ -43,8 +43,9 @@ export async function createRequestsTable(db: ClientBase): Promise<void> {
     finished_at timestamptz,
     rows bigint,
     estimated_rows bigint,
-    error text)`);
-  await db.query(`CREATE INDEX IF NOT EXISTS snapshot_requests_open ON ${T} (connector, id) WHERE state IN ('pending', 'running')`);
+    error text)`,
+    `CREATE INDEX IF NOT EXISTS snapshot_requests_open ON ${T} (connector, id) WHERE state IN ('pending', 'running')`,
+  ];
 }
 
 const COLUMNS = `id::text, connector, predicate, state, requested_at::text AS requested_at, rows::float8 AS rows, estimated_rows::float8 AS estimated_rows, error`;

@@ -1,0 +1,109 @@
+/**
+ * `pg-kafka-cdc install`: creates what the connectors need in their databases (the worker schema,
+ * and for change capture the change log, the trigger function and the triggers), and grants the
+ * worker's database user the rights to run them, so that the worker itself needs no DDL right and
+ * owns nothing. Run once by an administrator (again after an upgrade); `--print-sql` prints the
+ * statements instead, for review. Each connector's statements run in one transaction.
+ */
+import type { Client } from 'pg';
+import type { Env } from '../config/load';
+import type { ConnectorConfig } from '../config/types';
+import { captureStatements } from '../postgres/capture';
+import { connect, describeDatabase } from '../postgres/connect';
+import { introspectTable } from '../postgres/introspect';
+import { planTable } from '../postgres/plan';
+import { workerSchemaStatements } from '../postgres/progress';
+import { grantStatements } from '../postgres/rights';
+import { displayTable } from '../postgres/sql';
+import { DDL_LOCK, inDdlTransaction } from '../postgres/transaction';
+import { describeError } from '../util/errors';
+import { loadOrReport } from './connector-db';
+
+export interface InstallOptions {
+  connector: string | null;
+  printSql: boolean;
+  /** The role to grant the rights to; by default the user of each connector's database URL. */
+  grantTo: string | null;
+  /** An environment variable holding the administrator's database URL (instead of the connector's). */
+  databaseUrlEnv: string | null;
+}
+
+export async function installCommand(workerFile: string, opts: InstallOptions, env: Env, out: (l: string) => void, err: (l: string) => void): Promise<number> {
+  const config = loadOrReport(workerFile, env, err);
+  if (config === null) return 2;
+  const chosen = opts.connector === null ? config.connectors : config.connectors.filter((c) => c.name === opts.connector);
+  if (chosen.length === 0) {
+    err(opts.connector === null ? `no connectors in ${config.connectorsDir}` : `no connector named "${opts.connector}" in ${config.connectorsDir} (known: ${config.connectors.map((c) => c.name).join(', ') || 'none'})`);
+    return 2;
+  }
+  let adminUrl: string | null = null;
+  if (opts.databaseUrlEnv !== null) {
+    adminUrl = env[opts.databaseUrlEnv] ?? null;
+    if (!adminUrl) {
+      err(`--database-url-env: the environment variable ${opts.databaseUrlEnv} is not set`);
+      return 2;
+    }
+  }
+  for (const cfg of chosen) {
+    const code = await installOne(cfg, adminUrl ?? cfg.databaseUrl, opts, out, err);
+    if (code !== 0) return code;
+  }
+  return 0;
+}
+
+async function installOne(cfg: ConnectorConfig, url: string, opts: InstallOptions, out: (l: string) => void, err: (l: string) => void): Promise<number> {
+  let db: Client;
+  try {
+    db = await connect(url, { applicationName: `pg-kafka-cdc install ${cfg.name}`, connectTimeoutMs: 10_000 });
+  } catch (e) {
+    err(`${cfg.file}: /source/database: cannot connect to ${describeDatabase(url)}: ${describeError(e)}`);
+    return 1;
+  }
+  try {
+    const planned = planTable(cfg, await introspectTable(db, cfg.table), `${cfg.file}: `);
+    if (!planned.ok) {
+      for (const p of planned.problems) err(p);
+      return 2;
+    }
+    const plan = planned.plan;
+    const role = opts.grantTo ?? userOf(cfg.databaseUrl);
+    const statements = [
+      ...workerSchemaStatements(),
+      ...(cfg.channel !== null ? captureStatements(plan, cfg.channel) : []),
+      ...(role !== null ? grantStatements(role, plan, cfg.channel) : []),
+    ];
+    const what = `connector ${cfg.name}: ${displayTable(plan.table)}${cfg.channel ? `, change capture on channel ${cfg.channel}` : ''}${role ? `, rights for role ${role}` : ''}`;
+    if (opts.printSql) {
+      out(`-- pg-kafka-cdc install, ${what}`);
+      out('BEGIN;');
+      out(`SELECT pg_advisory_xact_lock(${DDL_LOCK}); -- serialises with the workers' own DDL`);
+      for (const s of statements) out(`${s};`);
+      out('COMMIT;');
+      out('');
+      return 0;
+    }
+    try {
+      await inDdlTransaction(db, async () => {
+        for (const s of statements) await db.query(s);
+      }, { lockTimeout: '10s' });
+    } catch (e) {
+      err(`install of ${cfg.name} failed, nothing was changed: ${describeError(e)}`);
+      if ((e as { code?: unknown }).code === '42501') err('  run install as the owner of the table (to create its triggers) with the right to create the schema kafka_cdc, or give --database-url-env with such a user\'s URL');
+      return 1;
+    }
+    out(`installed ${what}${role === null ? ' (no role to grant to: the database URL names no user; give --grant-to)' : ''}`);
+    return 0;
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+}
+
+/** The user a database URL names, or null. */
+function userOf(url: string): string | null {
+  try {
+    const u = decodeURIComponent(new URL(url).username);
+    return u === '' ? null : u;
+  } catch {
+    return null;
+  }
+}
