@@ -16,6 +16,12 @@ KAFKA_SASL_USER=cdc
 KAFKA_SASL_PASSWORD=cdc-secret
 PG_HOST=127.0.0.1
 PG_PORT="${PG_PORT:-5432}"
+# A second, private cluster that accepts only TLS, for the tests of TLS to PostgreSQL
+# (scripts/postgres/tls-up.sh); its certificates live in $PG_TLS_DIR.
+PG_TLS_PORT="${PG_TLS_PORT:-5433}"
+# Its data directory is outside $HOME: the postgres user must reach it when root runs the scripts.
+PG_TLS_DATA="${PG_TLS_DATA:-/var/tmp/pg-kafka-cdc-pgdata-tls}"
+PG_TLS_DIR="$CACHE_DIR/pg-tls"
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf '[services] %s\n' "$*" >&2; }

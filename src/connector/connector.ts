@@ -162,7 +162,7 @@ export class Connector {
     };
     try {
       if (!(await this.own(control, signal))) return false;
-      data = await connect(cfg.databaseUrl, { applicationName: `pg-kafka-cdc data ${cfg.name}`, queryTimeoutMs: DATA_QUERY_TIMEOUT_MS });
+      data = await connect(cfg.databaseUrl, { applicationName: `pg-kafka-cdc data ${cfg.name}`, queryTimeoutMs: DATA_QUERY_TIMEOUT_MS, nameDatabase: true });
       const { plan, statements, mode } = await this.plan(data);
       planned = plan;
       const { progress } = await this.prepare(data, plan, mode);

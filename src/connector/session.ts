@@ -35,6 +35,7 @@ export class ControlSession {
   async open(): Promise<void> {
     const client = await connect(this.url, {
       applicationName: `pg-kafka-cdc control ${this.connector}`,
+      nameDatabase: true,
       queryTimeoutMs: Math.max(5000, this.heartbeatMs),
     });
     this.client = client;

@@ -24,6 +24,8 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** Client-side limit on every query; a query that takes longer fails (and is retried). */
   queryTimeoutMs?: number;
+  /** A failure to connect names the database ("cannot connect to host:port/db: ..."), for callers that do not say it themselves. */
+  nameDatabase?: boolean;
 }
 
 export function clientConfig(url: string, opts: ConnectOptions): ClientConfig {
@@ -38,18 +40,61 @@ export function clientConfig(url: string, opts: ConnectOptions): ClientConfig {
   };
 }
 
-/** Opens a connection; a connection that fails to open is closed, never leaked. */
+/**
+ * Opens a connection; a connection that fails to open is closed, never leaked. A failure of TLS
+ * (or of its files) is explained in words that say what to fix; the caller names the database.
+ */
 export async function connect(url: string, opts: ConnectOptions): Promise<Client> {
-  const client = new Client(clientConfig(url, opts));
+  let client: Client;
+  const fail = (err: unknown) => {
+    const explained = explainConnectError(err);
+    if (!opts.nameDatabase || !(explained instanceof Error)) return explained;
+    const named = new Error(`cannot connect to ${describeDatabase(url)}: ${explained.message}`, { cause: err });
+    (named as { code?: unknown }).code = (explained as { code?: unknown }).code;
+    return named;
+  };
+  try {
+    client = new Client(clientConfig(url, opts)); // reads the files sslrootcert, sslcert and sslkey name
+  } catch (err) {
+    throw fail(err);
+  }
   // An idle client whose socket dies emits 'error'; without a listener that would crash the process.
   client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw err;
+    throw fail(err);
   }
   return client;
+}
+
+/** Node's codes for a server certificate that no trusted CA signed. */
+const UNTRUSTED_CERT = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT']);
+
+/**
+ * The error of a failed connection, with what to fix when the cause is TLS (node-postgres reads
+ * sslmode its own way: require, verify-ca and verify-full all verify the certificate and the host
+ * name, unless uselibpqcompat=true). Other errors pass unchanged. The code stays, so retrying
+ * decisions and messages keep it.
+ */
+export function explainConnectError(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  const code = (err as { code?: unknown }).code;
+  const why = (() => {
+    if (typeof code === 'string' && UNTRUSTED_CERT.has(code)) return "the server's TLS certificate is not signed by a CA this worker trusts: give the server's CA in the URL's sslrootcert (a mounted file)";
+    if (code === 'CERT_HAS_EXPIRED') return "the server's TLS certificate has expired";
+    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return "the server's TLS certificate does not name the host of the URL (sslmode verify-full checks it): connect by a name the certificate lists";
+    if (code === 'ENOENT' || code === 'EACCES') return 'a file named by sslrootcert, sslcert or sslkey in the URL cannot be read';
+    if (code === '28000' && /no encryption/.test(err.message)) return 'the server accepts only TLS connections from here: set sslmode=verify-full and sslrootcert in the URL';
+    if (code === '28000' && /client certificate/.test(err.message)) return "the server wants a client certificate: set sslcert and sslkey in the URL (mounted files)";
+    if (/does not support SSL/.test(err.message)) return 'the server does not offer TLS, but the URL asks for it (sslmode)';
+    return null;
+  })();
+  if (why === null) return err;
+  const explained = new Error(`${why} (${err.message})`, { cause: err });
+  (explained as { code?: unknown }).code = code;
+  return explained;
 }
 
 /** host:port/dbname of a URL, without credentials, for messages. */
