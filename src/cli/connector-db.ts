@@ -17,9 +17,13 @@ export async function withConnectorDb(
   env: Env,
   err: (l: string) => void,
   fn: (cfg: ConnectorConfig, db: Client, config: WorkerConfig) => Promise<number>,
+  /** An environment variable holding another database URL to connect with (an administrator's). */
+  databaseUrlEnv: string | null = null,
 ): Promise<number> {
   const config = loadOrReport(workerFile, env, err);
   if (config === null) return 2;
+  const override = databaseUrlFromEnv(databaseUrlEnv, env, err);
+  if (override === false) return 2;
   const cfg = config.connectors.find((c) => c.name === connectorName);
   if (!cfg) {
     err(`no connector named "${connectorName}" in ${config.connectorsDir} (known: ${config.connectors.map((c) => c.name).join(', ') || 'none'})`);
@@ -27,9 +31,9 @@ export async function withConnectorDb(
   }
   let db;
   try {
-    db = await connect(cfg.databaseUrl, { applicationName: `pg-kafka-cdc ${command} ${cfg.name}`, connectTimeoutMs: 10_000 });
+    db = await connect(override ?? cfg.databaseUrl, { applicationName: `pg-kafka-cdc ${command} ${cfg.name}`, connectTimeoutMs: 10_000 });
   } catch (e) {
-    err(`${cfg.file}: /source/database: cannot connect to ${describeDatabase(cfg.databaseUrl)}: ${describeError(e)}`);
+    err(`${cfg.file}: /source/database: cannot connect to ${describeDatabase(override ?? cfg.databaseUrl)}: ${describeError(e)}`);
     return 1;
   }
   try {
@@ -52,4 +56,15 @@ export function loadOrReport(workerFile: string, env: Env, err: (l: string) => v
     for (const p of e.problems) err(`  ${p}`);
     return null;
   }
+}
+
+/** The URL in the named environment variable (null when no name is given); false after saying it is not set. */
+export function databaseUrlFromEnv(name: string | null, env: Env, err: (l: string) => void): string | null | false {
+  if (name === null) return null;
+  const value = env[name];
+  if (!value) {
+    err(`--database-url-env: the environment variable ${name} is not set`);
+    return false;
+  }
+  return value;
 }

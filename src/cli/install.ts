@@ -17,7 +17,7 @@ import { grantStatements } from '../postgres/rights';
 import { displayTable } from '../postgres/sql';
 import { DDL_LOCK, inDdlTransaction } from '../postgres/transaction';
 import { describeError } from '../util/errors';
-import { loadOrReport } from './connector-db';
+import { databaseUrlFromEnv, loadOrReport } from './connector-db';
 
 export interface InstallOptions {
   connector: string | null;
@@ -36,14 +36,8 @@ export async function installCommand(workerFile: string, opts: InstallOptions, e
     err(opts.connector === null ? `no connectors in ${config.connectorsDir}` : `no connector named "${opts.connector}" in ${config.connectorsDir} (known: ${config.connectors.map((c) => c.name).join(', ') || 'none'})`);
     return 2;
   }
-  let adminUrl: string | null = null;
-  if (opts.databaseUrlEnv !== null) {
-    adminUrl = env[opts.databaseUrlEnv] ?? null;
-    if (!adminUrl) {
-      err(`--database-url-env: the environment variable ${opts.databaseUrlEnv} is not set`);
-      return 2;
-    }
-  }
+  const adminUrl = databaseUrlFromEnv(opts.databaseUrlEnv, env, err);
+  if (adminUrl === false) return 2;
   for (const cfg of chosen) {
     const code = await installOne(cfg, adminUrl ?? cfg.databaseUrl, opts, out, err);
     if (code !== 0) return code;

@@ -49,8 +49,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .requiredOption('-c, --config <worker.json>', 'the worker file')
     .requiredOption('--connector <name>', 'the connector to tear down')
     .option('--delete-topic', 'also delete its Kafka topic', false)
-    .action(async (o: { config: string; connector: string; deleteTopic: boolean }) =>
-      setExit(await teardownCommand(o.config, o.connector, { deleteTopic: o.deleteTopic }, process.env, out, err)),
+    .option('--database-url-env <name>', "connect with the URL in this environment variable (an administrator's: the one that ran install) instead of the connector's")
+    .action(async (o: { config: string; connector: string; deleteTopic: boolean; databaseUrlEnv?: string }) =>
+      setExit(await teardownCommand(o.config, o.connector, { deleteTopic: o.deleteTopic, databaseUrlEnv: o.databaseUrlEnv ?? null }, process.env, out, err)),
     );
 
   program

@@ -8,7 +8,7 @@ import { withConnectorDb } from './connector-db';
 export async function teardownCommand(
   workerFile: string,
   connectorName: string,
-  opts: { deleteTopic: boolean },
+  opts: { deleteTopic: boolean; databaseUrlEnv?: string | null },
   env: Env,
   out: (l: string) => void,
   err: (l: string) => void,
@@ -25,5 +25,5 @@ export async function teardownCommand(
       out(`the topic ${cfg.topic} is left as it is (--delete-topic deletes it)`);
     }
     return 0;
-  });
+  }, opts.databaseUrlEnv ?? null);
 }

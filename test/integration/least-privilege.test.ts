@@ -112,6 +112,42 @@ describe('least privilege', function () {
     await db.query(`GRANT DELETE ON kafka_cdc.pgkc_items_items_log TO ${role}`);
   });
 
+  it('names each documented grant when it is missing', async () => {
+    const grants: Array<[string, string, string]> = [
+      ['USAGE', 'SCHEMA kafka_cdc', `lacks USAGE on schema kafka_cdc`],
+      ['SELECT', 'kafka_cdc.progress', 'lacks SELECT on kafka_cdc.progress'],
+      ['INSERT', 'kafka_cdc.progress', 'lacks INSERT on kafka_cdc.progress'],
+      ['UPDATE', 'kafka_cdc.progress', 'lacks UPDATE on kafka_cdc.progress'],
+      ['SELECT', 'kafka_cdc.snapshot_requests', 'lacks SELECT on kafka_cdc.snapshot_requests'],
+      ['UPDATE', 'kafka_cdc.snapshot_requests', 'lacks UPDATE on kafka_cdc.snapshot_requests'],
+      ['SELECT', 'kafka_cdc.pgkc_items_items_log', 'lacks SELECT on kafka_cdc.pgkc_items_items_log'],
+      ['DELETE', 'kafka_cdc.pgkc_items_items_log', 'lacks DELETE on kafka_cdc.pgkc_items_items_log'],
+      ['SELECT', 'items', 'may not SELECT from "items"'],
+    ];
+    for (const [privilege, object, message] of grants) {
+      await db.query(`REVOKE ${privilege} ON ${object} FROM ${role}`);
+      try {
+        const v = await runCli(['validate', '--config', workerFile]);
+        expect(v.code, `${privilege} on ${object}`).to.equal(2);
+        expect(v.stderr, `${privilege} on ${object}`).to.contain(message);
+      } finally {
+        await db.query(`GRANT ${privilege} ON ${object} TO ${role}`);
+      }
+    }
+    expect((await runCli(['validate', '--config', workerFile])).code, 'every grant back').to.equal(0);
+  });
+
+  it('tears down as the administrator: nothing of the connector is left', async () => {
+    const r = await runCli(['teardown', '--config', workerFile, '--connector', 'items', '--database-url-env', 'ADMIN_DB_URL'], admin());
+    expect(r.code, r.stderr).to.equal(0);
+    const left = await db.query<{ what: string }>(`
+      SELECT 'trigger ' || tgname AS what FROM pg_trigger WHERE tgrelid = 'items'::regclass AND NOT tgisinternal
+      UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE proname LIKE 'pgkc_items%'
+      UNION ALL SELECT 'log ' || relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'kafka_cdc' AND relname LIKE '%_log'
+      UNION ALL SELECT 'progress ' || connector FROM kafka_cdc.progress`);
+    expect(left).to.deep.equal([]);
+  });
+
   it('never installs half a trigger: a connector whose capture was not installed fails and leaves the table as it was', async () => {
     const file = writeConfig({
       databaseUrl: pgUrl(db.name).replace('postgres@', `${role}@`),
