@@ -39,6 +39,7 @@ unit: build ## unit tests (no services)
 services-up: install ## start PostgreSQL (if none answers) and Apache Kafka (fetched from Maven Central) on 127.0.0.1
 	scripts/postgres/up.sh
 	scripts/kafka/up.sh
+	scripts/connect/fetch.sh
 
 services-down: ## stop the Kafka broker (and a private PostgreSQL cluster, if this project started one)
 	scripts/kafka/down.sh

@@ -14,6 +14,8 @@ KAFKA_SASL_PORT="${KAFKA_SASL_PORT:-9094}"
 KAFKA_TLS_DIR="$KAFKA_HOME/tls"
 KAFKA_SASL_USER=cdc
 KAFKA_SASL_PASSWORD=cdc-secret
+# Kafka Connect plugins for the interop tests (scripts/connect/fetch.sh).
+CONNECT_PLUGINS="$CACHE_DIR/connect-plugins"
 PG_HOST=127.0.0.1
 PG_PORT="${PG_PORT:-5432}"
 # A second, private cluster that accepts only TLS, for the tests of TLS to PostgreSQL

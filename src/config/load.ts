@@ -123,6 +123,7 @@ export function inspectWorkerConfig(workerFile: string, env: Env): { config: Wor
       replicationFactor: c.sink.replication_factor,
       compact: c.sink.compact,
       compression: c.sink.compression,
+      format: c.sink.format,
       delivery: c.sink.delivery,
       transactionalId,
       offsetsTopic,

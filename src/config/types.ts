@@ -42,6 +42,7 @@ export interface RawConnectorConfig {
     notification?: { channel_name?: string };
   };
   sink: { topic?: string; partitions: number; replication_factor: number; compact: boolean; compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+    format: RecordFormat;
     delivery: Delivery;
     transactional_id?: string;
     offsets_topic?: string;
@@ -79,6 +80,8 @@ export interface ConnectorConfig {
   replicationFactor: number;
   compact: boolean;
   compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+  /** How records are written: plain row_to_json JSON, or Kafka Connect's JsonConverter envelope with a schema. */
+  format: RecordFormat;
   delivery: Delivery;
   /** The Kafka transactional id (exactly_once), stable across restarts and replicas. */
   transactionalId: string;
@@ -100,3 +103,5 @@ export interface WorkerConfig {
   connectorsDir: string;
   connectors: ConnectorConfig[];
 }
+
+export type RecordFormat = 'json' | 'connect_json';

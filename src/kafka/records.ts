@@ -3,6 +3,8 @@
  * - key: JSON object of the primary-key columns in key order, e.g. {"id":42};
  * - value: JSON object of key and included columns as row_to_json renders them (UTC), or null
  *   for a delete (a tombstone);
+ * - with sink.format connect_json, key and value are Kafka Connect JsonConverter envelopes
+ *   {"schema": ..., "payload": ...} (postgres/formats.ts); a tombstone is still null;
  * - headers: op = snapshot | upsert | delete, connector, change_id, ordinal (when configured),
  *   truncate = true on the tombstones a TRUNCATE of the table caused.
  *
@@ -41,14 +43,20 @@ const OP_VALUES: Record<Op, Buffer> = { snapshot: Buffer.from('snapshot'), upser
 
 export class RecordBuilder {
   private readonly connector: Buffer;
+  private readonly keyPrefix: string | null;
+  private readonly valuePrefix: string | null;
 
   constructor(
     private readonly topic: string,
     connector: string,
     /** The run the change ids name. */
     readonly run: string,
+    /** sink.format connect_json: the JsonConverter schemas the key and value payloads are wrapped with (null: plain JSON). */
+    envelope: { key: string; value: string } | null = null,
   ) {
     this.connector = Buffer.from(connector);
+    this.keyPrefix = envelope && `{"schema":${envelope.key},"payload":`;
+    this.valuePrefix = envelope && `{"schema":${envelope.value},"payload":`;
   }
 
   /** The record of a drained change, and its op (for the per-op counts of a change batch). A tombstone a TRUNCATE caused says so in a header. */
@@ -81,7 +89,9 @@ export class RecordBuilder {
       [H_CHANGE_ID, Buffer.from(changeId)],
     ]);
     if (row.o !== null) headers.set(H_ORDINAL, Buffer.from(row.o));
-    return { topic: this.topic, key: Buffer.from(row.k), value: row.v === null ? null : Buffer.from(row.v), headers };
+    const key = this.keyPrefix === null ? row.k : `${this.keyPrefix}${row.k}}`;
+    const value = row.v === null ? null : this.valuePrefix === null ? row.v : `${this.valuePrefix}${row.v}}`;
+    return { topic: this.topic, key: Buffer.from(key), value: value === null ? null : Buffer.from(value), headers };
   }
 }
 

@@ -2,7 +2,7 @@
  * Checks a connector's source settings against the table as the catalogs describe it, and
  * decides what is read: key columns, value columns, ordinal. Pure: no I/O, so it is unit-tested.
  */
-import type { ConnectorConfig } from '../config/types';
+import type { ConnectorConfig, RecordFormat } from '../config/types';
 import { captureNames, WORKER_SCHEMA } from './names';
 import { displayTable, identBytes, MAX_IDENT_BYTES } from './sql';
 import { ORDINAL_TYPES, unsupportedKeyType, type Column, type TableInfo } from './introspect';
@@ -20,6 +20,8 @@ export interface TablePlan {
    */
   wholeRow: boolean;
   ordinal: Column | null;
+  /** How records are rendered (sink.format): json (row_to_json) or connect_json (Connect's forms). */
+  format: RecordFormat;
 }
 
 /** The primary key as text, "id bigint, tenant text": a connector whose key changes cannot go on writing its topic. */
@@ -83,6 +85,7 @@ export function planTable(cfg: ConnectorConfig, info: TableInfo | null, where: s
       valueColumns: info.columns.filter((c) => keep.has(c.name)),
       wholeRow: cfg.includedColumns === null,
       ordinal,
+      format: cfg.format,
     },
   };
 }

@@ -9,6 +9,7 @@ import { types, type QueryResult, type QueryResultRow } from 'pg';
 import type { Column } from './introspect';
 import type { TablePlan } from './plan';
 import { WORKER_SCHEMA } from './names';
+import { connectPayload } from './formats';
 import { wrapPredicate } from './predicate';
 import { inTransaction } from './transaction';
 import { quoteIdent, quoteTable } from './sql';
@@ -97,9 +98,15 @@ function jsonOf(alias: string, cols: Column[]): string {
   return `(SELECT row_to_json(_j) FROM (SELECT ${cols.map((c) => col(alias, c)).join(', ')}) AS _j)::text`;
 }
 
-/** The record value: the whole row as it is now (no included_columns), or the planned columns. */
+/** The record value: the whole row as it is now (no included_columns), or the planned columns; in connect_json, the planned columns in Connect's forms. */
 function valueOf(alias: string, plan: TablePlan): string {
-  return plan.wholeRow ? `row_to_json(${alias})::text` : jsonOf(alias, plan.valueColumns);
+  if (plan.format === 'connect_json') return connectPayload(alias, plan.valueColumns);
+  return plan.wholeRow ? `row_to_json(${alias}.*)::text` : jsonOf(alias, plan.valueColumns);
+}
+
+/** The record key: the key columns as a JSON object (in connect_json, in Connect's forms). */
+function keyOf(alias: string, plan: TablePlan): string {
+  return plan.format === 'connect_json' ? connectPayload(alias, plan.keyColumns) : jsonOf(alias, plan.keyColumns);
 }
 
 function ordinalOf(alias: string, ordinal: Column | null): string {
@@ -128,7 +135,7 @@ function recordParts(plan: TablePlan): { order: string; record: string; keyText:
   const keys = plan.keyColumns;
   return {
     order: keys.map((c) => col('t', c)).join(', '),
-    record: `${jsonOf('t', keys)} AS k, ${valueOf('t', plan)} AS v, ${ordinalOf('t', plan.ordinal)} AS o`,
+    record: `${keyOf('t', plan)} AS k, ${valueOf('t', plan)} AS v, ${ordinalOf('t', plan.ordinal)} AS o`,
     keyText: `ARRAY[${keys.map((c) => `${col('t', c)}::text`).join(', ')}]::text AS p`,
   };
 }
@@ -166,7 +173,7 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string): 
       keys AS (SELECT k::text::jsonb AS k, array_agg(seq) AS seqs, min(seq) AS first_seq, min(changed_at) AS changed_at, bool_or(truncated) AS truncated FROM batch GROUP BY k::text)
       SELECT keys.seqs::text[] AS seqs, (extract(epoch FROM keys.changed_at) * 1000)::float8 AS changed_ms, keys.truncated,
              (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms,
-             ${jsonOf('kr', keys)} AS k,
+             ${keyOf('kr', plan)} AS k,
              CASE WHEN ${col('t', keys[0])} IS NULL THEN NULL ELSE ${valueOf('t', plan)} END AS v,
              ${ordinalOf('t', plan.ordinal)} AS o
         FROM keys CROSS JOIN LATERAL (SELECT ${fromKey}) AS kr

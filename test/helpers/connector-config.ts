@@ -15,6 +15,7 @@ export function connectorConfig(over: Partial<ConnectorConfig> = {}): ConnectorC
     replicationFactor: 1,
     compact: true,
     compression: 'zstd',
+    format: 'json',
     delivery: 'exactly_once',
     transactionalId: 'pg-kafka-cdc.orders',
     offsetsTopic: 'pg-kafka-cdc.offsets.orders',

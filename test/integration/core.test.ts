@@ -4,7 +4,11 @@
  * Fast, and precise about what each piece does; the process-level tests check them together.
  */
 import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { RecordBuilder } from '../../src/kafka/records';
+import { connectSchemas } from '../../src/postgres/formats';
+import { REPO_ROOT } from '../helpers/worker';
 import { installCapture, lowerIdleFlag, raiseIdleFlag } from '../../src/postgres/capture';
 import { introspectTable } from '../../src/postgres/introspect';
 import { captureNames } from '../../src/postgres/names';
@@ -142,6 +146,30 @@ describe('the core, in process', () => {
     await clear('core_parts_log');
     await db.query(`TRUNCATE parts`);
     expect(await logged('core_parts_log'), 'TRUNCATE of the parent: every key of every partition').to.deep.equal(['[150]', '[200]', '[2]', '[3]']);
+  });
+
+  it('renders a row of every mapped type exactly as the golden files say, in each sink.format', async () => {
+    await db.query(`CREATE TABLE formats (
+      id bigint PRIMARY KEY, i2 smallint, i4 int, big bigint, amount numeric(20,4), free numeric, r4 real, r8 double precision, nan double precision,
+      flag boolean, note text, code char(3), uid uuid, doc jsonb, js json, ts timestamptz, inf_ts timestamptz, local_ts timestamp, day date,
+      t time, raw bytea, tags text[], counts int[], stamps timestamptz[], span interval)`);
+    await db.query(`INSERT INTO formats VALUES (9007199254740993, -32768, 2147483647, -9223372036854775808, 12345678901234.5678, 1.000000000000000000001,
+      1.5, 0.30000000000000004, 'NaN', true, E'line\nbreak "quoted" \u00e9\u4e2d', 'ab', 'c81e728d-9d4c-2f63-6f06-7f89cc14862c', '{"b": [1, 2.50], "a": null}',
+      '{"raw":  "kept as written"}', '2026-11-26 10:00:00.123456+01', 'infinity', '2026-11-26 10:00:00.000001', '2024-02-29', '23:59:59.999999',
+      '\\xdeadbeef', ARRAY['x', NULL, 'z'], ARRAY[1, 2], ARRAY['2026-01-01 00:00:00+00'::timestamptz], '1 day 2 hours')`);
+    for (const format of ['json', 'connect_json'] as const) {
+      const plan = await planFor(db, { table: { schema: null, name: 'formats' }, format });
+      const [row] = await tableStatements(plan, null).snapshot.page(db.client, 10, null);
+      const envelope = format === 'connect_json' ? connectSchemas('pg_kafka_cdc.public.formats', plan.keyColumns, plan.valueColumns) : null;
+      const record = new RecordBuilder('formats', 'core', 'run', envelope).snapshot(row, 1);
+      // The exact bytes of key and value, a line each: numbers beyond 2^53 and decimals must stay as PostgreSQL wrote them.
+      const rendered = `${record.key.toString()}\n${record.value?.toString() ?? 'null'}\n`;
+      const golden = path.join(REPO_ROOT, 'test', 'fixtures', 'formats', `${format}.golden`);
+      if (process.env.UPDATE_GOLDEN === '1') fs.writeFileSync(golden, rendered);
+      expect(rendered, `${format}: differs from ${golden} (UPDATE_GOLDEN=1 rewrites it after a deliberate change)`).to.equal(fs.readFileSync(golden, 'utf8'));
+      expect(record.value?.toString()).to.contain('9007199254740993').and.to.contain('12345678901234.5678');
+      expect(() => JSON.parse(record.value?.toString() ?? ''), 'valid JSON').not.to.throw();
+    }
   });
 
   it('the idle handshake: the idle lock waits for writers that shared it, and from then on every writer NOTIFYs', async () => {

@@ -68,14 +68,14 @@ const fullConnectorInline: RawConnectorConfig = {
     ordinal_column: 'updated_at',
     notification: { channel_name: 'orders_cdc' },
   },
-  sink: { topic: 'sales.orders', partitions: 6, replication_factor: 3, compact: false, compression: 'lz4', delivery: 'at_least_once', transactional_id: 'sales.orders-cdc', offsets_topic: 'sales.orders.offsets' },
+  sink: { topic: 'sales.orders', partitions: 6, replication_factor: 3, compact: false, compression: 'lz4', format: 'connect_json', delivery: 'at_least_once', transactional_id: 'sales.orders-cdc', offsets_topic: 'sales.orders.offsets' },
   snapshot: { mode: 'never', batch_size: 100 },
   capture: { batch_size: 50, drain_pause_ms: 0, poll_interval_ms: 250, heartbeat_interval_ms: 2000 },
 };
 const fullConnectorEnv: RawConnectorConfig = {
   name: 'customers',
   source: { table_name: 'customers', database: { url_env: 'CUSTOMERS_DB_URL' }, notification: {} },
-  sink: { partitions: 1, replication_factor: 1, compact: true, compression: 'zstd', delivery: 'exactly_once' },
+  sink: { partitions: 1, replication_factor: 1, compact: true, compression: 'zstd', format: 'json', delivery: 'exactly_once' },
   snapshot: { mode: 'initial', batch_size: 2000 },
   capture: { batch_size: 2000, drain_pause_ms: 5, poll_interval_ms: 1000, heartbeat_interval_ms: 10000 },
 };
@@ -110,6 +110,7 @@ describe('loadWorkerConfig', () => {
         replicationFactor: 1,
         compact: true,
         compression: 'zstd',
+        format: 'json',
         delivery: 'exactly_once',
         transactionalId: 'pg-kafka-cdc.orders',
         offsetsTopic: 'pg-kafka-cdc.offsets.orders',
@@ -203,6 +204,7 @@ describe('loadWorkerConfig', () => {
         replicationFactor: 3,
         compact: false,
         compression: 'lz4',
+        format: 'connect_json',
         delivery: 'at_least_once',
         transactionalId: 'sales.orders-cdc',
         offsetsTopic: 'sales.orders.offsets',
