@@ -17,6 +17,9 @@
 # server log's tail, when it cannot start.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
+# One start at a time: two concurrent starts (make test next to make demo) once left a broker whose
+# second start had failed half-way, with a controller that no longer answered.
+mkdir -p "$CACHE_DIR"; exec 9>"$CACHE_DIR/kafka-up.lock"; flock 9
 use_node24
 PIDFILE="$KAFKA_HOME/kafka.pid"
 CA="$KAFKA_TLS_DIR/ca.pem"

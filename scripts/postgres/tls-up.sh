@@ -8,6 +8,9 @@
 # pg_hba: hostssl only (plaintext is rejected), trust for every role but pgkc_cert. Idempotent.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
+# One start at a time: two concurrent starts (make test next to make demo) once left a broker whose
+# second start had failed half-way, with a controller that no longer answered.
+mkdir -p "$CACHE_DIR"; exec 9>"$CACHE_DIR/pg-tls-up.lock"; flock 9
 DATA="$PG_TLS_DATA"
 ready() { pg_isready -q -h "$PG_HOST" -p "$PG_TLS_PORT" 2>/dev/null; }
 if ready; then log "TLS-only PostgreSQL answers on $PG_HOST:$PG_TLS_PORT"; exit 0; fi
