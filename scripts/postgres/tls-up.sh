@@ -40,9 +40,6 @@ if [ ! -f "$DATA/PG_VERSION" ]; then
   log "initialising the TLS-only cluster in $DATA"
   mkdir -p "$DATA"; [ "$(id -u)" = 0 ] && chown postgres: "$DATA"
   "${RUN[@]}" "$BIN/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 >/dev/null
-  install -m 600 -o "$OWNER" "$PG_TLS_DIR/server.key" "$DATA/server.key"
-  install -m 644 -o "$OWNER" "$PG_TLS_DIR/server.pem" "$DATA/server.pem"
-  install -m 644 -o "$OWNER" "$PG_TLS_DIR/ca.pem" "$DATA/ca.pem"
   cat > "$DATA/pg_hba.conf" <<HBA
 local     all all                 trust
 hostssl   all pgkc_cert 127.0.0.1/32 cert
@@ -51,6 +48,11 @@ hostnossl all all       127.0.0.1/32 reject
 HBA
   chown "$OWNER" "$DATA/pg_hba.conf"
 fi
+# The certificates of $PG_TLS_DIR, at every start: the data directory outlives a cleared cache, whose
+# new CA would otherwise not match the server's old certificate.
+install -m 600 -o "$OWNER" "$PG_TLS_DIR/server.key" "$DATA/server.key"
+install -m 644 -o "$OWNER" "$PG_TLS_DIR/server.pem" "$DATA/server.pem"
+install -m 644 -o "$OWNER" "$PG_TLS_DIR/ca.pem" "$DATA/ca.pem"
 log "starting the TLS-only cluster on $PG_HOST:$PG_TLS_PORT"
 "${RUN[@]}" "$BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w \
   -o "-h $PG_HOST -p $PG_TLS_PORT -k /tmp -c ssl=on -c ssl_cert_file=server.pem -c ssl_key_file=server.key -c ssl_ca_file=ca.pem -c max_connections=50" start >/dev/null \

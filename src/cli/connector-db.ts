@@ -26,24 +26,37 @@ export async function withConnectorDb(
   if (override === false) return 2;
   const cfg = config.connectors.find((c) => c.name === connectorName);
   if (!cfg) {
-    err(`no connector named "${connectorName}" in ${config.connectorsDir} (known: ${config.connectors.map((c) => c.name).join(', ') || 'none'})`);
+    err(unknownConnector(connectorName, config));
     return 2;
   }
+  return withDatabase(cfg, override ?? cfg.databaseUrl, command, err, (db) => fn(cfg, db, config));
+}
+
+/**
+ * Connects to a connector's database (or the given URL), runs fn and closes the connection. Exit
+ * code 1 when the database cannot be reached, or fn throws (said with the command and connector).
+ */
+export async function withDatabase(cfg: ConnectorConfig, url: string, command: string, err: (l: string) => void, fn: (db: Client) => Promise<number>): Promise<number> {
   let db;
   try {
-    db = await connect(override ?? cfg.databaseUrl, { applicationName: `pg-kafka-cdc ${command} ${cfg.name}`, connectTimeoutMs: 10_000 });
+    db = await connect(url, { applicationName: `pg-kafka-cdc ${command} ${cfg.name}`, connectTimeoutMs: 10_000 });
   } catch (e) {
-    err(`${cfg.file}: /source/database: cannot connect to ${describeDatabase(override ?? cfg.databaseUrl)}: ${describeError(e)}`);
+    err(`${cfg.file}: /source/database: cannot connect to ${describeDatabase(url)}: ${describeError(e)}`);
     return 1;
   }
   try {
-    return await fn(cfg, db, config);
+    return await fn(db);
   } catch (e) {
     err(`${command} of ${cfg.name} failed: ${describeError(e)}`);
     return 1;
   } finally {
     await db.end().catch(() => undefined);
   }
+}
+
+/** "no connector named X in DIR (known: ...)". */
+export function unknownConnector(name: string, config: WorkerConfig): string {
+  return `no connector named "${name}" in ${config.connectorsDir} (known: ${config.connectors.map((c) => c.name).join(', ') || 'none'})`;
 }
 
 /** The worker config, or null after printing its problems (the caller exits 2). */

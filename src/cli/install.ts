@@ -5,11 +5,9 @@
  * owns nothing. Run once by an administrator (again after an upgrade); `--print-sql` prints the
  * statements instead, for review. Each connector's statements run in one transaction.
  */
-import type { Client } from 'pg';
 import type { Env } from '../config/load';
 import type { ConnectorConfig } from '../config/types';
 import { captureStatements } from '../postgres/capture';
-import { connect, describeDatabase } from '../postgres/connect';
 import { introspectTable } from '../postgres/introspect';
 import { planTable } from '../postgres/plan';
 import { workerSchemaStatements } from '../postgres/progress';
@@ -17,7 +15,7 @@ import { grantStatements } from '../postgres/rights';
 import { displayTable } from '../postgres/sql';
 import { DDL_LOCK, inDdlTransaction } from '../postgres/transaction';
 import { describeError } from '../util/errors';
-import { databaseUrlFromEnv, loadOrReport } from './connector-db';
+import { databaseUrlFromEnv, loadOrReport, unknownConnector, withDatabase } from './connector-db';
 
 export interface InstallOptions {
   connector: string | null;
@@ -33,7 +31,7 @@ export async function installCommand(workerFile: string, opts: InstallOptions, e
   if (config === null) return 2;
   const chosen = opts.connector === null ? config.connectors : config.connectors.filter((c) => c.name === opts.connector);
   if (chosen.length === 0) {
-    err(opts.connector === null ? `no connectors in ${config.connectorsDir}` : `no connector named "${opts.connector}" in ${config.connectorsDir} (known: ${config.connectors.map((c) => c.name).join(', ') || 'none'})`);
+    err(opts.connector === null ? `no connectors in ${config.connectorsDir}` : unknownConnector(opts.connector, config));
     return 2;
   }
   const adminUrl = databaseUrlFromEnv(opts.databaseUrlEnv, env, err);
@@ -46,14 +44,7 @@ export async function installCommand(workerFile: string, opts: InstallOptions, e
 }
 
 async function installOne(cfg: ConnectorConfig, url: string, opts: InstallOptions, out: (l: string) => void, err: (l: string) => void): Promise<number> {
-  let db: Client;
-  try {
-    db = await connect(url, { applicationName: `pg-kafka-cdc install ${cfg.name}`, connectTimeoutMs: 10_000 });
-  } catch (e) {
-    err(`${cfg.file}: /source/database: cannot connect to ${describeDatabase(url)}: ${describeError(e)}`);
-    return 1;
-  }
-  try {
+  return withDatabase(cfg, url, 'install', err, async (db) => {
     const planned = planTable(cfg, await introspectTable(db, cfg.table), `${cfg.file}: `);
     if (!planned.ok) {
       for (const p of planned.problems) err(p);
@@ -87,9 +78,7 @@ async function installOne(cfg: ConnectorConfig, url: string, opts: InstallOption
     }
     out(`installed ${what}${role === null ? ' (no role to grant to: the database URL names no user; give --grant-to)' : ''}`);
     return 0;
-  } finally {
-    await db.end().catch(() => undefined);
-  }
+  });
 }
 
 /** The user a database URL names, or null. */

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { buildProgram } from '../../src/cli/main';
 import { WORKER_NODE_FLAGS } from '../../src/cli/node-flags';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -17,6 +18,21 @@ describe('the command line', () => {
     const r = run('npx', ['--no-install', 'pg-kafka-cdc', '--help']);
     expect(r.code, r.out).to.equal(0);
     for (const command of ['validate', 'run', 'teardown', 'tail']) expect(r.out).to.contain(command);
+  });
+
+  it('documents every command and every option in the README', () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const block = readme.slice(readme.indexOf('## The command line'), readme.indexOf('## Configuration'));
+    const program = buildProgram(() => undefined);
+    expect(program.commands.length).to.be.greaterThan(5);
+    for (const command of program.commands) {
+      const line = block.split('\n').find((l) => l.startsWith(`pg-kafka-cdc ${command.name()} `));
+      expect(line, `README: no line for the command ${command.name()}`).to.not.equal(undefined);
+      for (const option of command.options) {
+        const shown = [option.long, option.short].some((flag) => flag && new RegExp(`(^|[\\s\\[|])${flag}([\\s\\]]|$)`).test(line ?? ''));
+        expect(shown, `README: ${command.name()} ${option.long}`).to.equal(true);
+      }
+    }
   });
 
   it('answers a usage error with exit code 2 and no stack trace', () => {
