@@ -40,6 +40,7 @@ services-up: install ## start PostgreSQL (if none answers) and Apache Kafka (fet
 	scripts/postgres/up.sh
 	scripts/kafka/up.sh
 	scripts/connect/fetch.sh
+	scripts/flink/fetch.sh
 
 services-down: ## stop the Kafka broker (and a private PostgreSQL cluster, if this project started one)
 	scripts/kafka/down.sh

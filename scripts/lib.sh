@@ -16,6 +16,8 @@ KAFKA_SASL_USER=cdc
 KAFKA_SASL_PASSWORD=cdc-secret
 # Kafka Connect plugins for the interop tests (scripts/connect/fetch.sh).
 CONNECT_PLUGINS="$CACHE_DIR/connect-plugins"
+# Apache Flink jars for the interop tests (scripts/flink/fetch.sh).
+FLINK_LIB="$CACHE_DIR/flink-2.2.0"
 PG_HOST=127.0.0.1
 PG_PORT="${PG_PORT:-5432}"
 # A second, private cluster that accepts only TLS, for the tests of TLS to PostgreSQL

@@ -4,6 +4,7 @@
  * decides exit codes: 0 done, 1 runtime failure, 2 invalid config or usage. Never a stack trace.
  */
 import './require-node'; // first: a clear message on an old Node.js, before anything else loads
+import { VERSION } from '../version';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { loadWorkerConfig } from '../config/load';
 import { ConfigError, describeError, problemsFound } from '../util/errors';
@@ -27,7 +28,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command()
     .name('pg-kafka-cdc')
     .description('Mirror PostgreSQL tables into Kafka topics: a snapshot in primary-key order, then every change.')
-    .version(require('../../../package.json').version)
+    .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 

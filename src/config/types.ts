@@ -104,4 +104,4 @@ export interface WorkerConfig {
   connectors: ConnectorConfig[];
 }
 
-export type RecordFormat = 'json' | 'connect_json';
+export type RecordFormat = 'json' | 'connect_json' | 'debezium';

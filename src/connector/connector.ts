@@ -21,7 +21,8 @@ import { ensureWorkerSchema } from '../postgres/progress';
 import { missingRights } from '../postgres/rights';
 import { connect, destroyClient, endWithin } from '../postgres/connect';
 import { introspectTable } from '../postgres/introspect';
-import { connectSchemas } from '../postgres/formats';
+import { recordEnvelope } from '../postgres/formats';
+import { VERSION } from '../version';
 import { keySignature, planTable, type TablePlan } from '../postgres/plan';
 import { tableStatements, type TableStatements } from '../postgres/queries';
 import { identityChanges, ProgressStore, type Identity, type Progress } from '../progress/store';
@@ -169,8 +170,7 @@ export class Connector {
       const { progress } = await this.prepare(data, plan, mode);
       await publisher.connect(); // exactly_once: fences every earlier owner first
       const state = await this.recover(progress, mode);
-      const envelope = plan.format === 'connect_json' ? connectSchemas(`pg_kafka_cdc.${plan.table.schema}.${plan.table.name}`, plan.keyColumns, plan.valueColumns) : null;
-      const records = new RecordBuilder(cfg.topic, cfg.name, state.run, envelope);
+      const records = new RecordBuilder(cfg.topic, cfg.name, state.run, recordEnvelope(plan, VERSION));
       const session = data;
       const ctx: SessionContext = {
         cfg, plan, statements, data, control, publisher, records, progress, events: this.events, log: this.log, signal,

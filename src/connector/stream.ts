@@ -66,10 +66,10 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
     const ops: Op[] = [];
     // Built by the publisher while its transaction's first round trip is on the way.
     const build = () =>
-      rows.map((r) => {
-        const { record, op } = records.change(r);
+      rows.flatMap((r) => {
+        const { records: built, op } = records.change(r);
         ops.push(op);
-        return record;
+        return built;
       });
     // The LIMIT counts log entries; rows are distinct keys (a key changed twice is one row).
     const full = seqs.length >= cfg.captureBatchSize;

@@ -5,6 +5,9 @@
  *   for a delete (a tombstone);
  * - with sink.format connect_json, key and value are Kafka Connect JsonConverter envelopes
  *   {"schema": ..., "payload": ...} (postgres/formats.ts); a tombstone is still null;
+ * - with sink.format debezium, the key is as in connect_json and the value is Debezium's change
+ *   event (before, after, source, op r/c/u/d, ts_ms) in the JsonConverter envelope; a delete is
+ *   the event with op d, then the tombstone;
  * - headers: op = snapshot | upsert | delete, connector, change_id, ordinal (when configured),
  *   truncate = true on the tombstones a TRUNCATE of the table caused.
  *
@@ -41,48 +44,96 @@ const [H_OP, H_CONNECTOR, H_CHANGE_ID, H_ORDINAL, H_TRUNCATE] = HEADERS.map((h) 
 const TRUE = Buffer.from('true');
 const OP_VALUES: Record<Op, Buffer> = { snapshot: Buffer.from('snapshot'), upsert: Buffer.from('upsert'), delete: Buffer.from('delete') };
 
+/**
+ * How keys and values are written (sink.format): plain JSON, Kafka Connect's JsonConverter envelope,
+ * or Debezium's change-event envelope. The schemas are JSON text computed once per session
+ * (postgres/formats.ts); the payloads are rendered by PostgreSQL.
+ */
+export type RecordEnvelope =
+  | { kind: 'json' }
+  | { kind: 'connect_json'; schemas: { key: string; value: string } }
+  | {
+      kind: 'debezium';
+      schemas: { key: string; value: string };
+      /** What the source block names: the table's database, schema and name, and this worker's version. */
+      source: { database: string; schema: string; table: string; version: string };
+      /** The clock of ts_ms (a test pins it). */
+      clock?: () => number;
+    };
+
+/** Debezium's op of a record: r a snapshot read, c a created row, u an updated one, d a deleted one. */
+type DebeziumOp = 'r' | 'c' | 'u' | 'd';
+/** Debezium's source.snapshot: true for the initial snapshot, incremental for a re-snapshot on demand. */
+type SnapshotKind = 'true' | 'false' | 'incremental';
+
 export class RecordBuilder {
   private readonly connector: Buffer;
   private readonly keyPrefix: string | null;
   private readonly valuePrefix: string | null;
+  /** debezium: the constant start of the source block, up to its ts_ms. */
+  private readonly sourcePrefix: string | null;
+  private readonly sourceNames: string | null;
+  private readonly clock: () => number;
 
   constructor(
     private readonly topic: string,
-    connector: string,
+    connectorName: string,
     /** The run the change ids name. */
     readonly run: string,
-    /** sink.format connect_json: the JsonConverter schemas the key and value payloads are wrapped with (null: plain JSON). */
-    envelope: { key: string; value: string } | null = null,
+    envelope: RecordEnvelope = { kind: 'json' },
   ) {
-    this.connector = Buffer.from(connector);
-    this.keyPrefix = envelope && `{"schema":${envelope.key},"payload":`;
-    this.valuePrefix = envelope && `{"schema":${envelope.value},"payload":`;
+    this.connector = Buffer.from(connectorName);
+    const schemas = envelope.kind === 'json' ? null : envelope.schemas;
+    this.keyPrefix = schemas && `{"schema":${schemas.key},"payload":`;
+    this.valuePrefix = schemas && `{"schema":${schemas.value},"payload":`;
+    if (envelope.kind === 'debezium') {
+      const { database, schema, table, version } = envelope.source;
+      const s = JSON.stringify;
+      this.sourcePrefix = `"source":{"version":${s(version)},"connector":"pg-kafka-cdc","name":${s(connectorName)},"ts_ms":`;
+      this.sourceNames = `,"db":${s(database)},"schema":${s(schema)},"table":${s(table)},"change_id":`;
+      this.clock = envelope.clock ?? Date.now;
+    } else {
+      this.sourcePrefix = null;
+      this.sourceNames = null;
+      this.clock = Date.now;
+    }
   }
 
-  /** The record of a drained change, and its op (for the per-op counts of a change batch). A tombstone a TRUNCATE caused says so in a header. */
-  change(row: RowImage & { seqs: string[]; truncated?: boolean }): { record: KafkaRecord; op: Op } {
+  /**
+   * The records of a drained change, and its op (for the per-op counts of a change batch). A tombstone
+   * a TRUNCATE caused says so in a header. In the debezium format a delete is two records: the
+   * change event (op d) and then the tombstone that lets compaction drop the key.
+   */
+  change(row: RowImage & { seqs: string[]; truncated?: boolean; inserted?: boolean; changed_ms?: number }): { records: KafkaRecord[]; op: Op } {
     const op = opOf(row, 'change');
-    const record = this.record(row, op, `${this.run}:c${row.seqs.join(',')}`);
-    if (row.truncated && row.v === null) record.headers.set(H_TRUNCATE, TRUE);
-    return { record, op };
+    const changeId = `${this.run}:c${row.seqs.join(',')}`;
+    const debeziumOp: DebeziumOp = row.v === null ? 'd' : row.inserted ? 'c' : 'u';
+    const records = [this.record(row, op, changeId, { op: debeziumOp, snapshot: 'false', sourceMs: row.changed_ms })];
+    if (row.v === null && this.sourcePrefix !== null) records.push(this.record(row, op, changeId, null));
+    if (row.truncated && row.v === null) for (const r of records) r.headers.set(H_TRUNCATE, TRUE);
+    return { records, op };
   }
 
   /** The record of the n-th row (from 1) of the run's snapshot. */
   snapshot(row: RowImage, n: number): KafkaRecord {
-    return this.record(row, 'snapshot', `${this.run}:s${n}`);
+    return this.record(row, 'snapshot', `${this.run}:s${n}`, { op: 'r', snapshot: 'true' });
   }
 
   /** The record of the n-th row (from 1) of re-snapshot request id: op snapshot, change id {run}:r{id}.{n}. */
   resnapshot(row: RowImage, id: string, n: number): KafkaRecord {
-    return this.record(row, 'snapshot', `${this.run}:r${id}.${n}`);
+    return this.record(row, 'snapshot', `${this.run}:r${id}.${n}`, { op: 'r', snapshot: 'incremental' });
   }
 
   /** The record of a row ordinal polling found at a position (the p text of the row). */
   polled(row: RowImage & { p: string }): KafkaRecord {
-    return this.record(row, 'upsert', `${this.run}:o${row.p}`);
+    return this.record(row, 'upsert', `${this.run}:o${row.p}`, { op: 'u', snapshot: 'false' });
   }
 
-  record(row: RowImage, op: Op, changeId: string): KafkaRecord {
+  /**
+   * One record. event: what the debezium format's change event says (ignored by the other formats);
+   * null for the tombstone after a debezium delete event.
+   */
+  record(row: RowImage, op: Op, changeId: string, event: { op: DebeziumOp; snapshot: SnapshotKind; sourceMs?: number } | null): KafkaRecord {
     const headers = new Map<Buffer, Buffer>([
       [H_OP, OP_VALUES[op]],
       [H_CONNECTOR, this.connector],
@@ -90,8 +141,26 @@ export class RecordBuilder {
     ]);
     if (row.o !== null) headers.set(H_ORDINAL, Buffer.from(row.o));
     const key = this.keyPrefix === null ? row.k : `${this.keyPrefix}${row.k}}`;
-    const value = row.v === null ? null : this.valuePrefix === null ? row.v : `${this.valuePrefix}${row.v}}`;
+    let value: string | null;
+    if (this.sourcePrefix !== null) value = event === null ? null : this.debeziumEvent(row, changeId, event);
+    else value = row.v === null ? null : this.valuePrefix === null ? row.v : `${this.valuePrefix}${row.v}}`;
     return { topic: this.topic, key: Buffer.from(key), value: value === null ? null : Buffer.from(value), headers };
+  }
+
+  /**
+   * Debezium's change event. after is the row as it is now (null for d). before is null for r and c;
+   * for u and d it holds the key columns only (the other fields null): the worker re-reads rows and
+   * never knows a row's earlier values, but Debezium consumers (Flink's debezium-json) need before
+   * on an update or a delete to know which row it retracts.
+   */
+  private debeziumEvent(row: RowImage, changeId: string, event: { op: DebeziumOp; snapshot: SnapshotKind; sourceMs?: number }): string {
+    const now = this.clock();
+    const before = event.op === 'u' || event.op === 'd' ? row.k : 'null';
+    const sourceMs = event.sourceMs === undefined ? now : Math.round(Number(event.sourceMs));
+    const payload =
+      `{"before":${before},"after":${row.v ?? 'null'},${this.sourcePrefix}${sourceMs},"snapshot":"${event.snapshot}"` +
+      `${this.sourceNames}${JSON.stringify(changeId)}},"op":"${event.op}","ts_ms":${now}}`;
+    return `${this.valuePrefix}${payload}}`;
   }
 }
 

@@ -86,7 +86,9 @@ BEGIN
     ${truncate}
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO ${log} (k) VALUES (${keyOf('OLD')});
-  ELSIF TG_OP = 'UPDATE' AND (${keyTextChanged(plan)}) THEN
+  ELSIF TG_OP = 'INSERT' THEN
+    INSERT INTO ${log} (k, inserted) VALUES (${keyOf('NEW')}, true);
+  ELSIF ${keyTextChanged(plan)} THEN
     INSERT INTO ${log} (k) VALUES (${keyOf('OLD')}), (${keyOf('NEW')});
   ELSE
     INSERT INTO ${log} (k) VALUES (${keyOf('NEW')});
@@ -104,7 +106,9 @@ BEGIN
     ${truncate}
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO ${log} (k) SELECT ${keyOf('o')} FROM o;
-  ELSE -- INSERT, UPDATE: every new key
+  ELSIF TG_OP = 'INSERT' THEN -- marked: the debezium format tells a created row (op c) from an updated one
+    INSERT INTO ${log} (k, inserted) SELECT ${keyOf('n')}, true FROM n;
+  ELSE -- UPDATE: every new key
     INSERT INTO ${log} (k) SELECT ${keyOf('n')} FROM n;
   END IF;
   ${notify}
@@ -150,7 +154,7 @@ export async function captureCurrent(db: Queryable, plan: TablePlan, channel: st
       WHERE p.prosrc = $3 AND p.prosecdef AND to_regclass($4) IS NOT NULL
         AND (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = $1::oid AND t.tgname = ANY($2::text[]) AND t.tgfoid = p.oid AND t.tgenabled <> 'D') = cardinality($2::text[])
         AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = $1::oid AND t.tgname = ANY($5::text[]))
-        AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass($4) AND a.attname = 'truncated' AND NOT a.attisdropped)
+        AND (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = to_regclass($4) AND a.attname IN ('truncated', 'inserted') AND NOT a.attisdropped) = 2
         AND p.oid = to_regprocedure($6)`,
     [plan.info.oid, wanted.map((t) => t.name), triggerBody(plan, channel), `${WORKER_SCHEMA}.${quoteIdent(n.logTable)}`, unwanted, `${fn}()`],
   );
@@ -172,6 +176,8 @@ export function captureStatements(plan: TablePlan, channel: string): string[] {
       changed_at timestamptz NOT NULL DEFAULT statement_timestamp())
       WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000)`,
     `ALTER TABLE ${log} ADD COLUMN IF NOT EXISTS truncated boolean NOT NULL DEFAULT false`,
+    // Logged by INSERTs (the debezium format's op c); a boolean next to truncated costs no space.
+    `ALTER TABLE ${log} ADD COLUMN IF NOT EXISTS inserted boolean NOT NULL DEFAULT false`,
     // The statement's start (clock_timestamp() per row cost 9% of a 1,000-row UPDATE's trigger time).
     `ALTER TABLE ${log} ALTER COLUMN changed_at SET DEFAULT statement_timestamp()`,
     `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql

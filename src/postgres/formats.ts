@@ -1,8 +1,9 @@
 /**
  * The record formats, on the SQL side. PostgreSQL renders every key and value (the worker never
- * parses a row); for `connect_json` it renders each column in the form its Kafka Connect type
- * wants, and the worker wraps that payload in the JsonConverter envelope with a schema it computed
- * once from the column types (connectSchemas). The type mapping, in docs/consuming.md:
+ * parses a row); for `connect_json` and `debezium` it renders each column in the form its Kafka
+ * Connect type wants, and the worker wraps that payload in the JsonConverter envelope with a schema
+ * it computed once from the column types (connectSchemas, debeziumSchemas; the change-event envelope
+ * of `debezium` is built in kafka/records.ts). The type mapping, in docs/consuming.md:
  *
  *   int2/int4/int8 -> int16/int32/int64; float4/float8 -> float/double (NaN, +-Infinity: null)
  *   numeric(p,s) -> Connect Decimal (scale s), sent as the exact JSON number
@@ -15,7 +16,9 @@
  *   bytea -> bytes (base64); arrays of the scalars above -> array; other arrays -> array of string
  *   infinite timestamps and dates -> null
  */
+import type { RecordEnvelope } from '../kafka/records';
 import type { Column } from './introspect';
+import type { TablePlan } from './plan';
 import { quoteIdent } from './sql';
 
 type ConnectType = 'int16' | 'int32' | 'int64' | 'float' | 'double' | 'boolean' | 'string' | 'bytes' | 'array' | 'struct';
@@ -103,17 +106,50 @@ function mapping(c: Column): Mapping {
   return scalar(c.typname, c.type) ?? { schema: { type: 'string' }, expr: (x) => `${x}::text` };
 }
 
+/** A struct schema of some columns. */
+function struct(name: string, cols: Column[], optional: (c: Column) => boolean, structOptional = false): Record<string, unknown> {
+  return { type: 'struct', fields: cols.map((c) => ({ ...mapping(c).schema, optional: optional(c), field: c.name })), optional: structOptional, name };
+}
+
 /** The JsonConverter schemas of the key and the value, as JSON text (computed once per connector). */
 export function connectSchemas(name: string, keyColumns: Column[], valueColumns: Column[]): { key: string; value: string } {
-  const struct = (cols: Column[], optional: (c: Column) => boolean, suffix: string) =>
-    JSON.stringify({
-      type: 'struct',
-      fields: cols.map((c) => ({ ...mapping(c).schema, optional: optional(c), field: c.name })),
-      optional: false,
-      name: `${name}.${suffix}`,
-    });
   const keys = new Set(keyColumns.map((c) => c.name));
-  return { key: struct(keyColumns, () => false, 'Key'), value: struct(valueColumns, (c) => !keys.has(c.name), 'Value') };
+  return {
+    key: JSON.stringify(struct(`${name}.Key`, keyColumns, () => false)),
+    value: JSON.stringify(struct(`${name}.Value`, valueColumns, (c) => !keys.has(c.name))),
+  };
+}
+
+/**
+ * sink.format debezium: the key's schema (as connect_json's) and the schema of Debezium's change-event
+ * envelope around the value, as Debezium's PostgreSQL connector writes it with the JsonConverter
+ * (schemas.enable=true): before and after (the row's struct), source, op and ts_ms. The envelope's
+ * name ends in .Envelope, which is how Debezium's sinks tell a change event from a plain row.
+ */
+export function debeziumSchemas(name: string, keyColumns: Column[], valueColumns: Column[]): { key: string; value: string } {
+  const keys = new Set(keyColumns.map((c) => c.name));
+  const row = (field: string) => ({ ...struct(`${name}.Value`, valueColumns, (c) => !keys.has(c.name), true), field });
+  const str = (field: string, optional = false) => ({ type: 'string', optional, field });
+  const source = {
+    type: 'struct',
+    fields: [
+      str('version'), str('connector'), str('name'),
+      { type: 'int64', optional: false, field: 'ts_ms' },
+      { type: 'string', optional: true, name: 'io.debezium.data.Enum', version: 1, parameters: { allowed: 'true,false,incremental' }, default: 'false', field: 'snapshot' },
+      str('db'), str('schema'), str('table'), str('change_id'),
+    ],
+    optional: false,
+    name: 'pg_kafka_cdc.Source',
+    field: 'source',
+  };
+  const envelope = {
+    type: 'struct',
+    fields: [row('before'), row('after'), source, str('op'), { type: 'int64', optional: true, field: 'ts_ms' }],
+    optional: false,
+    name: `${name}.Envelope`,
+    version: 1,
+  };
+  return { key: JSON.stringify(struct(`${name}.Key`, keyColumns, () => false)), value: JSON.stringify(envelope) };
 }
 
 /** The connect_json payload of some columns of alias, as JSON object text (json_build_object keeps the column order). */
@@ -128,4 +164,16 @@ export function connectPayload(alias: string, cols: Column[]): string {
 
 function quoteLiteralName(name: string): string {
   return `'${name.replace(/'/g, "''")}'`;
+}
+
+/** The envelope of a connector's records (sink.format), with its schemas computed from the plan. */
+export function recordEnvelope(plan: TablePlan, version: string): RecordEnvelope {
+  const name = `pg_kafka_cdc.${plan.table.schema}.${plan.table.name}`;
+  if (plan.format === 'connect_json') return { kind: 'connect_json', schemas: connectSchemas(name, plan.keyColumns, plan.valueColumns) };
+  if (plan.format === 'json') return { kind: 'json' };
+  return {
+    kind: 'debezium',
+    schemas: debeziumSchemas(name, plan.keyColumns, plan.valueColumns),
+    source: { database: plan.info.database, schema: plan.table.schema, table: plan.table.name, version },
+  };
 }

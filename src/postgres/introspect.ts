@@ -21,6 +21,8 @@ export interface Column {
 
 export interface TableInfo {
   oid: number;
+  /** The database the table is in (current_database()): the source of Debezium-format records names it. */
+  database: string;
   schema: string;
   name: string;
   kind: 'table' | 'partitioned table' | 'other';
@@ -49,8 +51,8 @@ export function unsupportedKeyType(c: Column): string | null {
 
 /** Returns null when no such table is visible. */
 export async function introspectTable(db: ClientBase, table: TableName): Promise<TableInfo | null> {
-  const rel = await db.query<{ oid: string; nspname: string; relname: string; relkind: string; est: string; can_select: boolean; is_owner: boolean }>(
-    `SELECT c.oid::int8::text AS oid, n.nspname, c.relname, c.relkind, greatest(c.reltuples, 0)::int8::text AS est,
+  const rel = await db.query<{ oid: string; db: string; nspname: string; relname: string; relkind: string; est: string; can_select: boolean; is_owner: boolean }>(
+    `SELECT c.oid::int8::text AS oid, current_database() AS db, n.nspname, c.relname, c.relkind, greatest(c.reltuples, 0)::int8::text AS est,
             has_table_privilege(c.oid, 'SELECT') AS can_select, pg_has_role(c.relowner, 'USAGE') AS is_owner
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.oid = to_regclass($1)`,
@@ -71,6 +73,7 @@ export async function introspectTable(db: ClientBase, table: TableName): Promise
   const keyColumns = columns.filter((c) => c.keyPosition !== null).sort((a, b) => (a.keyPosition as number) - (b.keyPosition as number));
   return {
     oid: Number(r.oid),
+    database: r.db,
     schema: r.nspname,
     name: r.relname,
     kind: r.relkind === 'r' ? 'table' : r.relkind === 'p' ? 'partitioned table' : 'other',

@@ -52,6 +52,11 @@ export interface ChangeRow extends RecordRow {
   now_ms: number;
   /** Among the entries: one a TRUNCATE logged (every key of the table, before the rows went). */
   truncated: boolean;
+  /**
+   * The key's first entry in the batch was logged by an INSERT: the key did not exist before (op c
+   * in the debezium format). Only read for that format; false otherwise.
+   */
+  inserted: boolean;
 }
 
 /** Keyset pages of the table in primary-key order. */
@@ -98,15 +103,15 @@ function jsonOf(alias: string, cols: Column[]): string {
   return `(SELECT row_to_json(_j) FROM (SELECT ${cols.map((c) => col(alias, c)).join(', ')}) AS _j)::text`;
 }
 
-/** The record value: the whole row as it is now (no included_columns), or the planned columns; in connect_json, the planned columns in Connect's forms. */
+/** The record value: the whole row as it is now (no included_columns), or the planned columns; in connect_json and debezium, the planned columns in Connect's forms. */
 function valueOf(alias: string, plan: TablePlan): string {
-  if (plan.format === 'connect_json') return connectPayload(alias, plan.valueColumns);
+  if (plan.format !== 'json') return connectPayload(alias, plan.valueColumns);
   return plan.wholeRow ? `row_to_json(${alias}.*)::text` : jsonOf(alias, plan.valueColumns);
 }
 
-/** The record key: the key columns as a JSON object (in connect_json, in Connect's forms). */
+/** The record key: the key columns as a JSON object (in connect_json and debezium, in Connect's forms). */
 function keyOf(alias: string, plan: TablePlan): string {
-  return plan.format === 'connect_json' ? connectPayload(alias, plan.keyColumns) : jsonOf(alias, plan.keyColumns);
+  return plan.format !== 'json' ? connectPayload(alias, plan.keyColumns) : jsonOf(alias, plan.keyColumns);
 }
 
 function ordinalOf(alias: string, ordinal: Column | null): string {
@@ -169,9 +174,11 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string): 
   const join = keys
     .map((c) => `${col('t', c)} = ${col('kr', c)} AND ${col('t', c)}::text COLLATE "C" = ${col('kr', c)}::text COLLATE "C"`)
     .join(' AND ');
-  const drain = `WITH batch AS (SELECT seq, k, changed_at, truncated FROM ${log} WHERE seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1),
-      keys AS (SELECT k::text::jsonb AS k, array_agg(seq) AS seqs, min(seq) AS first_seq, min(changed_at) AS changed_at, bool_or(truncated) AS truncated FROM batch GROUP BY k::text)
-      SELECT keys.seqs::text[] AS seqs, (extract(epoch FROM keys.changed_at) * 1000)::float8 AS changed_ms, keys.truncated,
+  const inserted = plan.format === 'debezium' ? '(array_agg(inserted ORDER BY seq))[1]' : 'false';
+  const drain = `WITH batch AS (SELECT seq, k, changed_at, truncated${plan.format === 'debezium' ? ', inserted' : ''} FROM ${log} WHERE seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1),
+      keys AS (SELECT k::text::jsonb AS k, array_agg(seq) AS seqs, min(seq) AS first_seq, min(changed_at) AS changed_at, bool_or(truncated) AS truncated,
+                      ${inserted} AS inserted FROM batch GROUP BY k::text)
+      SELECT keys.seqs::text[] AS seqs, (extract(epoch FROM keys.changed_at) * 1000)::float8 AS changed_ms, keys.truncated, keys.inserted,
              (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms,
              ${keyOf('kr', plan)} AS k,
              CASE WHEN ${col('t', keys[0])} IS NULL THEN NULL ELSE ${valueOf('t', plan)} END AS v,

@@ -6,11 +6,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { KAFKA_HOME } from './kafka-tools';
+import { CACHE_DIR, KAFKA_HOME } from './kafka-tools';
 import { KAFKA_BROKERS } from './services';
 import { eventually } from './wait';
 
-export const CONNECT_PLUGINS = path.join(process.env.PG_KAFKA_CDC_CACHE ?? path.join(os.homedir(), '.cache', 'pg-kafka-cdc'), 'connect-plugins');
+export const CONNECT_PLUGINS = path.join(CACHE_DIR, 'connect-plugins');
 
 const props = (o: Record<string, string | number | boolean>) => Object.entries(o).map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
 

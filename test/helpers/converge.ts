@@ -7,7 +7,7 @@ import { eventually } from './wait';
 /** The table as {key JSON -> row JSON}, rendered by PostgreSQL independently of the worker's queries. */
 export async function tableState(db: TestDb, table: string, keyColumns: string[]): Promise<Map<string, string>> {
   const key = keyColumns.map((c) => `t.${c}`).join(', ');
-  const rows = await db.query<{ k: string; v: string }>(`SELECT (SELECT row_to_json(_k) FROM (SELECT ${key}) AS _k)::text AS k, row_to_json(t)::text AS v FROM ${table} AS t`);
+  const rows = await db.query<{ k: string; v: string }>(`SELECT (SELECT row_to_json(_k) FROM (SELECT ${key}) AS _k)::text AS k, row_to_json(t.*)::text AS v FROM ${table} AS t`);
   return new Map(rows.map((r) => [r.k, r.v]));
 }
 

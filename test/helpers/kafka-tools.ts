@@ -4,7 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { KAFKA_BROKERS } from './services';
 
-export const KAFKA_HOME = path.join(process.env.PG_KAFKA_CDC_CACHE ?? path.join(os.homedir(), '.cache', 'pg-kafka-cdc'), `kafka-${process.env.KAFKA_VERSION ?? '4.1.1'}`);
+/** Where the service scripts keep what they fetch (scripts/lib.sh). */
+export const CACHE_DIR = process.env.PG_KAFKA_CDC_CACHE ?? path.join(os.homedir(), '.cache', 'pg-kafka-cdc');
+export const KAFKA_HOME = path.join(CACHE_DIR, `kafka-${process.env.KAFKA_VERSION ?? '4.1.1'}`);
 
 /** Runs a Kafka tool class (e.g. org.apache.kafka.tools.ConsoleProducer) with the broker's classpath; throws with its output when it fails. */
 export function runKafkaTool(mainClass: string, args: string[], input = ''): string {

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RecordBuilder } from '../../src/kafka/records';
-import { connectSchemas } from '../../src/postgres/formats';
+import { recordEnvelope } from '../../src/postgres/formats';
 import { REPO_ROOT } from '../helpers/worker';
 import { installCapture, lowerIdleFlag, raiseIdleFlag } from '../../src/postgres/capture';
 import { introspectTable } from '../../src/postgres/introspect';
@@ -106,7 +106,7 @@ describe('the core, in process', () => {
     const builder = new RecordBuilder('orders', 'core', 'run');
     const tombstone = builder.change(rows[2]);
     expect(tombstone.op).to.equal('delete');
-    expect(tombstone.record.value).to.equal(null);
+    expect(tombstone.records[0].value).to.equal(null);
   });
 
   it('logs the keys of every statement shape once per statement, and of a partitioned table per row, TRUNCATE included', async () => {
@@ -157,13 +157,25 @@ describe('the core, in process', () => {
       1.5, 0.30000000000000004, 'NaN', true, E'line\nbreak "quoted" \u00e9\u4e2d', 'ab', 'c81e728d-9d4c-2f63-6f06-7f89cc14862c', '{"b": [1, 2.50], "a": null}',
       '{"raw":  "kept as written"}', '2026-11-26 10:00:00.123456+01', 'infinity', '2026-11-26 10:00:00.000001', '2024-02-29', '23:59:59.999999',
       '\\xdeadbeef', ARRAY['x', NULL, 'z'], ARRAY[1, 2], ARRAY['2026-01-01 00:00:00+00'::timestamptz], '1 day 2 hours')`);
-    for (const format of ['json', 'connect_json'] as const) {
+    for (const format of ['json', 'connect_json', 'debezium'] as const) {
       const plan = await planFor(db, { table: { schema: null, name: 'formats' }, format });
       const [row] = await tableStatements(plan, null).snapshot.page(db.client, 10, null);
-      const envelope = format === 'connect_json' ? connectSchemas('pg_kafka_cdc.public.formats', plan.keyColumns, plan.valueColumns) : null;
+      const envelope = recordEnvelope(plan, '0.0.0-test');
+      if (envelope.kind === 'debezium') envelope.clock = () => 1764151200000; // 2025-11-26T10:00:00Z: ts_ms is the only moving part
       const record = new RecordBuilder('formats', 'core', 'run', envelope).snapshot(row, 1);
       // The exact bytes of key and value, a line each: numbers beyond 2^53 and decimals must stay as PostgreSQL wrote them.
-      const rendered = `${record.key.toString()}\n${record.value?.toString() ?? 'null'}\n`;
+      let rendered = `${record.key.toString()}\n${record.value?.toString() ?? 'null'}\n`;
+      if (format === 'debezium') {
+        // The change events too: an insert (c), an update (u, before holds the key), a delete (d, then the tombstone).
+        const builder = new RecordBuilder('formats', 'core', 'run', envelope);
+        const changed = { changed_ms: 1764151199000.5, seqs: ['7'] };
+        const events = [
+          ...builder.change({ ...row, ...changed, inserted: true }).records,
+          ...builder.change({ ...row, ...changed, inserted: false }).records,
+          ...builder.change({ k: row.k, v: null, o: null, ...changed }).records,
+        ];
+        rendered += events.map((r) => `${r.value?.toString() ?? 'null'}\n`).join('');
+      }
       const golden = path.join(REPO_ROOT, 'test', 'fixtures', 'formats', `${format}.golden`);
       if (process.env.UPDATE_GOLDEN === '1') fs.writeFileSync(golden, rendered);
       expect(rendered, `${format}: differs from ${golden} (UPDATE_GOLDEN=1 rewrites it after a deliberate change)`).to.equal(fs.readFileSync(golden, 'utf8'));

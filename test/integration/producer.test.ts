@@ -57,7 +57,7 @@ describe('the Kafka producer', () => {
       try {
         await publisher.publish([
           builder.snapshot({ k: '{"id":1}', v: '{"id":1,"s":"héllo ✓"}', o: null }, 1),
-          builder.change({ k: '{"id":2}', v: null, o: '42', seqs: ['7'] }).record,
+          builder.change({ k: '{"id":2}', v: null, o: '42', seqs: ['7'] }).records[0],
         ]);
       } finally {
         await publisher.disconnect();

@@ -24,6 +24,7 @@ function table(over: Partial<TableInfo> = {}): TableInfo {
   ];
   return {
     oid: 16384,
+    database: 'app',
     schema: 'public',
     name: 'orders',
     kind: 'table',

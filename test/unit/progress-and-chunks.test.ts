@@ -43,8 +43,8 @@ describe('produce request chunks', () => {
   it('counts tombstones (no value) without failing', () => {
     const tombstone = builder.change({ k: '{"id":1}', v: null, o: null, seqs: ['5'] });
     expect(tombstone.op).to.equal('delete');
-    expect(tombstone.record.value).to.equal(null);
-    expect(chunkRecords([tombstone.record])).to.have.length(1);
+    expect(tombstone.records[0].value).to.equal(null);
+    expect(chunkRecords([tombstone.records[0]])).to.have.length(1);
   });
 });
 
@@ -53,7 +53,7 @@ describe('record building', () => {
 
   it('encodes key, value and headers as UTF-8 bytes, with the op, the change id and the ordinal', () => {
     const b = new RecordBuilder('orders', 'orders-cdc', '00ff00ff00ff00ff');
-    const { record, op } = b.change({ k: '{"id":"é"}', v: '{"id":"é","n":1}', o: '17', seqs: ['41', '44'] });
+    const { records: [record], op } = b.change({ k: '{"id":"é"}', v: '{"id":"é","n":1}', o: '17', seqs: ['41', '44'] });
     expect(op).to.equal('upsert');
     expect(record.topic).to.equal('orders');
     expect(record.key.toString('utf8')).to.equal('{"id":"é"}');
