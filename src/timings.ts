@@ -35,10 +35,23 @@ export const DATA_QUERY_TIMEOUT_MS = 60_000;
 export const PG_CONNECT_TIMEOUT_MS = 10_000;
 /** How often a standby tries to take the connector's lock. */
 export const OWNERSHIP_POLL_MS = 2_000;
+
+// ---- spreading connectors over replicas (cluster/membership.ts)
+/** How often a replica counts the live replicas (and gives up connectors beyond its share). */
+export const MEMBERSHIP_REFRESH_MS = 2_000;
+/**
+ * The server ends a member session silent for this long, so a frozen replica leaves the count (its
+ * share goes to the others) no later than its control sessions end (FROZEN_OWNER_MIN_MS): a frozen
+ * member still counted would keep a survivor at a share too small to take the connectors over.
+ * Refreshed every MEMBERSHIP_REFRESH_MS, well within it.
+ */
+export const MEMBER_SESSION_IDLE_MS = 5_000;
+/** A new replica reports ready once it holds its share, or after this long at most (a share that cannot be had must not block a rolling update). */
+export const READY_SHARE_WAIT_MS = 60_000;
 /**
  * The server ends a control session that stayed silent for this many heartbeat intervals, and at
  * least FROZEN_OWNER_MIN_MS (idle_session_timeout, PostgreSQL 14+): a frozen owner then blocks a
- * takeover for at most that + OWNERSHIP_POLL_MS (32 s with the default 10 s heartbeat). The floor
+ * takeover for at most that + MEMBERSHIP_REFRESH_MS + OWNERSHIP_POLL_MS (34 s with the default 10 s heartbeat). The floor
  * keeps an event-loop pause of a busy but healthy worker from ending its session.
  */
 export const FROZEN_OWNER_HEARTBEATS = 3;

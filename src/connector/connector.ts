@@ -31,18 +31,28 @@ import { Backoff, sleep } from '../util/retry';
 import { DATA_CLOSE_MS, DATA_QUERY_TIMEOUT_MS, FAILED_RETRY_MS, STOP_GRACE_MS } from '../timings';
 import { BacklogMonitor } from './backlog';
 import { captureModeOf, type CaptureMode, type OrdinalCapture, type SessionContext, type TriggerCapture } from './context';
-import { ControlSession } from './session';
+import { ControlSession, type OwnershipGate } from './session';
 import { Resnapshots } from './resnapshot';
 import { runSnapshot } from './snapshot';
 import { drainChanges, pollByOrdinal } from './stream';
 import { displayTable } from '../postgres/sql';
 
 
+/** The connector's part in spreading connectors over replicas (cluster/membership.ts); absent: take every connector it can. */
+export interface ClusterLink extends OwnershipGate {
+  readonly replica: string;
+  /** The connector's session ended: this replica no longer owns it. */
+  dropped(connector: string): void;
+}
+
 export class Connector {
   private readonly stopping = new AbortController();
+  /** Aborts the current session to hand the connector to another replica (release()). */
+  private releasing: AbortController | null = null;
+  private owning = false;
   private loop: Promise<void> | null = null;
   private readonly backoff = new Backoff();
-  private readonly backlog: BacklogMonitor;
+  private backlog: BacklogMonitor;
   private state: ConnectorState = 'stopped';
   /** Closes the current session's connections at once (set while a session runs). */
   private closeSession: (() => void) | null = null;
@@ -52,8 +62,32 @@ export class Connector {
     private readonly kafka: KafkaSettings,
     private readonly events: EventBus,
     private readonly log: Logger,
+    private readonly cluster: ClusterLink | null = null,
   ) {
     this.backlog = new BacklogMonitor(cfg.databaseUrl, cfg.name, events);
+  }
+
+  /** Stops measuring the backlog (until this replica owns the connector again). */
+  private async resetBacklog(): Promise<void> {
+    const old = this.backlog;
+    this.backlog = new BacklogMonitor(this.cfg.databaseUrl, this.cfg.name, this.events);
+    await old.stop();
+  }
+
+  /** Whether this replica owns the connector now (its session holds the ownership lock). */
+  get owned(): boolean {
+    return this.owning;
+  }
+
+  /**
+   * Hands the connector over: the session ends as on stop (the batch in flight finishes and its
+   * progress is committed), the lock is released, and the connector waits as a standby while this
+   * replica is at its share. Another replica under its share takes it from the durable position.
+   */
+  release(): void {
+    if (!this.owning || !this.releasing || this.releasing.signal.aborted) return;
+    this.log.info('handing the connector to another replica: this one owns more than its share');
+    this.releasing.abort();
   }
 
   start(): void {
@@ -135,7 +169,9 @@ export class Connector {
   private async session(): Promise<boolean> {
     const { cfg } = this;
     const lost = new AbortController();
-    const signal = AbortSignal.any([this.stopping.signal, lost.signal]);
+    const releasing = new AbortController();
+    this.releasing = releasing;
+    const signal = AbortSignal.any([this.stopping.signal, lost.signal, releasing.signal]);
     let lostError = null as Error | null;
     let data: Client | null = null;
     let planned: TablePlan | null = null;
@@ -151,13 +187,13 @@ export class Connector {
       void publisher.disconnect();
     };
     const control = new ControlSession(cfg.databaseUrl, cfg.name, cfg.heartbeatIntervalMs, (err) => {
-      if (!this.stopping.signal.aborted) {
+      if (!this.stopping.signal.aborted && !releasing.signal.aborted) {
         this.log.warn({ err: err.message }, 'lost the control session that holds the ownership lock: standing down at once (another worker may own the connector now)');
       }
       lostError = err;
       lost.abort();
       closeNow();
-    });
+    }, this.cluster?.replica ?? null);
     this.closeSession = () => {
       lost.abort();
       closeNow();
@@ -203,17 +239,37 @@ export class Connector {
       await publisher.disconnect();
       if (data) await endWithin(data, DATA_CLOSE_MS);
       await control.close();
+      if (this.owning) {
+        this.owning = false;
+        this.cluster?.dropped(cfg.name);
+        this.events.emit('owner', { connector: cfg.name, owner: null });
+      }
     }
   }
 
   /** Own: open the control session and take the connector's lock, waiting as a standby while another worker holds it. */
   private async own(control: ControlSession, signal: AbortSignal): Promise<boolean> {
     await control.open();
-    const owner = await control.acquireOwnership(signal, () => {
-      this.log.info('another worker owns this connector; waiting as a standby');
-      this.setState('standby');
-    });
-    if (owner) this.setState('starting');
+    let announced = false;
+    const owner = await control.acquireOwnership(
+      signal,
+      (holder) => {
+        if (!announced) {
+          this.log.info({ owner: holder }, holder === null ? 'waiting as a standby: this replica holds its share of the connectors' : 'another worker owns this connector; waiting as a standby');
+          // The owner measures the backlog now: a standby's measure would be a second series of the same lag.
+          void this.resetBacklog();
+        }
+        announced = true;
+        this.setState('standby');
+        this.events.emit('owner', { connector: this.cfg.name, owner: holder });
+      },
+      this.cluster ?? undefined,
+    );
+    if (owner) {
+      this.owning = true;
+      this.setState('starting');
+      this.events.emit('owner', { connector: this.cfg.name, owner: this.cluster?.replica ?? 'this worker' });
+    }
     return owner;
   }
 

@@ -10,7 +10,7 @@
 import type { Client, Notification } from 'pg';
 import { connect, endWithin } from '../postgres/connect';
 import { ownershipLockKey } from '../postgres/names';
-import { isListening, listen, ping, setIdleSessionTimeout, setServerKeepalives, tryAdvisoryLock } from '../postgres/control';
+import { isListening, listen, ownerOf, ping, setIdleSessionTimeout, setServerKeepalives, tryAdvisoryLock } from '../postgres/control';
 import { RetriableError } from '../util/errors';
 import { CONTROL_CLOSE_MS, frozenOwnerTimeoutMs, OWNERSHIP_POLL_MS } from '../timings';
 import { sleep } from '../util/retry';
@@ -30,11 +30,13 @@ export class ControlSession {
     private readonly heartbeatMs: number,
     /** Called once when the session is lost (socket error, end, failed heartbeat). */
     private readonly onLost: (err: Error) => void,
+    /** This replica's id: in the session's application_name, so that any replica can name a connector's owner. */
+    private readonly replica: string | null = null,
   ) {}
 
   async open(): Promise<void> {
     const client = await connect(this.url, {
-      applicationName: `pg-kafka-cdc control ${this.connector}`,
+      applicationName: controlApplicationName(this.connector, this.replica),
       nameDatabase: true,
       queryTimeoutMs: Math.max(5000, this.heartbeatMs),
     });
@@ -49,16 +51,24 @@ export class ControlSession {
     this.startHeartbeat();
   }
 
-  /** Tries to become the owner; waits as a standby (polling) until it is, or until the signal aborts. */
-  async acquireOwnership(signal: AbortSignal, onStandby: () => void, pollMs = OWNERSHIP_POLL_MS): Promise<boolean> {
+  /**
+   * Tries to become the owner; waits as a standby (polling) until it is, or until the signal aborts.
+   * The gate says whether this replica may try now (it owns less than its share of the connectors:
+   * cluster/membership.ts); a standby tells who owns the connector (its replica id, or null).
+   */
+  async acquireOwnership(signal: AbortSignal, onStandby: (owner: string | null) => void, gate: OwnershipGate = ALWAYS, pollMs = OWNERSHIP_POLL_MS): Promise<boolean> {
     const key = ownershipLockKey(this.connector);
-    let announced = false;
     while (!signal.aborted) {
-      if (await this.run((db) => tryAdvisoryLock(db, key))) return true;
-      if (!announced) {
-        onStandby();
-        announced = true;
+      if (gate.tryReserve(this.connector)) {
+        let acquired = false;
+        try {
+          acquired = await this.run((db) => tryAdvisoryLock(db, key));
+        } finally {
+          gate.settle(this.connector, acquired);
+        }
+        if (acquired) return true;
       }
+      onStandby(replicaOfOwner(await this.run((db) => ownerOf(db, key))));
       await sleep(pollMs, signal);
     }
     return false;
@@ -156,4 +166,24 @@ export class ControlSession {
     if (!this.client) throw new RetriableError('control session is closed');
     return this.client;
   }
+}
+
+/** Decides whether this replica may try to own a connector now (cluster/membership.ts). */
+export interface OwnershipGate {
+  tryReserve(connector: string): boolean;
+  settle(connector: string, acquired: boolean): void;
+}
+
+const ALWAYS: OwnershipGate = { tryReserve: () => true, settle: () => undefined };
+
+/** The control session's application_name: the connector, then the replica (PostgreSQL keeps 63 bytes). */
+export function controlApplicationName(connector: string, replica: string | null): string {
+  return replica === null ? `pg-kafka-cdc control ${connector}` : `pg-kafka-cdc control ${connector} @${replica}`;
+}
+
+/** The replica id in a lock holder's description (ownerOf), or the description itself when it names none. */
+export function replicaOfOwner(who: string | null): string | null {
+  if (who === null) return null;
+  const m = /^pg-kafka-cdc control .* @(\S+)(?: from .*)?$/.exec(who);
+  return m ? m[1] : who;
 }

@@ -10,6 +10,7 @@ import { logEvents } from '../observe/log-events';
 import type { Logger } from '../observe/logger';
 import { createMetrics } from '../observe/metrics';
 import { StatusBoard } from '../observe/status';
+import { groupOf, Membership, replicaId } from '../cluster/membership';
 import { Connector } from './connector';
 import { displayTable } from '../postgres/sql';
 
@@ -22,6 +23,8 @@ export class Worker {
   readonly events: EventBus;
   readonly status: StatusBoard;
   private readonly connectors: Connector[];
+  /** Spreads the connectors over the replicas of the deployment (cluster/membership.ts). */
+  readonly membership: Membership;
   private http: HttpServer | null = null;
   private started: Promise<void> | null = null;
   private stopped: Promise<void> | null = null;
@@ -32,7 +35,19 @@ export class Worker {
       this.events,
       config.connectors.map((c) => ({ name: c.name, topic: c.topic, table: displayTable(c.table) })),
     );
-    this.connectors = config.connectors.map((c) => new Connector(c, config.kafka, this.events, logger.child({ connector: c.name })));
+    const names = config.connectors.map((c) => c.name);
+    // The coordination database: the first connector's by name, the same on every replica.
+    const coordinator = [...config.connectors].sort((a, b) => (a.name < b.name ? -1 : 1))[0]?.databaseUrl ?? null;
+    const replica = replicaId();
+    this.membership = new Membership(replica, groupOf(names), names, coordinator, this.events, logger.child({ replica }), (count) => this.releaseSome(count));
+    this.connectors = config.connectors.map((c) => new Connector(c, config.kafka, this.events, logger.child({ connector: c.name }), this.membership));
+    this.status.holdsShare = () => this.membership.holdsShare();
+  }
+
+  /** Over its share: hands over count of the connectors it owns (the last by name, so replicas agree on which move). */
+  private releaseSome(count: number): void {
+    const owned = this.connectors.filter((c) => c.owned).sort((a, b) => (a.cfg.name < b.cfg.name ? 1 : -1));
+    for (const c of owned.slice(0, count)) c.release();
   }
 
   /** Starts the HTTP server and every connector. Idempotent. Resolves once the server listens. */
@@ -41,7 +56,9 @@ export class Worker {
       const registry = createMetrics(this.events, this.config.connectors.map((c) => c.name));
       logEvents(this.events, (name) => this.logger.child({ connector: name }), this.status);
       this.http = await startHttpServer(this.config.http.host, this.opts.httpPort ?? this.config.http.port, registry, this.status);
-      this.logger.info({ host: this.config.http.host, port: this.http.port, connectors: this.connectors.length }, 'worker started');
+      // Counted before any connector tries its lock, so that a replica joining a running deployment takes only its share.
+      await this.membership.start();
+      this.logger.info({ host: this.config.http.host, port: this.http.port, connectors: this.connectors.length, replica: this.membership.replica, replicas: this.membership.view().members.length, share: this.membership.share() }, 'worker started');
       for (const c of this.connectors) c.start();
     })();
     return this.started;
@@ -56,6 +73,7 @@ export class Worker {
     this.stopped ??= (async () => {
       await this.started?.catch(() => undefined);
       await Promise.all(this.connectors.map((c) => c.stop()));
+      await this.membership.stop(); // after the connectors: the others take them over as this one leaves the count
       if (this.http) await this.http.close();
       this.logger.info('worker stopped');
     })();

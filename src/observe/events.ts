@@ -30,6 +30,10 @@ export interface ConnectorEvents {
   transaction: { connector: string; outcome: 'committed' | 'aborted'; seconds: number };
   /** Kafka rejected this worker's producer: another owner's producer has the connector's transactional id now. */
   fenced: { connector: string };
+  /** Who owns the connector, as far as this replica knows: its replica id, or null when nobody does (or this replica just let it go). */
+  owner: { connector: string; owner: string | null };
+  /** This replica's view of the spread: live replicas of the deployment, its share, the connectors it owns. */
+  membership: { replica: string; members: number; share: number; owned: number };
 }
 
 export class EventBus {

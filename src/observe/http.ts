@@ -38,10 +38,10 @@ export async function startHttpServer(host: string, port: number, registry: Regi
       }
       case '/readyz': {
         const r = status.readiness();
-        return json(r.ready ? 200 : 503, { ready: r.ready, not_ready: r.notReady });
+        return json(r.ready ? 200 : 503, { ready: r.ready, not_ready: r.notReady, ...(r.share ? { share: r.share } : {}) });
       }
       case '/connectors':
-        return json(200, { connectors: status.all() });
+        return json(200, { replica: status.replica(), connectors: status.all() });
       default:
         return json(404, { error: 'not found', endpoints: ['/metrics', '/healthz', '/readyz', '/connectors'] });
     }

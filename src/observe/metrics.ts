@@ -40,6 +40,10 @@ export function createMetrics(events: EventBus, connectors: string[]): Registry 
   const resnapshotEta = new Gauge({ name: `${p}resnapshot_eta_seconds`, help: 'Seconds until the current re-snapshot is done at the rate of the last seconds; -1 while not known, 0 when none runs.', labelNames: ['connector'], registers: [registry] });
   const resnapshots = new Counter({ name: `${p}resnapshots_total`, help: 'Re-snapshots on demand ended, by outcome (done, cancelled, failed).', labelNames: ['connector', 'outcome'], registers: [registry] });
   const up = new Gauge({ name: `${p}connector_up`, help: '1 while the connector is snapshotting, streaming or a standby; 0 otherwise.', labelNames: ['connector'], registers: [registry] });
+  const ownedHere = new Gauge({ name: `${p}connector_owned`, help: '1 while this replica owns the connector (holds its ownership lock), else 0.', labelNames: ['connector'], registers: [registry] });
+  const ownedCount = new Gauge({ name: `${p}connectors_owned`, help: 'Connectors this replica owns.', labelNames: ['replica'], registers: [registry] });
+  const share = new Gauge({ name: `${p}connectors_share`, help: 'Connectors this replica should own: its share of the connectors among the live replicas.', labelNames: ['replica'], registers: [registry] });
+  const replicas = new Gauge({ name: `${p}replicas`, help: 'Live replicas of the deployment, as this replica counts them (itself included).', labelNames: ['replica'], registers: [registry] });
 
   // Every series exists from the start, so dashboards and alerts see zeros rather than gaps.
   for (const c of connectors) {
@@ -50,6 +54,7 @@ export function createMetrics(events: EventBus, connectors: string[]): Registry 
     lag.set({ connector: c }, 0);
     pending.set({ connector: c }, 0);
     up.set({ connector: c }, 0);
+    ownedHere.set({ connector: c }, 0);
     for (const kind of ['postgres', 'kafka', 'config']) errors.inc({ connector: c, kind }, 0);
     for (const target of ['postgres', 'kafka']) reconnects.inc({ connector: c, target }, 0);
     for (const outcome of ['committed', 'aborted']) transactions.inc({ connector: c, outcome }, 0);
@@ -61,6 +66,15 @@ export function createMetrics(events: EventBus, connectors: string[]): Registry 
     for (const outcome of ['done', 'cancelled', 'failed']) resnapshots.inc({ connector: c, outcome }, 0);
   }
   const meters = new Map(connectors.map((c) => [c, { id: '', meter: new RateMeter(Date.now) }]));
+
+  const owners = new Map<string, string | null>();
+  events.on('membership', (e) => {
+    ownedCount.set({ replica: e.replica }, e.owned);
+    share.set({ replica: e.replica }, e.share);
+    replicas.set({ replica: e.replica }, e.members);
+    for (const [c, owner] of owners) ownedHere.set({ connector: c }, owner === e.replica ? 1 : 0);
+  });
+  events.on('owner', (e) => owners.set(e.connector, e.owner));
 
   events.on('published', (e) => {
     for (const [op, n] of Object.entries(e.ops)) if (n > 0) published.inc({ connector: e.connector, op }, n);

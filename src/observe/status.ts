@@ -14,6 +14,19 @@ export interface ConnectorStatus {
   pending_changes: number;
   records_published: number;
   last_error: { message: string; at: string } | null;
+  /** The replica that owns the connector, as this one last saw it (its own id when it owns it); null when none does. */
+  owner: string | null;
+}
+
+/** This replica's place in the spread of connectors over the replicas (cluster/membership.ts). */
+export interface ReplicaStatus {
+  id: string;
+  /** Live replicas of the deployment this one counts (itself included). */
+  replicas: number;
+  /** Connectors this replica should own. */
+  share: number;
+  /** Connectors it owns. */
+  owned: number;
 }
 
 /** How far a snapshot has come, and when it will be done at the rate of the last seconds. */
@@ -57,6 +70,9 @@ export class RateMeter {
 export class StatusBoard {
   private readonly byName = new Map<string, ConnectorStatus>();
   private readonly rates = new Map<string, { snapshot: RateMeter; resnapshot: RateMeter }>();
+  private replicaView: ReplicaStatus | null = null;
+  /** Whether this replica holds its share of the connectors (set by the worker when it spreads them). */
+  holdsShare: () => boolean = () => true;
 
   constructor(events: EventBus, connectors: Array<{ name: string; topic: string; table: string }>, private readonly now: () => number = Date.now) {
     for (const c of connectors) {
@@ -72,6 +88,7 @@ export class StatusBoard {
         pending_changes: 0,
         records_published: 0,
         last_error: null,
+        owner: null,
       });
       this.rates.set(c.name, { snapshot: new RateMeter(now), resnapshot: new RateMeter(now) });
     }
@@ -81,6 +98,8 @@ export class StatusBoard {
       if (e.error) s.last_error = { message: e.error, at: new Date(this.now()).toISOString() };
     }));
     events.on('error', (e) => this.update(e.connector, (s) => (s.last_error = { message: e.message, at: new Date(this.now()).toISOString() })));
+    events.on('owner', (e) => this.update(e.connector, (s) => (s.owner = e.owner)));
+    events.on('membership', (e) => (this.replicaView = { id: e.replica, replicas: e.members, share: e.share, owned: e.owned }));
     events.on('backlog', (e) => this.update(e.connector, (s) => {
       s.lag_seconds = e.lagSeconds;
       s.pending_changes = e.pending;
@@ -115,12 +134,23 @@ export class StatusBoard {
     return this.byName.get(name);
   }
 
-  /** Ready while every connector is working (snapshotting, streaming, a standby, or finished). */
-  readiness(): { ready: boolean; notReady: Array<{ name: string; state: ConnectorState; last_error: string | null }> } {
+  /** This replica's id, the replicas it counts, its share and what it owns; null before the first count. */
+  replica(): ReplicaStatus | null {
+    return this.replicaView && { ...this.replicaView };
+  }
+
+  /**
+   * Ready while every connector is working (snapshotting, streaming, a standby, or finished), and,
+   * with connectors spread over replicas, once this replica holds its share (so that a rolling update
+   * waits for the new pod to take its connectors; see cluster/membership.ts for the time limit).
+   */
+  readiness(): { ready: boolean; notReady: Array<{ name: string; state: ConnectorState; last_error: string | null }>; share: string | null } {
     const ok = new Set<ConnectorState>(['snapshotting', 'streaming', 'standby', 'stopped']);
     const notReady = this.all()
       .filter((s) => !ok.has(s.state))
       .map((s) => ({ name: s.name, state: s.state, last_error: s.last_error?.message ?? null }));
-    return { ready: notReady.length === 0, notReady };
+    const r = this.replicaView;
+    const share = this.holdsShare() ? null : `owns ${r?.owned ?? 0} of its share of ${r?.share ?? '?'} connectors (${r?.replicas ?? '?'} replicas)`;
+    return { ready: notReady.length === 0 && share === null, notReady, share };
   }
 }

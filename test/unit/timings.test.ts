@@ -22,6 +22,12 @@ describe('the timings (src/timings.ts)', () => {
     expect(t.OWNERSHIP_POLL_MS).to.be.below(t.DOCUMENTED_TAKEOVER_MS / 2);
   });
 
+  it('let a frozen replica leave the count of replicas no later than its connectors are free, and count often enough', () => {
+    expect(t.MEMBER_SESSION_IDLE_MS).to.be.at.most(t.FROZEN_OWNER_MIN_MS);
+    expect(t.MEMBERSHIP_REFRESH_MS * 2).to.be.below(t.MEMBER_SESSION_IDLE_MS);
+    expect(t.MEMBERSHIP_REFRESH_MS + t.OWNERSHIP_POLL_MS).to.be.below(t.DOCUMENTED_TAKEOVER_MS / 2);
+  });
+
   it('keep the idle handshake shorter than the drain it precedes would wait anyway', () => {
     expect(t.IDLE_LOCK_WAIT_MS).to.be.below(1000);
   });

@@ -1,0 +1,177 @@
+/**
+ * Spreading connectors over the replicas of a deployment (issue 15), coordinated through PostgreSQL.
+ *
+ * Membership: each replica keeps one "member" session open on the coordination database (the
+ * database of the first connector by name; every replica of a deployment has the same connectors,
+ * so the same one). Its application_name, `pgkc member {group} {replica}`, is the membership record:
+ * pg_stat_activity lists the live members, and a replica that dies leaves it when its session ends
+ * (at once for a killed process, within the keepalive and idle_session_timeout for a lost host).
+ * The group is a digest of the connector names, so two deployments on one database never count
+ * each other.
+ *
+ * Shares: with M connectors and the live members sorted by id, the first M mod N members own
+ * ceil(M/N) connectors and the others floor(M/N): the shares sum to M, so every connector has a
+ * replica under its share until it is owned. A replica tries a connector's ownership lock only while
+ * it owns fewer than its share, and releases (at a batch boundary) the connectors beyond it.
+ *
+ * Safety does not rest on this: a connector's ownership lock (an advisory lock on its own control
+ * session) is what makes a replica its only owner, and with exactly_once its transactional id fences
+ * a stale owner in Kafka. Membership only decides who tries: a wrong count (a split, a slow view of
+ * pg_stat_activity) can delay a takeover or unbalance the spread, never give a connector two
+ * publishing owners. When the coordination database cannot be reached, a replica counts itself
+ * alone and takes what it can get: a connector is never left without an owner for that.
+ */
+import { createHash } from 'node:crypto';
+import * as os from 'node:os';
+import type { Client } from 'pg';
+import type { EventBus } from '../observe/events';
+import type { Logger } from '../observe/logger';
+import { connect, endWithin } from '../postgres/connect';
+import { setIdleSessionTimeout, setServerKeepalives } from '../postgres/control';
+import { describeError } from '../util/errors';
+import { MEMBERSHIP_REFRESH_MS, MEMBER_SESSION_IDLE_MS, READY_SHARE_WAIT_MS } from '../timings';
+
+const PREFIX = 'pgkc member';
+
+/** This replica's id: PGKC_REPLICA_ID, else host name and process id (a pod's name in Kubernetes). */
+export function replicaId(env: NodeJS.ProcessEnv = process.env): string {
+  const id = env.PGKC_REPLICA_ID?.trim() || `${os.hostname()}-${process.pid}`;
+  return id.replace(/\s+/g, '_').slice(0, 40);
+}
+
+/** The group of a deployment: a digest of its connector names (replicas with the same connectors share it). */
+export function groupOf(connectors: string[]): string {
+  return createHash('sha256').update([...connectors].sort().join('\n')).digest('hex').slice(0, 8);
+}
+
+/** The share of the member at rank (0-based, members sorted by id) when n members split m connectors. */
+export function shareOf(m: number, n: number, rank: number): number {
+  if (n <= 0 || rank < 0) return m;
+  return Math.floor(m / n) + (rank < m % n ? 1 : 0);
+}
+
+export class Membership {
+  private client: Client | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private members: string[];
+  private readonly owned = new Set<string>();
+  /** Lock attempts under way (counted against the share until they end). */
+  private trying = 0;
+  private readonly startedAt = Date.now();
+  private heldShare = false;
+  private warned = false;
+  private stopped = false;
+  /** Consecutive refreshes that found this replica over its share (a release waits for two). */
+  private overFor = 0;
+
+  constructor(
+    readonly replica: string,
+    readonly group: string,
+    private readonly connectors: string[],
+    private readonly databaseUrl: string | null,
+    private readonly events: EventBus,
+    private readonly log: Logger,
+    /** Told how many owned connectors to give up, after two refreshes over the share. */
+    private readonly release: (count: number) => void,
+  ) {
+    this.members = [replica];
+  }
+
+  /** Joins (opens the member session) and counts the members once. Never fails: alone when it cannot. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => void this.refresh(), MEMBERSHIP_REFRESH_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    const client = this.client;
+    this.client = null;
+    if (client) await endWithin(client, 1000);
+  }
+
+  /** This replica's share now. */
+  share(): number {
+    return shareOf(this.connectors.length, this.members.length, this.members.indexOf(this.replica));
+  }
+
+  /** May this replica try to take a connector's lock now? Counts the attempt until settle(). */
+  tryReserve(connector: string): boolean {
+    if (this.owned.has(connector)) return true;
+    if (this.owned.size + this.trying >= this.share()) return false;
+    this.trying += 1;
+    return true;
+  }
+
+  /** The end of an attempt tryReserve allowed. */
+  settle(connector: string, acquired: boolean): void {
+    this.trying = Math.max(0, this.trying - 1);
+    if (acquired) this.owned.add(connector);
+    this.publish();
+  }
+
+  /** A connector this replica owned is no longer owned (its session ended). */
+  dropped(connector: string): void {
+    if (this.owned.delete(connector)) this.publish();
+  }
+
+  ownedCount(): number {
+    return this.owned.size;
+  }
+
+  /** Ready, as far as the spread goes: holds its share, has held it since start, or waited long enough (a share that cannot be had must not block a rollout). */
+  holdsShare(): boolean {
+    if (this.owned.size >= this.share()) this.heldShare = true;
+    return this.heldShare || Date.now() - this.startedAt >= READY_SHARE_WAIT_MS;
+  }
+
+  view(): { replica: string; group: string; members: string[]; share: number; owned: string[] } {
+    return { replica: this.replica, group: this.group, members: [...this.members], share: this.share(), owned: [...this.owned].sort() };
+  }
+
+  private publish(): void {
+    this.events.emit('membership', { replica: this.replica, members: this.members.length, share: this.share(), owned: this.owned.size });
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.stopped || this.databaseUrl === null) return;
+    try {
+      if (!this.client) await this.join(this.databaseUrl);
+      const r = await (this.client as Client).query<{ id: string }>(
+        `SELECT DISTINCT substr(application_name, $2) AS id FROM pg_stat_activity
+          WHERE datname = current_database() AND starts_with(application_name, $1) ORDER BY 1`,
+        [`${PREFIX} ${this.group} `, `${PREFIX} ${this.group} `.length + 1],
+      );
+      const members = r.rows.map((x) => x.id);
+      if (!members.includes(this.replica)) members.push(this.replica);
+      members.sort();
+      if (members.join() !== this.members.join()) this.log.info({ members, share: shareOf(this.connectors.length, members.length, members.indexOf(this.replica)) }, 'replicas of this deployment changed');
+      this.members = members;
+      this.warned = false;
+    } catch (err) {
+      if (!this.warned) this.log.warn({ err: describeError(err) }, 'cannot count the replicas (coordination database unreachable): taking every connector it can until it can');
+      this.warned = true;
+      this.members = [this.replica];
+      const client = this.client;
+      this.client = null;
+      if (client) void endWithin(client, 1000);
+    }
+    const over = this.owned.size - this.share();
+    this.overFor = over > 0 ? this.overFor + 1 : 0;
+    if (this.overFor >= 2) {
+      this.overFor = 0;
+      this.release(over);
+    }
+    this.publish();
+  }
+
+  private async join(url: string): Promise<void> {
+    const client = await connect(url, { applicationName: `${PREFIX} ${this.group} ${this.replica}`, nameDatabase: true, queryTimeoutMs: 5000 });
+    client.on('error', () => undefined); // found by the next refresh
+    await setServerKeepalives(client);
+    await setIdleSessionTimeout(client, MEMBER_SESSION_IDLE_MS);
+    this.client = client;
+  }
+}
