@@ -31,6 +31,13 @@ export const BACKOFF = { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.3 }
 // ---- PostgreSQL
 /** A data query that takes longer has hit a dead connection (keyset pages and drains are fast). */
 export const DATA_QUERY_TIMEOUT_MS = 60_000;
+/**
+ * The longest a connector waits for a data connection of its database's pool (pg-pool bounds the wait
+ * and the connect with one setting), before its session fails and is retried with backoff.
+ */
+export const POOL_WAIT_TIMEOUT_MS = 15_000;
+/** A wait for a data connection this long is worth a (rate-limited) warning that the pool is saturated. */
+export const POOL_WAIT_LOG_MS = 2_000;
 /** Connecting to PostgreSQL. */
 export const PG_CONNECT_TIMEOUT_MS = 10_000;
 /** How often a standby tries to take the connector's lock. */
@@ -76,8 +83,6 @@ export const SCHEMA_CHECK_MS = 2_000;
 export const RESNAPSHOT_CHECK_MS = 1_000;
 /** How often pending changes and lag are measured, independently of the session. */
 export const BACKLOG_INTERVAL_MS = 2_000;
-/** A backlog measurement that takes longer gives up (and reconnects). */
-export const BACKLOG_QUERY_TIMEOUT_MS = 10_000;
 
 // ---- Kafka (src/kafka/client.ts passes these to the client)
 /** One TCP (and TLS, SASL) connection to a broker. */

@@ -49,5 +49,7 @@ export async function runCommand(workerFile: string, env: Env, err: (line: strin
   await worker.start();
   const code = await done;
   logger.flush();
-  return code;
+  // Stopped: a connection attempt still under way to an unreachable database (a member session
+  // reconnecting) must not keep the process alive for its timeout.
+  process.exit(code);
 }

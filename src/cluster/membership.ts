@@ -55,6 +55,8 @@ export class Membership {
   private timer: NodeJS.Timeout | null = null;
   private members: string[];
   private readonly owned = new Set<string>();
+  /** Connectors this replica ran to their end (snapshot only): nobody owns them any more, and they count as held. */
+  private readonly finished = new Set<string>();
   /** Lock attempts under way (counted against the share until they end). */
   private trying = 0;
   private readonly startedAt = Date.now();
@@ -117,13 +119,18 @@ export class Membership {
     if (this.owned.delete(connector)) this.publish();
   }
 
+  /** A connector this replica ran to its end (snapshot only, nothing more to do). */
+  completed(connector: string): void {
+    this.finished.add(connector);
+  }
+
   ownedCount(): number {
     return this.owned.size;
   }
 
   /** Ready, as far as the spread goes: holds its share, has held it since start, or waited long enough (a share that cannot be had must not block a rollout). */
   holdsShare(): boolean {
-    if (this.owned.size >= this.share()) this.heldShare = true;
+    if (this.owned.size + this.finished.size >= this.share()) this.heldShare = true;
     return this.heldShare || Date.now() - this.startedAt >= READY_SHARE_WAIT_MS;
   }
 

@@ -142,6 +142,7 @@ export function inspectWorkerConfig(workerFile: string, env: Env): { config: Wor
     config: {
       file: workerPath,
       kafka,
+      dataPoolSize: raw.postgres.data_pool_size,
       http: raw.http,
       logLevel: isLogLevel(level) ? level : raw.log.level,
       connectorsDir,

@@ -27,6 +27,7 @@ export interface RawWorkerConfig {
     };
   };
   database?: DatabaseRef;
+  postgres: { data_pool_size: number };
   http: { host: string; port: number };
   connectors_dir: string;
   log: { level: LogLevel };
@@ -98,6 +99,8 @@ export interface ConnectorConfig {
 export interface WorkerConfig {
   file: string;
   kafka: KafkaSettings;
+  /** Data connections per database this replica opens at most (postgres.data_pool_size). */
+  dataPoolSize: number;
   http: { host: string; port: number };
   logLevel: LogLevel;
   connectorsDir: string;

@@ -3,24 +3,27 @@
  * in its change log and the age of the oldest (true lag, on Postgres' clock). Keeps measuring while
  * the connector retries (Kafka down), so lag is visible exactly when it matters.
  */
-import type { Client } from 'pg';
-import { connect } from '../postgres/connect';
 import type { EventBus } from '../observe/events';
+import type { DataPool, DataScope } from '../postgres/pool';
 import type { ChangeLogStatements } from '../postgres/queries';
-import { BACKLOG_INTERVAL_MS, BACKLOG_QUERY_TIMEOUT_MS } from '../timings';
+import { BACKLOG_INTERVAL_MS } from '../timings';
 import { sleep } from '../util/retry';
 
 export class BacklogMonitor {
-  private client: Client | null = null;
+  /** Its own use of the pool: stop() cuts off a measure stuck on a half-open connection. */
+  private readonly scope: DataScope;
   private readonly abort = new AbortController();
   private loop: Promise<void> | null = null;
 
   constructor(
-    private readonly url: string,
+    /** The database's data pool: a measure takes a connection for one statement. */
+    data: DataPool,
     private readonly connector: string,
     private readonly events: EventBus,
     private readonly intervalMs = BACKLOG_INTERVAL_MS,
-  ) {}
+  ) {
+    this.scope = data.scope();
+  }
 
   /** Starts measuring the connector's change log (once it exists). Idempotent. */
   watch(log: ChangeLogStatements): void {
@@ -30,13 +33,10 @@ export class BacklogMonitor {
   private async run(log: ChangeLogStatements): Promise<void> {
     while (!this.abort.signal.aborted) {
       try {
-        if (!this.client) this.client = await connect(this.url, { applicationName: `pg-kafka-cdc backlog ${this.connector}`, queryTimeoutMs: BACKLOG_QUERY_TIMEOUT_MS });
-        const { pending, lagSeconds } = await log.pendingStats(this.client);
+        const { pending, lagSeconds } = await log.pendingStats(this.scope);
         this.events.emit('backlog', { connector: this.connector, pending, lagSeconds });
       } catch {
-        const c = this.client;
-        this.client = null;
-        if (c) await c.end().catch(() => undefined);
+        // unreachable for now: measured again at the next interval
       }
       await sleep(this.intervalMs, this.abort.signal);
     }
@@ -44,9 +44,7 @@ export class BacklogMonitor {
 
   async stop(): Promise<void> {
     this.abort.abort();
+    this.scope.destroyActive();
     await this.loop;
-    const c = this.client;
-    this.client = null;
-    if (c) await c.end().catch(() => undefined);
   }
 }

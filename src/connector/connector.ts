@@ -6,7 +6,6 @@
  * skips a record, and with exactly_once never shows one twice to a read_committed consumer.
  * start() and stop() are idempotent.
  */
-import type { Client } from 'pg';
 import type { ConnectorConfig, KafkaSettings } from '../config/types';
 import { KafkaError } from '../kafka/errors';
 import { readLastCheckpoint } from '../kafka/offsets';
@@ -19,7 +18,6 @@ import { captureNames } from '../postgres/names';
 import { dropConnectorObjects, installCapture } from '../postgres/capture';
 import { ensureWorkerSchema } from '../postgres/progress';
 import { missingRights } from '../postgres/rights';
-import { connect, destroyClient, endWithin } from '../postgres/connect';
 import { introspectTable } from '../postgres/introspect';
 import { recordEnvelope } from '../postgres/formats';
 import { VERSION } from '../version';
@@ -28,10 +26,12 @@ import { tableStatements, type TableStatements } from '../postgres/queries';
 import { identityChanges, ProgressStore, type Identity, type Progress } from '../progress/store';
 import { describeError, FatalError, isRetriable } from '../util/errors';
 import { Backoff, sleep } from '../util/retry';
-import { DATA_CLOSE_MS, DATA_QUERY_TIMEOUT_MS, FAILED_RETRY_MS, STOP_GRACE_MS } from '../timings';
+import { FAILED_RETRY_MS, STOP_GRACE_MS } from '../timings';
 import { BacklogMonitor } from './backlog';
 import { captureModeOf, type CaptureMode, type OrdinalCapture, type SessionContext, type TriggerCapture } from './context';
-import { ControlSession, type OwnershipGate } from './session';
+import { ControlSession, type ControlHub, type OwnershipGate } from './session';
+import type { DataPool, DataScope } from '../postgres/pool';
+import type { Queryable } from '../postgres/queries';
 import { Resnapshots } from './resnapshot';
 import { runSnapshot } from './snapshot';
 import { drainChanges, pollByOrdinal } from './stream';
@@ -43,6 +43,14 @@ export interface ClusterLink extends OwnershipGate {
   readonly replica: string;
   /** The connector's session ended: this replica no longer owns it. */
   dropped(connector: string): void;
+  /** The connector has nothing more to do (snapshot only, done). */
+  completed(connector: string): void;
+}
+
+/** The shared connections of a database, one set per replica (worker.ts). */
+export interface DatabaseLink {
+  control: ControlHub;
+  data: DataPool;
 }
 
 export class Connector {
@@ -62,15 +70,17 @@ export class Connector {
     private readonly kafka: KafkaSettings,
     private readonly events: EventBus,
     private readonly log: Logger,
+    /** The shared connections of the connector's database: its control hub and its data pool. */
+    private readonly db: DatabaseLink,
     private readonly cluster: ClusterLink | null = null,
   ) {
-    this.backlog = new BacklogMonitor(cfg.databaseUrl, cfg.name, events);
+    this.backlog = new BacklogMonitor(db.data, cfg.name, events);
   }
 
   /** Stops measuring the backlog (until this replica owns the connector again). */
   private async resetBacklog(): Promise<void> {
     const old = this.backlog;
-    this.backlog = new BacklogMonitor(this.cfg.databaseUrl, this.cfg.name, this.events);
+    this.backlog = new BacklogMonitor(this.db.data, this.cfg.name, this.events);
     await old.stop();
   }
 
@@ -124,6 +134,7 @@ export class Connector {
       try {
         const finished = await this.session();
         if (finished) {
+          this.cluster?.completed(this.cfg.name);
           this.log.info('snapshot done and no change capture configured: connector finished');
           this.setState('stopped');
           return;
@@ -173,7 +184,7 @@ export class Connector {
     this.releasing = releasing;
     const signal = AbortSignal.any([this.stopping.signal, lost.signal, releasing.signal]);
     let lostError = null as Error | null;
-    let data: Client | null = null;
+    const data = this.db.data.scope();
     let planned: TablePlan | null = null;
     const publisher = new RecordPublisher(this.kafka, cfg.topic, {
       compression: cfg.compression,
@@ -181,37 +192,36 @@ export class Connector {
       onTransaction: (e) => this.events.emit('transaction', { connector: cfg.name, ...e }),
     });
     const closeNow = () => {
-      // Without the control session we are no longer the owner: end the data session now, even
-      // mid-query, and stop publishing (a standby may already own the connector).
-      if (data) destroyClient(data);
+      // Without the control session we are no longer the owner: cut off the session's data statements
+      // in flight, even mid-query (on a half-open connection they would hold it for their timeout), and
+      // stop publishing (a standby may already own the connector).
+      data.destroyActive();
       void publisher.disconnect();
     };
-    const control = new ControlSession(cfg.databaseUrl, cfg.name, cfg.heartbeatIntervalMs, (err) => {
+    const control = new ControlSession(this.db.control, cfg.name, (err) => {
       if (!this.stopping.signal.aborted && !releasing.signal.aborted) {
         this.log.warn({ err: err.message }, 'lost the control session that holds the ownership lock: standing down at once (another worker may own the connector now)');
       }
       lostError = err;
       lost.abort();
       closeNow();
-    }, this.cluster?.replica ?? null);
+    });
     this.closeSession = () => {
       lost.abort();
       closeNow();
     };
     try {
       if (!(await this.own(control, signal))) return false;
-      data = await connect(cfg.databaseUrl, { applicationName: `pg-kafka-cdc data ${cfg.name}`, queryTimeoutMs: DATA_QUERY_TIMEOUT_MS, nameDatabase: true });
       const { plan, statements, mode } = await this.plan(data);
       planned = plan;
       const { progress } = await this.prepare(data, plan, mode);
       await publisher.connect(); // exactly_once: fences every earlier owner first
       const state = await this.recover(progress, mode);
       const records = new RecordBuilder(cfg.topic, cfg.name, state.run, recordEnvelope(plan, VERSION));
-      const session = data;
       const ctx: SessionContext = {
         cfg, plan, statements, data, control, publisher, records, progress, events: this.events, log: this.log, signal,
         madeProgress: () => this.madeProgress(),
-        checkSchema: () => this.checkSchema(session, plan),
+        checkSchema: () => this.checkSchema(data, plan),
       };
       if (state.snapshotState !== 'done') {
         await this.snapshot(ctx, state);
@@ -230,14 +240,13 @@ export class Connector {
       if (lostError && !this.stopping.signal.aborted) throw lostError;
       // A statement found a column or the table gone: say which and what to do, rather than pass on
       // PostgreSQL's words about an alias (the plan of this session is what went stale).
-      if (data && planned && isUndefinedObject(err)) await this.checkSchema(data, planned);
+      if (planned && isUndefinedObject(err)) await this.checkSchema(data, planned);
       // A grant revoked meanwhile: say which and how to give it back, rather than "permission denied".
-      if (data && planned && (err as { code?: unknown })?.code === '42501') await this.checkRights(data, planned);
+      if (planned && (err as { code?: unknown })?.code === '42501') await this.checkRights(data, planned);
       throw err;
     } finally {
       this.closeSession = null;
       await publisher.disconnect();
-      if (data) await endWithin(data, DATA_CLOSE_MS);
       await control.close();
       if (this.owning) {
         this.owning = false;
@@ -274,7 +283,7 @@ export class Connector {
   }
 
   /** Plan: what the table looks like now, the statements for it, and how changes are captured. */
-  private async plan(data: Client): Promise<{ plan: TablePlan; statements: TableStatements; mode: CaptureMode }> {
+  private async plan(data: Queryable): Promise<{ plan: TablePlan; statements: TableStatements; mode: CaptureMode }> {
     const { cfg } = this;
     const planned = await this.replan(data);
     const statements = tableStatements(planned, cfg.channel ? captureNames(cfg.channel).logTable : null);
@@ -282,7 +291,7 @@ export class Connector {
   }
 
   /** The table planned again as the catalogs describe it now; a table or column the config needs that is gone fails for good. */
-  private async replan(data: Client): Promise<TablePlan> {
+  private async replan(data: Queryable): Promise<TablePlan> {
     const planned = planTable(this.cfg, await introspectTable(data, this.cfg.table), `${this.cfg.file}: `);
     if (!planned.ok) throw new FatalError(planned.problems.join('; '));
     return planned.plan;
@@ -293,7 +302,7 @@ export class Connector {
    * included column, or a changed primary key, stops the connector with what to do. (An added
    * column needs nothing: without included_columns the value is the whole row as it is now.)
    */
-  private async checkSchema(data: Client, plan: TablePlan): Promise<void> {
+  private async checkSchema(data: Queryable, plan: TablePlan): Promise<void> {
     const now = await this.replan(data);
     const before = keySignature(plan.keyColumns);
     const after = keySignature(now.keyColumns);
@@ -301,7 +310,7 @@ export class Connector {
   }
 
   /** Fails for good, naming each grant the connector's database user lacks (and its GRANT), when it lacks any. */
-  private async checkRights(data: Client, plan: TablePlan): Promise<void> {
+  private async checkRights(data: Queryable, plan: TablePlan): Promise<void> {
     const missing = await missingRights(data, plan, this.cfg.channel);
     if (missing.length > 0) throw new FatalError(missing.map((m) => `${this.cfg.file}: ${m.path}: ${m.problem}`).join('; '));
   }
@@ -343,12 +352,12 @@ export class Connector {
    * (reset when the connector's topic, table or capture mode changed, or its topic had to be
    * created again), the capture objects and the topic.
    */
-  private async prepare(data: Client, plan: TablePlan, mode: CaptureMode): Promise<{ progress: ProgressStore }> {
+  private async prepare(data: DataScope, plan: TablePlan, mode: CaptureMode): Promise<{ progress: ProgressStore }> {
     const { cfg } = this;
     // Every right the session needs, checked before anything is created or read: a missing grant is
     // a clear failure now, never a half-installed trigger or a batch published and never trimmed.
     await this.checkRights(data, plan);
-    await ensureWorkerSchema(data);
+    await data.withClient((c) => ensureWorkerSchema(c));
     const progress = new ProgressStore(data, cfg.name, mode.kind === 'trigger' ? captureNames(mode.channel).logTable : null);
     const identity: Identity = { topic: cfg.topic, tableOid: plan.info.oid, tableName: displayTable(plan.table), channel: cfg.channel, key: keySignature(plan.keyColumns) };
     let state = await progress.loadOrCreate();
@@ -361,14 +370,15 @@ export class Connector {
       const old = state.identity;
       if (old?.channel && old.channel !== cfg.channel) {
         const [schema, ...rest] = old.tableName.split('.');
-        await dropConnectorObjects(data, cfg.name, old.channel, { schema, name: rest.join('.') });
+        await data.withClient((c) => dropConnectorObjects(c, cfg.name, old.channel as string, { schema, name: rest.join('.') }));
       }
       await progress.reset();
       state = await progress.loadOrCreate();
     }
     if (cfg.channel) {
       // Before the snapshot: every change that commits from now on is in the change log.
-      if ((await installCapture(data, plan, cfg.channel)) === 'installed') this.log.info({ channel: cfg.channel }, 'installed change capture');
+      const channel = cfg.channel;
+      if ((await data.withClient((c) => installCapture(c, plan, channel))) === 'installed') this.log.info({ channel: cfg.channel }, 'installed change capture');
       if (mode.kind === 'trigger') {
         mode.logOid = (await mode.log.oid(data)) ?? 0;
         this.backlog.watch(mode.log);

@@ -1,11 +1,11 @@
 /** What the phases of one connector session share. */
-import type { Client } from 'pg';
 import type { ConnectorConfig } from '../config/types';
 import type { RecordPublisher } from '../kafka/producer';
 import type { RecordBuilder } from '../kafka/records';
 import type { EventBus } from '../observe/events';
 import type { Logger } from '../observe/logger';
 import type { TablePlan } from '../postgres/plan';
+import type { DataScope } from '../postgres/pool';
 import type { ChangeLogStatements, OrdinalStatements, TableStatements } from '../postgres/queries';
 import type { ProgressStore } from '../progress/store';
 import type { ControlSession } from './session';
@@ -15,8 +15,8 @@ export interface SessionContext {
   plan: TablePlan;
   /** The statements of the connector's table (SQL lives in postgres/). */
   statements: TableStatements;
-  /** The data connection: every read, and progress writes. */
-  data: Client;
+  /** The data connections of the connector's database (a pool shared by its connectors): every read, and progress writes. */
+  data: DataScope;
   control: ControlSession;
   publisher: RecordPublisher;
   /** Turns rows into records of the connector's topic. */

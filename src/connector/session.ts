@@ -1,54 +1,167 @@
 /**
- * The connector's control session: a dedicated, unpooled PostgreSQL connection that
- * - holds the advisory lock that makes this worker the connector's only owner (hot standbys wait),
- * - LISTENs on the channel and turns notifications into wake-ups,
+ * Control sessions: one dedicated, unpooled PostgreSQL connection per database (a ControlHub),
+ * shared by every connector of this replica on that database, that
+ * - holds the advisory lock of each connector this replica owns (hot standbys elsewhere wait),
+ * - LISTENs on their channels and turns notifications into wake-ups,
+ * - holds the idle lock of each channel whose connector is idle (postgres/capture.ts),
  * - checks itself every heartbeat (pg_listening_channels()) so a half-open socket is found,
  * - is ended by the server after a few silent heartbeat intervals (idle_session_timeout, timings.ts),
- *   so a frozen owner cannot keep the lock from a standby for longer than that,
- * and aborts the connector's session the moment it is lost (after pg-boss' listen()).
+ *   so a frozen owner cannot keep its locks from a standby for longer than that,
+ * and aborts the session of every connector that uses it the moment it is lost (after pg-boss'
+ * listen()): its locks are gone with it.
+ *
+ * A connector's session takes a ControlSession, its lease on the hub: what it owns, listens to and
+ * holds is released when the lease closes (or all at once with the hub's connection). Sharing one
+ * connection is what keeps a replica's connections from growing with its connectors (docs/scale-out.md).
  */
 import type { Client, Notification } from 'pg';
-import { connect, endWithin } from '../postgres/connect';
+import { lowerIdleFlag, raiseIdleFlag } from '../postgres/capture';
+import { connect, destroyClient, endWithin } from '../postgres/connect';
 import { ownershipLockKey } from '../postgres/names';
-import { isListening, listen, ownerOf, ping, setIdleSessionTimeout, setServerKeepalives, tryAdvisoryLock } from '../postgres/control';
+import { listen, listeningChannels, ownerOf, ping, setIdleSessionTimeout, setServerKeepalives, tryAdvisoryLock, unlisten, unlockAdvisory } from '../postgres/control';
 import { RetriableError } from '../util/errors';
 import { CONTROL_CLOSE_MS, frozenOwnerTimeoutMs, OWNERSHIP_POLL_MS } from '../timings';
 import { sleep } from '../util/retry';
 
-export class ControlSession {
+/** The shared control connection of one database. */
+export class ControlHub {
   private client: Client | null = null;
+  private opening: Promise<Client> | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
-  private wakeResolvers: Array<() => void> = [];
-  private woken = false;
-  /** The channel the heartbeat checks (set once LISTEN succeeded). */
-  private channel: string | null = null;
-  private listening: string | null = null;
+  private readonly leases = new Set<ControlSession>();
+  private inFlight = 0;
+  /** Statements run one after the other on the shared connection (node-postgres would queue them too, with a deprecation warning). */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly url: string,
-    private readonly connector: string,
+    /** The shortest heartbeat interval of the connectors that share it. */
     private readonly heartbeatMs: number,
-    /** Called once when the session is lost (socket error, end, failed heartbeat). */
-    private readonly onLost: (err: Error) => void,
     /** This replica's id: in the session's application_name, so that any replica can name a connector's owner. */
     private readonly replica: string | null = null,
   ) {}
 
-  async open(): Promise<void> {
+  /** The connection, opened on first use (one open at a time, whoever asks). */
+  async session(): Promise<Client> {
+    if (this.client) return this.client;
+    this.opening ??= this.open().finally(() => (this.opening = null));
+    return this.opening;
+  }
+
+  private async open(): Promise<Client> {
     const client = await connect(this.url, {
-      applicationName: controlApplicationName(this.connector, this.replica),
+      applicationName: controlApplicationName(this.replica),
       nameDatabase: true,
       queryTimeoutMs: Math.max(5000, this.heartbeatMs),
     });
-    this.client = client;
-    await setServerKeepalives(client);
-    await setIdleSessionTimeout(client, frozenOwnerTimeoutMs(this.heartbeatMs));
-    client.on('error', (err) => this.lost(new RetriableError(`control connection failed: ${err.message}`, err)));
-    client.on('end', () => this.lost(new RetriableError('control connection closed')));
+    try {
+      await setServerKeepalives(client);
+      await setIdleSessionTimeout(client, frozenOwnerTimeoutMs(this.heartbeatMs));
+    } catch (err) {
+      destroyClient(client);
+      throw err;
+    }
+    client.on('error', (err) => this.lost(client, new RetriableError(`control connection failed: ${err.message}`, err)));
+    client.on('end', () => this.lost(client, new RetriableError('control connection closed')));
     client.on('notification', (n: Notification) => {
-      if (n.channel === this.listening) this.wake();
+      for (const lease of this.leases) if (lease.channel === n.channel) lease.wake();
     });
+    this.client = client;
     this.startHeartbeat();
+    return client;
+  }
+
+  attach(lease: ControlSession): void {
+    this.leases.add(lease);
+  }
+
+  /** A lease closed: the last one ends the connection (a standby replica keeps none). */
+  async detach(lease: ControlSession): Promise<void> {
+    this.leases.delete(lease);
+    if (this.leases.size > 0 || !this.client) return;
+    const client = this.client;
+    this.client = null;
+    this.stopHeartbeat();
+    await endWithin(client, CONTROL_CLOSE_MS);
+  }
+
+  /** Runs statements on the connection it had when the lease was granted; counted so the heartbeat does not add one meanwhile. */
+  async run<T>(fn: (db: Client) => Promise<T>, expect?: Client): Promise<T> {
+    const client = expect ?? (await this.session());
+    if (this.client !== client) throw new RetriableError('control session was lost');
+    this.inFlight += 1;
+    const run = this.tail.then(() => {
+      if (this.client !== client) throw new RetriableError('control session was lost');
+      return fn(client);
+    });
+    this.tail = run.catch(() => undefined);
+    try {
+      return await run;
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+
+  /** Whether client is still the hub's connection (a lease's locks live only as long as it). */
+  current(client: Client): boolean {
+    return this.client === client;
+  }
+
+  /** Checks the connection every heartbeat interval: that it answers, and LISTENs on every channel a lease listens to. */
+  private startHeartbeat(): void {
+    if (this.heartbeat) return;
+    this.heartbeat = setInterval(() => {
+      const client = this.client;
+      if (!client || this.inFlight > 0) return; // a control query in flight answers for the connection already
+      const listening = [...this.leases].filter((l) => l.listeningOn(client));
+      // One round trip whatever the number of channels.
+      this.run((db) => (listening.length === 0 ? ping(db).then(() => new Set<string>()) : listeningChannels(db)), client)
+        .then((channels) => {
+          for (const lease of listening) if (!channels.has(lease.channel as string)) lease.lost(new RetriableError(`no longer listening on ${lease.channel}`));
+        })
+        .catch((err: Error) => this.lost(client, new RetriableError(`heartbeat failed: ${err.message}`, err)));
+    }, this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
+  /** The connection is gone, and every lock and LISTEN with it: every lease stands down. */
+  private lost(client: Client, err: Error): void {
+    if (this.client !== client) return;
+    this.client = null;
+    this.stopHeartbeat();
+    destroyClient(client);
+    for (const lease of [...this.leases]) lease.lost(err);
+  }
+}
+
+/** One connector's lease on its database's control hub. start() and close() are idempotent. */
+export class ControlSession {
+  private client: Client | null = null;
+  private wakeResolvers: Array<() => void> = [];
+  private woken = false;
+  /** The channel this lease LISTENs on (set before LISTEN runs: notifications may arrive at once). */
+  channel: string | null = null;
+  private listenConfirmed = false;
+  private owns = false;
+  private readonly idleHeld = new Set<string>();
+  private closed = false;
+  private onLostCalled = false;
+
+  constructor(
+    private readonly hub: ControlHub,
+    private readonly connector: string,
+    /** Called once when the session is lost (socket error, end, failed heartbeat). */
+    private readonly onLost: (err: Error) => void,
+  ) {}
+
+  async open(): Promise<void> {
+    this.hub.attach(this);
+    this.client = await this.hub.session();
   }
 
   /**
@@ -66,7 +179,10 @@ export class ControlSession {
         } finally {
           gate.settle(this.connector, acquired);
         }
-        if (acquired) return true;
+        if (acquired) {
+          this.owns = true;
+          return true;
+        }
       }
       onStandby(replicaOfOwner(await this.run((db) => ownerOf(db, key))));
       await sleep(pollMs, signal);
@@ -75,25 +191,29 @@ export class ControlSession {
   }
 
   async listen(channel: string): Promise<void> {
-    this.listening = channel; // notifications may arrive as soon as LISTEN runs
+    this.channel = channel;
     await this.run((db) => listen(db, channel));
-    this.channel = channel; // only now may the heartbeat expect it
+    this.listenConfirmed = true; // only now may the heartbeat expect it
   }
 
-  /** Checks the session every heartbeat interval, from open to close (snapshot included). */
-  startHeartbeat(): void {
-    if (this.heartbeat) return;
-    this.heartbeat = setInterval(() => {
-      // A control query in flight answers for the connection already (and pg wants one at a time).
-      if (!this.client || this.inFlight > 0) return;
-      const channel = this.channel;
-      this.run((db) => (channel === null ? ping(db).then(() => true) : isListening(db, channel)))
-        .then((listening) => {
-          if (channel !== null && !listening) this.lost(new RetriableError(`no longer listening on ${channel}`));
-        })
-        .catch((err: Error) => this.lost(new RetriableError(`heartbeat failed: ${err.message}`, err)));
-    }, this.heartbeatMs);
-    this.heartbeat.unref();
+  /** Whether the heartbeat should find this lease's LISTEN on client. */
+  listeningOn(client: Client): boolean {
+    return this.listenConfirmed && this.client === client && this.channel !== null;
+  }
+
+  /**
+   * The idle handshake (postgres/capture.ts) on the shared connection: the idle lock outlives any
+   * one data query, so it cannot live on a pooled connection. False when it waited waitMs in vain.
+   */
+  async raiseIdleFlag(channel: string, waitMs: number): Promise<boolean> {
+    const held = await this.run((db) => raiseIdleFlag(db, channel, waitMs));
+    if (held) this.idleHeld.add(channel);
+    return held;
+  }
+
+  async lowerIdleFlag(channel: string): Promise<void> {
+    if (!this.idleHeld.delete(channel)) return;
+    await this.run((db) => lowerIdleFlag(db, channel));
   }
 
   /** Resolves on the next notification (or one that came since the last wait), the timeout, or abort. */
@@ -121,26 +241,38 @@ export class ControlSession {
     this.woken = false;
   }
 
+  /** Gives back what this lease holds (the LISTEN, the idle lock, the ownership lock), then leaves the hub. */
   async close(): Promise<void> {
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = null;
-    const client = this.client;
-    this.client = null;
+    if (this.closed) return;
+    this.closed = true;
     this.onLostCalled = true;
-    // Closing the session releases the advisory lock and the LISTEN. A half-open socket never
-    // answers a graceful end: after a moment, destroy it.
-    if (client) await endWithin(client, CONTROL_CLOSE_MS);
+    const client = this.client;
+    if (client && this.hub.current(client)) {
+      // On a half-open connection these would wait: the hub's heartbeat ends it, and the locks with it.
+      const release = async () => {
+        if (this.channel !== null) await this.run((db) => unlisten(db, this.channel as string));
+        for (const channel of this.idleHeld) await this.run((db) => lowerIdleFlag(db, channel));
+        if (this.owns) await this.run((db) => unlockAdvisory(db, ownershipLockKey(this.connector)));
+      };
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CONTROL_CLOSE_MS)));
+      const outcome = await Promise.race([release().then(() => 'done' as const, () => 'failed' as const), late]);
+      clearTimeout(timer);
+      if (outcome !== 'done' && this.hub.current(client)) destroyClient(client); // a lock we cannot give back must not outlive us
+    }
+    this.idleHeld.clear();
+    this.owns = false;
+    await this.hub.detach(this);
   }
 
-  private onLostCalled = false;
-
-  private lost(err: Error): void {
+  /** The hub lost its connection (or this lease's LISTEN): stand down. */
+  lost(err: Error): void {
     if (this.onLostCalled) return;
     this.onLostCalled = true;
     this.onLost(err);
   }
 
-  private wake(): void {
+  wake(): void {
     const resolvers = this.wakeResolvers;
     if (resolvers.length === 0) {
       this.woken = true;
@@ -150,21 +282,9 @@ export class ControlSession {
     for (const r of resolvers) r();
   }
 
-  private inFlight = 0;
-
-  /** Runs statements on the control connection, counted so the heartbeat does not add one meanwhile. */
-  private async run<T>(fn: (db: Client) => Promise<T>): Promise<T> {
-    this.inFlight += 1;
-    try {
-      return await fn(this.require());
-    } finally {
-      this.inFlight -= 1;
-    }
-  }
-
-  private require(): Client {
-    if (!this.client) throw new RetriableError('control session is closed');
-    return this.client;
+  private run<T>(fn: (db: Client) => Promise<T>): Promise<T> {
+    if (!this.client) throw new RetriableError('control session is not open');
+    return this.hub.run(fn, this.client);
   }
 }
 
@@ -176,14 +296,14 @@ export interface OwnershipGate {
 
 const ALWAYS: OwnershipGate = { tryReserve: () => true, settle: () => undefined };
 
-/** The control session's application_name: the connector, then the replica (PostgreSQL keeps 63 bytes). */
-export function controlApplicationName(connector: string, replica: string | null): string {
-  return replica === null ? `pg-kafka-cdc control ${connector}` : `pg-kafka-cdc control ${connector} @${replica}`;
+/** The control connection's application_name: the replica it belongs to (PostgreSQL keeps 63 bytes). */
+export function controlApplicationName(replica: string | null): string {
+  return replica === null ? 'pg-kafka-cdc control' : `pg-kafka-cdc control @${replica}`;
 }
 
 /** The replica id in a lock holder's description (ownerOf), or the description itself when it names none. */
 export function replicaOfOwner(who: string | null): string | null {
   if (who === null) return null;
-  const m = /^pg-kafka-cdc control .* @(\S+)(?: from .*)?$/.exec(who);
+  const m = /^pg-kafka-cdc control (?:.* )?@(\S+)(?: from .*)?$/.exec(who);
   return m ? m[1] : who;
 }

@@ -15,7 +15,6 @@
  * stored watermark, published as upserts. It cannot see deletes (documented).
  */
 import { countOf, countOps, type Op } from '../kafka/records';
-import { lowerIdleFlag, raiseIdleFlag } from '../postgres/capture';
 import { positionOf, type ChangeLogStatements } from '../postgres/queries';
 import { IDLE_LOCK_WAIT_MS, RESNAPSHOT_CHECK_MS, SCHEMA_CHECK_MS } from '../timings';
 import { sleep } from '../util/retry';
@@ -109,7 +108,7 @@ async function idle(ctx: SessionContext, channel: string, log: ChangeLogStatemen
   const { data, control, signal, cfg } = ctx;
   // Writers that shared the idle lock did not NOTIFY: taking it waits until they have committed, and
   // from the moment it is asked for, every writer NOTIFYs. Then one more look, then sleep.
-  const held = await raiseIdleFlag(data, channel, Math.min(cfg.pollIntervalMs, IDLE_LOCK_WAIT_MS));
+  const held = await control.raiseIdleFlag(channel, Math.min(cfg.pollIntervalMs, IDLE_LOCK_WAIT_MS));
   try {
     if (await log.hasChanges(data)) return;
     ctx.madeProgress(); // drained empty
@@ -117,7 +116,7 @@ async function idle(ctx: SessionContext, channel: string, log: ChangeLogStatemen
     await control.waitForWake(cfg.pollIntervalMs, signal);
   } finally {
     // Also on stop: writers must not pay for NOTIFY while nobody listens (a lost session drops it anyway).
-    if (held) await lowerIdleFlag(data, channel).catch(() => undefined);
+    if (held) await control.lowerIdleFlag(channel).catch(() => undefined);
   }
 }
 

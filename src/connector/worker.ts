@@ -11,7 +11,10 @@ import type { Logger } from '../observe/logger';
 import { createMetrics } from '../observe/metrics';
 import { StatusBoard } from '../observe/status';
 import { groupOf, Membership, replicaId } from '../cluster/membership';
-import { Connector } from './connector';
+import { describeDatabase } from '../postgres/connect';
+import { DataPool } from '../postgres/pool';
+import { Connector, type DatabaseLink } from './connector';
+import { ControlHub } from './session';
 import { displayTable } from '../postgres/sql';
 
 export interface WorkerOptions {
@@ -25,6 +28,8 @@ export class Worker {
   private readonly connectors: Connector[];
   /** Spreads the connectors over the replicas of the deployment (cluster/membership.ts). */
   readonly membership: Membership;
+  /** The shared connections of each database (by URL): one control connection and a bounded data pool. */
+  readonly databases = new Map<string, DatabaseLink>();
   private http: HttpServer | null = null;
   private started: Promise<void> | null = null;
   private stopped: Promise<void> | null = null;
@@ -40,7 +45,14 @@ export class Worker {
     const coordinator = [...config.connectors].sort((a, b) => (a.name < b.name ? -1 : 1))[0]?.databaseUrl ?? null;
     const replica = replicaId();
     this.membership = new Membership(replica, groupOf(names), names, coordinator, this.events, logger.child({ replica }), (count) => this.releaseSome(count));
-    this.connectors = config.connectors.map((c) => new Connector(c, config.kafka, this.events, logger.child({ connector: c.name }), this.membership));
+    for (const c of config.connectors) {
+      if (this.databases.has(c.databaseUrl)) continue;
+      const heartbeatMs = Math.min(...config.connectors.filter((x) => x.databaseUrl === c.databaseUrl).map((x) => x.heartbeatIntervalMs));
+      this.databases.set(c.databaseUrl, { control: new ControlHub(c.databaseUrl, heartbeatMs, replica), data: new DataPool(c.databaseUrl, config.dataPoolSize, logger) });
+    }
+    this.connectors = config.connectors.map(
+      (c) => new Connector(c, config.kafka, this.events, logger.child({ connector: c.name }), this.databases.get(c.databaseUrl) as DatabaseLink, this.membership),
+    );
     this.status.holdsShare = () => this.membership.holdsShare();
   }
 
@@ -53,7 +65,9 @@ export class Worker {
   /** Starts the HTTP server and every connector. Idempotent. Resolves once the server listens. */
   start(): Promise<void> {
     this.started ??= (async () => {
-      const registry = createMetrics(this.events, this.config.connectors.map((c) => c.name));
+      const registry = createMetrics(this.events, this.config.connectors.map((c) => c.name), () =>
+        [...this.databases].map(([url, d]) => ({ database: describeDatabase(url), ...d.data.stats() })),
+      );
       logEvents(this.events, (name) => this.logger.child({ connector: name }), this.status);
       this.http = await startHttpServer(this.config.http.host, this.opts.httpPort ?? this.config.http.port, registry, this.status);
       // Counted before any connector tries its lock, so that a replica joining a running deployment takes only its share.
@@ -74,6 +88,7 @@ export class Worker {
       await this.started?.catch(() => undefined);
       await Promise.all(this.connectors.map((c) => c.stop()));
       await this.membership.stop(); // after the connectors: the others take them over as this one leaves the count
+      await Promise.all([...this.databases.values()].map((d) => d.data.end()));
       if (this.http) await this.http.close();
       this.logger.info('worker stopped');
     })();

@@ -3,10 +3,27 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { EventBus } from './events';
 import { RateMeter } from './status';
 
-export function createMetrics(events: EventBus, connectors: string[]): Registry {
+/** The data pools of the databases (by a name without credentials), read when Prometheus scrapes. */
+export type PoolStats = () => Array<{ database: string; total: number; idle: number; waiting: number }>;
+
+export function createMetrics(events: EventBus, connectors: string[], pools: PoolStats = () => []): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const p = 'pg_kafka_cdc_';
+
+  new Gauge({
+    name: `${p}pg_data_connections`,
+    help: "Connections of this replica's data pool per database, by state: open (in use or idle), idle, and waiting (connectors waiting for one).",
+    labelNames: ['database', 'state'],
+    registers: [registry],
+    collect() {
+      for (const pool of pools()) {
+        this.set({ database: pool.database, state: 'open' }, pool.total);
+        this.set({ database: pool.database, state: 'idle' }, pool.idle);
+        this.set({ database: pool.database, state: 'waiting' }, pool.waiting);
+      }
+    },
+  });
 
   const published = new Counter({ name: `${p}records_published_total`, help: 'Records acknowledged by Kafka, by op (snapshot, upsert, delete).', labelNames: ['connector', 'op'], registers: [registry] });
   const snapshotRows = new Counter({ name: `${p}snapshot_rows_total`, help: 'Snapshot rows published and acknowledged.', labelNames: ['connector'], registers: [registry] });

@@ -1,5 +1,5 @@
 /**
- * The statements of a connector's control session (connector/session.ts): server-side keepalives,
+ * The statements of the control sessions (connector/session.ts): server-side keepalives,
  * the ownership lock, LISTEN and the heartbeat's check that the LISTEN is still there.
  */
 import type { Queryable } from './queries';
@@ -53,12 +53,21 @@ export async function listen(db: Queryable, channel: string): Promise<void> {
   await db.query(`LISTEN ${quoteIdent(channel)}`);
 }
 
-/** Whether this session still LISTENs on the channel (the heartbeat's question). */
-export async function isListening(db: Queryable, channel: string): Promise<boolean> {
-  return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_listening_channels() AS c WHERE c = $1', [channel])).rows[0].n > 0;
+/** Every channel this session LISTENs on (the shared control session's heartbeat asks once for all). */
+export async function listeningChannels(db: Queryable): Promise<Set<string>> {
+  return new Set((await db.query<{ c: string }>('SELECT c FROM pg_listening_channels() AS c')).rows.map((r) => r.c));
 }
 
 /** The heartbeat's question before the session listens: does the connection still answer? */
 export async function ping(db: Queryable): Promise<void> {
   await db.query('SELECT 1');
+}
+
+export async function unlisten(db: Queryable, channel: string): Promise<void> {
+  await db.query(`UNLISTEN ${quoteIdent(channel)}`);
+}
+
+/** Releases a session-level advisory lock this session holds (a no-op, false, when it does not). */
+export async function unlockAdvisory(db: Queryable, key: bigint): Promise<boolean> {
+  return (await db.query<{ ok: boolean }>('SELECT pg_advisory_unlock($1::int8) AS ok', [key.toString()])).rows[0].ok;
 }

@@ -1,6 +1,6 @@
 /** What the worker needs to know about a table, read from the catalogs. */
-import type { ClientBase } from 'pg';
 import type { TableName } from '../config/types';
+import type { Queryable } from './queries';
 import { quoteTable } from './sql';
 
 export interface Column {
@@ -50,7 +50,7 @@ export function unsupportedKeyType(c: Column): string | null {
 }
 
 /** Returns null when no such table is visible. */
-export async function introspectTable(db: ClientBase, table: TableName): Promise<TableInfo | null> {
+export async function introspectTable(db: Queryable, table: TableName): Promise<TableInfo | null> {
   const rel = await db.query<{ oid: string; db: string; nspname: string; relname: string; relkind: string; est: string; can_select: boolean; is_owner: boolean }>(
     `SELECT c.oid::int8::text AS oid, current_database() AS db, n.nspname, c.relname, c.relkind, greatest(c.reltuples, 0)::int8::text AS est,
             has_table_privilege(c.oid, 'SELECT') AS can_select, pg_has_role(c.relowner, 'USAGE') AS is_owner
@@ -89,7 +89,7 @@ export async function introspectTable(db: ClientBase, table: TableName): Promise
  * The schema a table is in: its real schema when it exists, else the configured one, else the
  * session's current schema (teardown must find a connector's function even when the table is gone).
  */
-export async function schemaOfTable(db: ClientBase, table: TableName): Promise<string> {
+export async function schemaOfTable(db: Queryable, table: TableName): Promise<string> {
   const r = await db.query<{ schema: string | null; cur: string }>(
     `SELECT (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)) AS schema, current_schema() AS cur`,
     [quoteTable(table)],

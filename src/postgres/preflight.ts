@@ -2,6 +2,7 @@
  * Read-only checks of each connector against its database: reachable, the table and columns as
  * the config says, and the rights its database user needs (rights.ts). Runs in a READ ONLY transaction that is rolled back: it never creates anything.
  */
+import type { Client } from 'pg';
 import type { ConnectorConfig } from '../config/types';
 import { describeError } from '../util/errors';
 import { connect, describeDatabase } from './connect';
@@ -18,30 +19,55 @@ export interface PreflightResult {
   plan: TablePlan | null;
 }
 
-export async function preflightConnector(cfg: ConnectorConfig, connectTimeoutMs = 5000): Promise<PreflightResult> {
+/**
+ * Checks every connector, one connection per database (checked one after the other on it, databases
+ * in parallel): a worker with a hundred connectors must not open a hundred sessions to start.
+ */
+export async function preflightAll(connectors: ConnectorConfig[], connectTimeoutMs = 5000): Promise<PreflightResult[]> {
+  const byUrl = new Map<string, ConnectorConfig[]>();
+  for (const c of connectors) byUrl.set(c.databaseUrl, [...(byUrl.get(c.databaseUrl) ?? []), c]);
+  const results = new Map<string, PreflightResult>();
+  await Promise.all(
+    [...byUrl].map(async ([url, group]) => {
+      let db;
+      try {
+        db = await connect(url, { applicationName: 'pg-kafka-cdc preflight', connectTimeoutMs, queryTimeoutMs: 30_000 });
+      } catch (err) {
+        for (const cfg of group) results.set(cfg.name, { ...base(cfg), unreachable: `${cfg.file}: /source/database: cannot connect to ${describeDatabase(url)}: ${describeError(err)}` });
+        return;
+      }
+      try {
+        for (const cfg of group) results.set(cfg.name, await preflightOn(db, cfg));
+      } finally {
+        await db.end().catch(() => undefined);
+      }
+    }),
+  );
+  return connectors.map((c) => results.get(c.name) as PreflightResult);
+}
+
+function base(cfg: ConnectorConfig): PreflightResult {
+  return { connector: cfg.name, problems: [], unreachable: null, plan: null };
+}
+
+/** One connector's checks, in a READ ONLY transaction rolled back at the end. */
+async function preflightOn(db: Client, cfg: ConnectorConfig): Promise<PreflightResult> {
   const where = `${cfg.file}: `;
-  const base: PreflightResult = { connector: cfg.name, problems: [], unreachable: null, plan: null };
-  let db;
-  try {
-    db = await connect(cfg.databaseUrl, { applicationName: `pg-kafka-cdc preflight ${cfg.name}`, connectTimeoutMs, queryTimeoutMs: 30_000 });
-  } catch (err) {
-    return { ...base, unreachable: `${where}/source/database: cannot connect to ${describeDatabase(cfg.databaseUrl)}: ${describeError(err)}` };
-  }
   try {
     await db.query('BEGIN READ ONLY');
     const info = await introspectTable(db, cfg.table);
     const result = planTable(cfg, info, where);
     // The rights the connector's user needs (capture installed by an administrator, or the right to install it).
     const rights = result.ok ? (await missingRights(db, result.plan, cfg.channel)).map((m) => `${where}${m.path}: ${m.problem}`) : [];
-    await db.query('ROLLBACK');
-    return result.ok && rights.length === 0 ? { ...base, plan: result.plan } : { ...base, problems: result.ok ? rights : result.problems };
+    return result.ok && rights.length === 0 ? { ...base(cfg), plan: result.plan } : { ...base(cfg), problems: result.ok ? rights : result.problems };
   } catch (err) {
-    return { ...base, unreachable: `${where}/source/database: preflight failed on ${describeDatabase(cfg.databaseUrl)}: ${describeError(err)}` };
+    return { ...base(cfg), unreachable: `${where}/source/database: preflight failed on ${describeDatabase(cfg.databaseUrl)}: ${describeError(err)}` };
   } finally {
-    await db.end().catch(() => undefined);
+    await db.query('ROLLBACK').catch(() => undefined);
   }
 }
 
-export async function preflightAll(connectors: ConnectorConfig[]): Promise<PreflightResult[]> {
-  return Promise.all(connectors.map((c) => preflightConnector(c)));
+/** The checks of one connector (its own connection). */
+export async function preflightConnector(cfg: ConnectorConfig, connectTimeoutMs = 5000): Promise<PreflightResult> {
+  return (await preflightAll([cfg], connectTimeoutMs))[0];
 }

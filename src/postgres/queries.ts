@@ -159,7 +159,7 @@ export function snapshotStatements(plan: TablePlan, predicate: string | null): S
   const page = async (db: Queryable, limit: number, after: string[] | null) =>
     (await db.query<SnapshotRow>(after === null ? first : next, after === null ? [limit] : [limit, ...after])).rows;
   if (predicate === null) return { page };
-  return { page: (db, limit, after) => inTransaction(db, () => page(db, limit, after), 'BEGIN READ ONLY') };
+  return { page: (db, limit, after) => inTransaction(db, (tx) => page(tx, limit, after), 'BEGIN READ ONLY') };
 }
 
 function changeLogStatements(plan: TablePlan, table: string, logTable: string): ChangeLogStatements {

@@ -127,10 +127,10 @@ export async function notifyChannel(db: Queryable, channel: string): Promise<voi
  */
 export async function checkPredicate(db: Queryable, table: string, predicate: string): Promise<{ estimatedRows: number }> {
   const where = wrapPredicate(predicate);
-  return inTransaction(db, async () => {
-    await db.query(`SELECT set_config('statement_timeout', '10s', true)`);
-    const plan = await db.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${table} AS t WHERE ${where}`);
-    await db.query(`SELECT ${where}::boolean AS matches FROM ${table} AS t LIMIT 1`);
+  return inTransaction(db, async (tx) => {
+    await tx.query(`SELECT set_config('statement_timeout', '10s', true)`);
+    const plan = await tx.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${table} AS t WHERE ${where}`);
+    await tx.query(`SELECT ${where}::boolean AS matches FROM ${table} AS t LIMIT 1`);
     return { estimatedRows: Math.round(plan.rows[0]['QUERY PLAN'][0].Plan['Plan Rows']) };
   }, 'BEGIN READ ONLY');
 }

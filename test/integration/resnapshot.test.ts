@@ -42,7 +42,7 @@ describe('re-snapshot on demand', function () {
     expect(asked.stderr).to.equal('');
     expect(asked.code).to.equal(0);
     expect(asked.stdout).to.match(/re-snapshot request 1 for items: the whole table \(about \d+ rows\)/);
-    expect(asked.stdout).to.contain('the owner (pg-kafka-cdc control items');
+    expect(asked.stdout).to.contain('the owner (pg-kafka-cdc control @');
 
     await eventually(async () => ((await w1.connector(s.name)).resnapshot?.rows_done ?? 0) >= 4000, 120_000, 're-snapshot progress', 20);
     const upserts = await w1.metric('pg_kafka_cdc_records_published_total', { connector: s.name, op: 'upsert' });

@@ -28,8 +28,9 @@ describe('spreading connectors over replicas', () => {
   });
 
   it('names the owner replica from the lock holder description', () => {
-    expect(replicaOfOwner(`${controlApplicationName('orders', 'pod-a-1')} from 10.0.0.7`)).to.equal('pod-a-1');
-    expect(replicaOfOwner(controlApplicationName('orders', 'pod-a-1'))).to.equal('pod-a-1');
+    expect(replicaOfOwner(`${controlApplicationName('pod-a-1')} from 10.0.0.7`)).to.equal('pod-a-1');
+    expect(replicaOfOwner(controlApplicationName('pod-a-1'))).to.equal('pod-a-1');
+    expect(replicaOfOwner('pg-kafka-cdc control orders @pod-b-1'), 'a worker of the previous version').to.equal('pod-b-1');
     expect(replicaOfOwner('pg-kafka-cdc control orders'), 'an older worker without a replica id').to.equal('pg-kafka-cdc control orders');
     expect(replicaOfOwner(null)).to.equal(null);
   });

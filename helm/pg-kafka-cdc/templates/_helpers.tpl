@@ -58,6 +58,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- with .Values.kafka.sasl }}{{ $_ := set $kafka "sasl" . }}{{ end }}
 {{- $worker := dict "kafka" $kafka "http" (dict "host" "0.0.0.0" "port" .Values.http.port) "connectors_dir" "connectors" }}
 {{- with .Values.database }}{{ $_ := set $worker "database" . }}{{ end }}
+{{- with .Values.postgres }}{{ $_ := set $worker "postgres" . }}{{ end }}
 {{- with .Values.log }}{{ $_ := set $worker "log" . }}{{ end }}
 {{- toPrettyJson $worker }}
 {{- end }}
