@@ -10,7 +10,9 @@
  *   BENCH_OVERHEAD_BULK_SECONDS  length of each 1,000-row UPDATE run (default min(overhead seconds, 10))
  *   BENCH_5M=1                also snapshot 5,000,000 rows
  *   BENCH_SIZES=100000,...    snapshot sizes instead of 100k and 1M
- *   BENCH_ONLY=snapshot,stream,overhead   which parts to run
+ *   BENCH_ONLY=snapshot,stream,overhead   which parts to run (also: connectors, not in the default)
+ *   BENCH_CONNECTOR_COUNTS=1,10,100  the connectors part: one worker with each number of connectors on one database
+ *   BENCH_CONNECTOR_RATE=500  the connectors part: changes/s spread over all tables, for BENCH_CONNECTOR_SECONDS (default 30)
  *   BENCH_PROFILE=1           run the worker under node --cpu-prof and summarise the top self-time functions
  *   BENCH_SNAPSHOT_BATCH      the connector's snapshot.batch_size (default: the connector default)
  *   BENCH_CAPTURE_BATCH       the connectors' capture.batch_size in the streaming parts (default: the connector default)
@@ -43,6 +45,7 @@ import {
   PG_PORT,
   PG_USER,
   pgUrl,
+  procStatusKb,
   psqlArgs,
   quantile,
   readTopic,
@@ -663,7 +666,114 @@ function table(headers: string[], rows: string[][]): string {
   return [line(headers), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
 }
 
+interface ConnectorsResult {
+  connectors: number;
+  startSeconds: number;
+  idleRssMb: number;
+  peakRssMb: number;
+  offeredRate: number;
+  pgbenchTps: number;
+  publishedPerSec: number;
+  maxLagSeconds: number;
+  peakSessions: number;
+  cpu: CpuReport;
+}
+
+/**
+ * Many connectors in one worker (docs/scale-out.md): its memory idle and under a change rate spread
+ * over all the tables, the lag it keeps, and the PostgreSQL sessions it opens, for 1, 10 and 100
+ * connectors on one database. Memory per connector is the slope between the counts.
+ */
+async function connectorsBench(): Promise<ConnectorsResult[]> {
+  const counts = (process.env.BENCH_CONNECTOR_COUNTS ?? '1,10,100').split(',').map(Number);
+  const rate = Number(process.env.BENCH_CONNECTOR_RATE ?? 500);
+  const seconds = Number(process.env.BENCH_CONNECTOR_SECONDS ?? 30);
+  const results: ConnectorsResult[] = [];
+  for (const n of counts) {
+    const db = `pgkc_bench_connectors_${n}`;
+    await freshDatabase(db);
+    const c = await pg(db);
+    try {
+      for (let i = 1; i <= n; i++) {
+        await c.query(`CREATE TABLE t${i} (id int PRIMARY KEY, v int, updated_at timestamptz)`);
+        await c.query(`INSERT INTO t${i} SELECT g, g, now() FROM generate_series(1, 1000) AS g`);
+      }
+      await c.query(`CREATE FUNCTION touch(t int, k int) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN EXECUTE format('UPDATE t%s SET v = v + 1, updated_at = clock_timestamp() WHERE id = $1', t) USING k; END $$`);
+    } finally {
+      await c.end();
+    }
+    const script = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pgkc-bench-conn-')), 'touch.sql');
+    fs.writeFileSync(script, `\\set t random(1, ${n})\n\\set k random(1, 1000)\nSELECT touch(:t, :k);\n`);
+    const names = Array.from({ length: n }, (_, i) => `bench-conn-${n}-${i + 1}`);
+    const topics = names.map((name) => `pgkc-${name}-${RUN_ID}`);
+    TOPICS.push(...topics, ...names.map((name) => `pg-kafka-cdc.offsets.${name}`));
+    const started = Date.now();
+    const worker = await BenchWorker.start({
+      dbUrl: pgUrl(db),
+      tag: `connectors-${n}`,
+      connectors: names.map((name, i) => ({ name, source: { table_name: `t${i + 1}`, notification: {} }, sink: { topic: topics[i] } })),
+    });
+    const sessions = async () => {
+      const q = await pg(db);
+      try {
+        return Number((await q.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND (application_name LIKE 'pg-kafka-cdc%' OR application_name LIKE 'pgkc member%')`)).rows[0].n);
+      } finally {
+        await q.end();
+      }
+    };
+    try {
+      await worker.waitFor(async () => {
+        for (const name of names) if ((await worker.connector(name))?.state !== 'streaming') return false;
+        return true;
+      }, 600_000, `${n} connectors streaming`, 500);
+      const startSeconds = (Date.now() - started) / 1000;
+      await sleep(5000);
+      const idleRssMb = round((procStatusKb(worker.pid, 'VmRSS') ?? 0) / 1024, 1);
+      log(`connectors ${n}: streaming after ${round(startSeconds, 1)} s, idle RSS ${idleRssMb} MB; pgbench -R ${rate} for ${seconds} s`);
+      const m0 = await worker.metrics();
+      const cpu = new CpuSampler(() => worker.pid).start();
+      let peakSessions = await sessions();
+      let maxLag = 0;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          peakSessions = Math.max(peakSessions, await sessions());
+          maxLag = Math.max(maxLag, metricSum(await worker.metrics(), 'pg_kafka_cdc_lag_seconds'));
+          await sleep(1000);
+        }
+      })();
+      const t0 = Date.now();
+      const bench = await pgbench(db, [{ file: script, weight: 1 }], { seconds, clients: 4, rate });
+      const windowSeconds = (Date.now() - t0) / 1000;
+      sampling = false;
+      await sampler;
+      const m1 = await worker.metrics();
+      const cpuReport = cpu.stop();
+      const published = (t: string) => metricSum(t, 'pg_kafka_cdc_records_published_total', { op: 'upsert' });
+      results.push({
+        connectors: n,
+        startSeconds: round(startSeconds, 1),
+        idleRssMb,
+        peakRssMb: worker.peakRssMb(),
+        offeredRate: rate,
+        pgbenchTps: bench.tps,
+        publishedPerSec: round((published(m1) - published(m0)) / windowSeconds),
+        maxLagSeconds: round(maxLag, 2),
+        peakSessions,
+        cpu: cpuReport,
+      });
+      log(`connectors ${n}: ${JSON.stringify(results[results.length - 1])}`);
+    } finally {
+      await worker.stop();
+      await deleteTopics(topics);
+    }
+  }
+  return results;
+}
+
 interface Results {
+  connectors?: ConnectorsResult[];
   snapshot?: SnapshotResult[];
   stream?: StreamResult[];
   backlog?: BacklogResult[];
@@ -677,6 +787,18 @@ function median(xs: number[]): number {
 
 function report(results: Results): string {
   const out: string[] = [];
+  if (results.connectors) {
+    const [first, last] = [results.connectors[0], results.connectors[results.connectors.length - 1]];
+    const perConnector = last && first && last.connectors > first.connectors ? round(((last.idleRssMb - first.idleRssMb) * 1024) / (last.connectors - first.connectors)) : null;
+    out.push(`Connectors in one worker, one database (memory per connector, idle: ${perConnector ?? '-'} KB)`);
+    out.push(
+      table(
+        ['connectors', 'streaming after s', 'idle RSS MB', 'peak RSS MB', 'offered/s', 'pgbench tps', 'published/s', 'max lag s', 'peak PG sessions', 'worker cores busy'],
+        results.connectors.map((r) => [fmt(r.connectors), String(r.startSeconds), String(r.idleRssMb), String(r.peakRssMb), fmt(r.offeredRate), fmt(r.pgbenchTps), fmt(r.publishedPerSec), String(r.maxLagSeconds), String(r.peakSessions), String(r.cpu.coresByGroup.worker ?? '-')]),
+      ),
+    );
+    out.push('');
+  }
   if (results.snapshot) {
     out.push('Snapshot (worker = real CLI, snapshot only; PG = COPY row_to_json to /dev/null; Kafka = ProducerPerformance acks=all)');
     out.push(
@@ -818,6 +940,7 @@ async function main(): Promise<void> {
       for (let r = 1; r <= DELIVERY_ROUNDS; r++) for (const delivery of DELIVERIES) results.backlog.push(await backlogBench(delivery, r));
     }
     if (ONLY.has('overhead')) results.overhead = await overheadBench();
+    if (ONLY.has('connectors')) results.connectors = await connectorsBench();
   } finally {
     await deleteTopics(TOPICS);
   }
