@@ -674,6 +674,7 @@ interface ConnectorsResult {
   offeredRate: number;
   pgbenchTps: number;
   publishedPerSec: number;
+  /** The largest lag of any one connector, sampled every second. */
   maxLagSeconds: number;
   peakSessions: number;
   cpu: CpuReport;
@@ -739,7 +740,8 @@ async function connectorsBench(): Promise<ConnectorsResult[]> {
       const sampler = (async () => {
         while (sampling) {
           peakSessions = Math.max(peakSessions, await sessions());
-          maxLag = Math.max(maxLag, metricSum(await worker.metrics(), 'pg_kafka_cdc_lag_seconds'));
+          const text = await worker.metrics();
+          for (const name of names) maxLag = Math.max(maxLag, metricSum(text, 'pg_kafka_cdc_lag_seconds', { connector: name }));
           await sleep(1000);
         }
       })();
