@@ -10,7 +10,7 @@
  *   BENCH_OVERHEAD_BULK_SECONDS  length of each 1,000-row UPDATE run (default min(overhead seconds, 10))
  *   BENCH_5M=1                also snapshot 5,000,000 rows
  *   BENCH_SIZES=100000,...    snapshot sizes instead of 100k and 1M
- *   BENCH_ONLY=snapshot,stream,overhead   which parts to run (also: connectors, not in the default)
+ *   BENCH_ONLY=snapshot,stream,overhead   which parts to run (also: connectors, not in the default; backlog: only the backlog drain of stream)
  *   BENCH_CONNECTOR_COUNTS=1,10,100  the connectors part: one worker with each number of connectors on one database
  *   BENCH_CONNECTOR_RATE=500  the connectors part: changes/s spread over all tables, for BENCH_CONNECTOR_SECONDS (default 30)
  *   BENCH_PROFILE=1           run the worker under node --cpu-prof and summarise the top self-time functions
@@ -936,8 +936,8 @@ async function main(): Promise<void> {
   const results: Results = {};
   try {
     if (ONLY.has('snapshot')) results.snapshot = await snapshotBench();
-    if (ONLY.has('stream')) {
-      results.stream = await streamBench();
+    if (ONLY.has('stream') || ONLY.has('backlog')) {
+      if (ONLY.has('stream')) results.stream = await streamBench();
       results.backlog = [];
       for (let r = 1; r <= DELIVERY_ROUNDS; r++) for (const delivery of DELIVERIES) results.backlog.push(await backlogBench(delivery, r));
     }
