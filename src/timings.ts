@@ -44,6 +44,12 @@ export const PG_CONNECT_TIMEOUT_MS = 10_000;
 export const OWNERSHIP_POLL_MS = 2_000;
 
 // ---- spreading connectors over replicas (cluster/membership.ts)
+/**
+ * A connector whose lock nobody has held for this long is tried by any replica, whatever its share:
+ * the replica whose share it is may be unable to run it. Longer than a hand-over (a release, then
+ * a poll of the replica under its share) takes.
+ */
+export const ORPHAN_TAKEOVER_MS = 10_000;
 /** How often a replica counts the live replicas (and gives up connectors beyond its share). */
 export const MEMBERSHIP_REFRESH_MS = 2_000;
 /**

@@ -36,7 +36,8 @@ const PREFIX = 'pgkc member';
 /** This replica's id: PGKC_REPLICA_ID, else host name and process id (a pod's name in Kubernetes). */
 export function replicaId(env: NodeJS.ProcessEnv = process.env): string {
   const id = env.PGKC_REPLICA_ID?.trim() || `${os.hostname()}-${process.pid}`;
-  return id.replace(/\s+/g, '_').slice(0, 40);
+  // ASCII only: PostgreSQL shows other characters of application_name as '?', and the id read back must match.
+  return id.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 40);
 }
 
 /** The group of a deployment: a digest of its connector names (replicas with the same connectors share it). */
@@ -100,9 +101,9 @@ export class Membership {
   }
 
   /** May this replica try to take a connector's lock now? Counts the attempt until settle(). */
-  tryReserve(connector: string): boolean {
+  tryReserve(connector: string, force = false): boolean {
     if (this.owned.has(connector)) return true;
-    if (this.owned.size + this.trying >= this.share()) return false;
+    if (!force && this.owned.size + this.trying >= this.share()) return false;
     this.trying += 1;
     return true;
   }
@@ -142,10 +143,21 @@ export class Membership {
     this.events.emit('membership', { replica: this.replica, members: this.members.length, share: this.share(), owned: this.owned.size });
   }
 
+  private refreshing = false;
+
   private async refresh(): Promise<void> {
-    if (this.stopped || this.databaseUrl === null) return;
+    if (this.stopped || this.databaseUrl === null || this.refreshing) return; // a slow connect must not overlap the next tick
+    this.refreshing = true;
     try {
-      if (!this.client) await this.join(this.databaseUrl);
+      await this.count(this.databaseUrl);
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  private async count(databaseUrl: string): Promise<void> {
+    try {
+      if (!this.client) await this.join(databaseUrl);
       const r = await (this.client as Client).query<{ id: string }>(
         `SELECT DISTINCT substr(application_name, $2) AS id FROM pg_stat_activity
           WHERE datname = current_database() AND starts_with(application_name, $1) ORDER BY 1`,
@@ -177,8 +189,14 @@ export class Membership {
   private async join(url: string): Promise<void> {
     const client = await connect(url, { applicationName: `${PREFIX} ${this.group} ${this.replica}`, nameDatabase: true, queryTimeoutMs: 5000 });
     client.on('error', () => undefined); // found by the next refresh
-    await setServerKeepalives(client);
-    await setIdleSessionTimeout(client, MEMBER_SESSION_IDLE_MS);
+    try {
+      await setServerKeepalives(client);
+      await setIdleSessionTimeout(client, MEMBER_SESSION_IDLE_MS);
+    } catch (err) {
+      void endWithin(client, 1000);
+      throw err;
+    }
+    if (this.stopped) return void endWithin(client, 1000);
     this.client = client;
   }
 }

@@ -20,7 +20,7 @@ import { connect, destroyClient, endWithin } from '../postgres/connect';
 import { ownershipLockKey } from '../postgres/names';
 import { listen, listeningChannels, ownerOf, ping, setIdleSessionTimeout, setServerKeepalives, tryAdvisoryLock, unlisten, unlockAdvisory } from '../postgres/control';
 import { RetriableError } from '../util/errors';
-import { CONTROL_CLOSE_MS, frozenOwnerTimeoutMs, OWNERSHIP_POLL_MS } from '../timings';
+import { CONTROL_CLOSE_MS, frozenOwnerTimeoutMs, ORPHAN_TAKEOVER_MS, OWNERSHIP_POLL_MS } from '../timings';
 import { sleep } from '../util/retry';
 
 /** The shared control connection of one database. */
@@ -97,6 +97,12 @@ export class ControlHub {
     this.tail = run.catch(() => undefined);
     try {
       return await run;
+    } catch (err) {
+      // A failure without a PostgreSQL error code is the connection's (a client-side timeout, a
+      // reset): a statement may still run on the server, a lock be granted after we gave up on it.
+      // The connection goes, and every lock with it; the heartbeat could not tell, being queued too.
+      if ((err as { code?: unknown })?.code === undefined && !(err instanceof RetriableError)) this.lost(client, new RetriableError(`control statement failed: ${(err as Error).message}`, err));
+      throw err;
     } finally {
       this.inFlight -= 1;
     }
@@ -171,8 +177,12 @@ export class ControlSession {
    */
   async acquireOwnership(signal: AbortSignal, onStandby: (owner: string | null) => void, gate: OwnershipGate = ALWAYS, pollMs = OWNERSHIP_POLL_MS): Promise<boolean> {
     const key = ownershipLockKey(this.connector);
+    let freeSince: number | null = null;
     while (!signal.aborted) {
-      if (gate.tryReserve(this.connector)) {
+      // A connector nobody has owned for ORPHAN_TAKEOVER_MS is tried whatever the share: the replica
+      // whose share it is may be unable to run it (it cannot reach Kafka, or that database).
+      const orphaned = freeSince !== null && Date.now() - freeSince >= ORPHAN_TAKEOVER_MS;
+      if (gate.tryReserve(this.connector, orphaned)) {
         let acquired = false;
         try {
           acquired = await this.run((db) => tryAdvisoryLock(db, key));
@@ -184,7 +194,9 @@ export class ControlSession {
           return true;
         }
       }
-      onStandby(replicaOfOwner(await this.run((db) => ownerOf(db, key))));
+      const holder = replicaOfOwner(await this.run((db) => ownerOf(db, key)));
+      freeSince = holder !== null ? null : (freeSince ?? Date.now());
+      onStandby(holder);
       await sleep(pollMs, signal);
     }
     return false;
@@ -212,8 +224,9 @@ export class ControlSession {
   }
 
   async lowerIdleFlag(channel: string): Promise<void> {
-    if (!this.idleHeld.delete(channel)) return;
+    if (!this.idleHeld.has(channel)) return;
     await this.run((db) => lowerIdleFlag(db, channel));
+    this.idleHeld.delete(channel);
   }
 
   /** Resolves on the next notification (or one that came since the last wait), the timeout, or abort. */
@@ -254,11 +267,13 @@ export class ControlSession {
         for (const channel of this.idleHeld) await this.run((db) => lowerIdleFlag(db, channel));
         if (this.owns) await this.run((db) => unlockAdvisory(db, ownershipLockKey(this.connector)));
       };
+      // Queued behind other connectors' statements it may take a moment: wait a little, then let it
+      // finish in the queue. Statements run in order, so this connector's next lock attempt on this
+      // connection comes after the unlock. A dead connection fails the statement and is ended (run()).
       let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CONTROL_CLOSE_MS)));
-      const outcome = await Promise.race([release().then(() => 'done' as const, () => 'failed' as const), late]);
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, CONTROL_CLOSE_MS)));
+      await Promise.race([release().catch(() => undefined), late]);
       clearTimeout(timer);
-      if (outcome !== 'done' && this.hub.current(client)) destroyClient(client); // a lock we cannot give back must not outlive us
     }
     this.idleHeld.clear();
     this.owns = false;
@@ -290,7 +305,8 @@ export class ControlSession {
 
 /** Decides whether this replica may try to own a connector now (cluster/membership.ts). */
 export interface OwnershipGate {
-  tryReserve(connector: string): boolean;
+  /** force: try even at the share (an orphaned connector). */
+  tryReserve(connector: string, force?: boolean): boolean;
   settle(connector: string, acquired: boolean): void;
 }
 

@@ -63,11 +63,13 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
     const started = process.hrtime.bigint();
     const checkpoint = ctx.progress.next({}, { logOid: mode.logOid, seqs });
     const ops: Op[] = [];
+    let recordCount = 0;
     // Built by the publisher while its transaction's first round trip is on the way.
     const build = () =>
       rows.flatMap((r) => {
         const { records: built, op } = records.change(r);
         ops.push(op);
+        recordCount += built.length; // a debezium delete is two records
         return built;
       });
     // The LIMIT counts log entries; rows are distinct keys (a key changed twice is one row).
@@ -90,7 +92,7 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
     events.emit('published', {
       connector: cfg.name,
       ops: countOps(ops),
-      records: rows.length,
+      records: recordCount,
       produceSeconds: Number(process.hrtime.bigint() - started) / 1e9,
       latenciesSeconds: latencies,
     });

@@ -86,8 +86,10 @@ export class Worker {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       await this.started?.catch(() => undefined);
+      // Leave the count first: the other replicas' shares grow at once, and they take each connector
+      // over as soon as its batch in flight is done and its lock is released.
+      await this.membership.stop();
       await Promise.all(this.connectors.map((c) => c.stop()));
-      await this.membership.stop(); // after the connectors: the others take them over as this one leaves the count
       await Promise.all([...this.databases.values()].map((d) => d.data.end()));
       if (this.http) await this.http.close();
       this.logger.info('worker stopped');

@@ -24,6 +24,7 @@ describe('spreading connectors over replicas', () => {
 
   it('the replica id: PGKC_REPLICA_ID, else host and pid; no spaces (it is parsed from application_name)', () => {
     expect(replicaId({ PGKC_REPLICA_ID: 'cdc 0' })).to.equal('cdc_0');
+    expect(replicaId({ PGKC_REPLICA_ID: 'réplica-1' }), 'ASCII only: PostgreSQL shows other characters as ?').to.equal('r_plica-1');
     expect(replicaId({})).to.match(new RegExp(`-${process.pid}$`));
   });
 
@@ -44,6 +45,8 @@ describe('spreading connectors over replicas', () => {
     expect(m.tryReserve('b')).to.equal(true);
     expect(m.tryReserve('c')).to.equal(true);
     expect(m.tryReserve('d'), 'three attempts under way fill a share of three').to.equal(false);
+    expect(m.tryReserve('d', true), 'an orphaned connector is tried whatever the share').to.equal(true);
+    m.settle('d', false);
     m.settle('a', true);
     m.settle('b', false);
     m.settle('c', true);

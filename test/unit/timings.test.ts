@@ -28,6 +28,10 @@ describe('the timings (src/timings.ts)', () => {
     expect(t.MEMBERSHIP_REFRESH_MS + t.OWNERSHIP_POLL_MS).to.be.below(t.DOCUMENTED_TAKEOVER_MS / 2);
   });
 
+  it('let a hand-over finish (two counts over the share, then a poll) before any replica takes an unowned connector regardless of shares', () => {
+    expect(t.ORPHAN_TAKEOVER_MS).to.be.above(2 * t.MEMBERSHIP_REFRESH_MS + 2 * t.OWNERSHIP_POLL_MS);
+  });
+
   it('keep the idle handshake shorter than the drain it precedes would wait anyway', () => {
     expect(t.IDLE_LOCK_WAIT_MS).to.be.below(1000);
   });
