@@ -112,8 +112,9 @@ fi
 
 log "starting Apache Kafka $KAFKA_VERSION on $KAFKA_HOST:$KAFKA_PORT, SASL_SSL on $KAFKA_HOST:$KAFKA_SASL_PORT (log: $KAFKA_HOME/server.log)"
 LOG_FROM=$(( $(cat "$KAFKA_HOME/server.log" 2>/dev/null | wc -l) + 1 ))
-# setsid: the broker must outlive the shell (and process group) that started it.
-setsid nohup java "${JAVA_OPTS[@]}" kafka.Kafka "$CONF" >"$KAFKA_HOME/stdout.log" 2>&1 < /dev/null &
+# setsid: the broker must outlive the shell (and process group) that started it. 9>&-: it must not
+# inherit the start lock, or it would hold it for its whole life and every later start would wait.
+setsid nohup java "${JAVA_OPTS[@]}" kafka.Kafka "$CONF" >"$KAFKA_HOME/stdout.log" 2>&1 < /dev/null 9>&- &
 echo $! > "$KAFKA_HOME/kafka.pid"
 
 # Wait up to 90 s, but stop waiting as soon as the broker process has exited (e.g. a port is taken).

@@ -54,8 +54,9 @@ install -m 600 -o "$OWNER" "$PG_TLS_DIR/server.key" "$DATA/server.key"
 install -m 644 -o "$OWNER" "$PG_TLS_DIR/server.pem" "$DATA/server.pem"
 install -m 644 -o "$OWNER" "$PG_TLS_DIR/ca.pem" "$DATA/ca.pem"
 log "starting the TLS-only cluster on $PG_HOST:$PG_TLS_PORT"
+# 9>&-: the server must not inherit the start lock (it would hold it for its whole life).
 "${RUN[@]}" "$BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w \
-  -o "-h $PG_HOST -p $PG_TLS_PORT -k /tmp -c ssl=on -c ssl_cert_file=server.pem -c ssl_key_file=server.key -c ssl_ca_file=ca.pem -c max_connections=50" start >/dev/null \
+  -o "-h $PG_HOST -p $PG_TLS_PORT -k /tmp -c ssl=on -c ssl_cert_file=server.pem -c ssl_key_file=server.key -c ssl_ca_file=ca.pem -c max_connections=50" start >/dev/null 9>&- \
   || die "the TLS-only PostgreSQL did not start (see $DATA/server.log)"
 for _ in $(seq 1 60); do ready && break; sleep 0.5; done
 ready || die "the TLS-only PostgreSQL does not answer on $PG_HOST:$PG_TLS_PORT"

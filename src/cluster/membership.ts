@@ -56,10 +56,12 @@ export class Membership {
   private timer: NodeJS.Timeout | null = null;
   private members: string[];
   private readonly owned = new Set<string>();
+  /** Connectors taken because nobody held them for ORPHAN_TAKEOVER_MS: run, not counted in the share. */
+  private readonly orphans = new Set<string>();
   /** Connectors this replica ran to their end (snapshot only): nobody owns them any more, and they count as held. */
   private readonly finished = new Set<string>();
   /** Lock attempts under way (counted against the share until they end). */
-  private trying = 0;
+  private readonly trying = new Set<string>();
   private readonly startedAt = Date.now();
   private heldShare = false;
   private warned = false;
@@ -74,8 +76,8 @@ export class Membership {
     private readonly databaseUrl: string | null,
     private readonly events: EventBus,
     private readonly log: Logger,
-    /** Told how many owned connectors to give up, after two refreshes over the share. */
-    private readonly release: (count: number) => void,
+    /** Told which owned connectors to give up (the last by name beyond the share), after two refreshes over it. */
+    private readonly release: (connectors: string[]) => void,
   ) {
     this.members = [replica];
   }
@@ -100,24 +102,33 @@ export class Membership {
     return shareOf(this.connectors.length, this.members.length, this.members.indexOf(this.replica));
   }
 
-  /** May this replica try to take a connector's lock now? Counts the attempt until settle(). */
+  /**
+   * May this replica try to take a connector's lock now? Counts the attempt against the share until
+   * settle(). force: the connector is an orphan (nobody held it for ORPHAN_TAKEOVER_MS), tried whatever
+   * the share and not counted in it.
+   */
   tryReserve(connector: string, force = false): boolean {
-    if (this.owned.has(connector)) return true;
-    if (!force && this.owned.size + this.trying >= this.share()) return false;
-    this.trying += 1;
+    if (this.owned.has(connector) || force) return true;
+    if (this.owned.size + this.trying.size >= this.share()) return false;
+    this.trying.add(connector);
     return true;
   }
 
-  /** The end of an attempt tryReserve allowed. */
-  settle(connector: string, acquired: boolean): void {
-    this.trying = Math.max(0, this.trying - 1);
-    if (acquired) this.owned.add(connector);
+  /**
+   * The end of an attempt tryReserve allowed. An orphan taken (forced) is run but not counted in the
+   * share: counted, it would put this replica over its share, and the hand-over would give it back to
+   * the replica that could not run it.
+   */
+  settle(connector: string, acquired: boolean, forced = false): void {
+    this.trying.delete(connector);
+    if (acquired) (forced && !this.owned.has(connector) ? this.orphans : this.owned).add(connector);
     this.publish();
   }
 
   /** A connector this replica owned is no longer owned (its session ended). */
   dropped(connector: string): void {
-    if (this.owned.delete(connector)) this.publish();
+    const had = this.owned.delete(connector);
+    if (this.orphans.delete(connector) || had) this.publish();
   }
 
   /** A connector this replica ran to its end (snapshot only, nothing more to do). */
@@ -125,8 +136,9 @@ export class Membership {
     this.finished.add(connector);
   }
 
+  /** Connectors this replica runs: its share's, and orphans it took. */
   ownedCount(): number {
-    return this.owned.size;
+    return this.owned.size + this.orphans.size;
   }
 
   /** Ready, as far as the spread goes: holds its share, has held it since start, or waited long enough (a share that cannot be had must not block a rollout). */
@@ -136,11 +148,11 @@ export class Membership {
   }
 
   view(): { replica: string; group: string; members: string[]; share: number; owned: string[] } {
-    return { replica: this.replica, group: this.group, members: [...this.members], share: this.share(), owned: [...this.owned].sort() };
+    return { replica: this.replica, group: this.group, members: [...this.members], share: this.share(), owned: [...this.owned, ...this.orphans].sort() };
   }
 
   private publish(): void {
-    this.events.emit('membership', { replica: this.replica, members: this.members.length, share: this.share(), owned: this.owned.size });
+    this.events.emit('membership', { replica: this.replica, members: this.members.length, share: this.share(), owned: this.ownedCount() });
   }
 
   private refreshing = false;
@@ -181,7 +193,8 @@ export class Membership {
     this.overFor = over > 0 ? this.overFor + 1 : 0;
     if (this.overFor >= 2) {
       this.overFor = 0;
-      this.release(over);
+      // The last by name, so that replicas agree on which move; orphans are not in the share, never given back.
+      this.release([...this.owned].sort().reverse().slice(0, over));
     }
     this.publish();
   }

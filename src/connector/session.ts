@@ -187,7 +187,7 @@ export class ControlSession {
         try {
           acquired = await this.run((db) => tryAdvisoryLock(db, key));
         } finally {
-          gate.settle(this.connector, acquired);
+          gate.settle(this.connector, acquired, orphaned);
         }
         if (acquired) {
           this.owns = true;
@@ -307,7 +307,7 @@ export class ControlSession {
 export interface OwnershipGate {
   /** force: try even at the share (an orphaned connector). */
   tryReserve(connector: string, force?: boolean): boolean;
-  settle(connector: string, acquired: boolean): void;
+  settle(connector: string, acquired: boolean, forced?: boolean): void;
 }
 
 const ALWAYS: OwnershipGate = { tryReserve: () => true, settle: () => undefined };

@@ -44,7 +44,7 @@ export class Worker {
     // The coordination database: the first connector's by name, the same on every replica.
     const coordinator = [...config.connectors].sort((a, b) => (a.name < b.name ? -1 : 1))[0]?.databaseUrl ?? null;
     const replica = replicaId();
-    this.membership = new Membership(replica, groupOf(names), names, coordinator, this.events, logger.child({ replica }), (count) => this.releaseSome(count));
+    this.membership = new Membership(replica, groupOf(names), names, coordinator, this.events, logger.child({ replica }), (names) => this.releaseSome(names));
     for (const c of config.connectors) {
       if (this.databases.has(c.databaseUrl)) continue;
       const heartbeatMs = Math.min(...config.connectors.filter((x) => x.databaseUrl === c.databaseUrl).map((x) => x.heartbeatIntervalMs));
@@ -56,10 +56,9 @@ export class Worker {
     this.status.holdsShare = () => this.membership.holdsShare();
   }
 
-  /** Over its share: hands over count of the connectors it owns (the last by name, so replicas agree on which move). */
-  private releaseSome(count: number): void {
-    const owned = this.connectors.filter((c) => c.owned).sort((a, b) => (a.cfg.name < b.cfg.name ? 1 : -1));
-    for (const c of owned.slice(0, count)) c.release();
+  /** Over its share: hands those connectors over (cluster/membership.ts picks them). */
+  private releaseSome(names: string[]): void {
+    for (const c of this.connectors) if (names.includes(c.cfg.name)) c.release();
   }
 
   /** Starts the HTTP server and every connector. Idempotent. Resolves once the server listens. */

@@ -162,3 +162,53 @@ describe('scale-out: connectors spread over replicas', function () {
     await allConverge();
   });
 });
+
+describe('scale-out: a connector its replica cannot run', function () {
+  this.timeout(300_000);
+  let db: TestDb;
+  const workers: WorkerProcess[] = [];
+
+  before(async () => {
+    db = await createTestDb('scale out orphan');
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') for (const w of workers) console.log(`--- worker logs ---\n${w.logs().slice(-3000)}`);
+  });
+  after(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    await db?.close();
+  });
+
+  it('is taken by a replica at its share once nobody has held it for 10 s, and is not handed back', async () => {
+    const tables = ['orphan_a', 'orphan_b'];
+    const topics = new Map(tables.map((t) => [t, uniqueTopic(`scale-${t}`)]));
+    for (const t of tables) {
+      await db.query(`CREATE TABLE ${t} (id bigint PRIMARY KEY, v int, note text)`);
+      await db.query(`INSERT INTO ${t} SELECT g, g, 'seed' FROM generate_series(1, 50) AS g`);
+    }
+    const connectors = tables.map((t) => ({ name: t, source: { table_name: t, notification: {} }, sink: { topic: topics.get(t) } }));
+    // Two replicas of one deployment (same connectors); the first cannot reach Kafka at all.
+    const broken = WorkerProcess.start(writeConfig({ databaseUrl: db.url, httpPort: await freePort(), connectors, worker: { kafka: { brokers: ['127.0.0.1:1'], client_id: 'pgkc-test' } } }), 0);
+    workers.push(broken);
+    const port = await freePort();
+    const healthy = WorkerProcess.start(writeConfig({ databaseUrl: db.url, httpPort: port, connectors }), port);
+    workers.push(healthy);
+    // The broken replica counts as a member (the healthy one's share is 1 of 2), yet the healthy one
+    // ends up running both: the connector of the broken one's share, unheld for 10 s, is an orphan.
+    const started = Date.now();
+    const runsBoth = async () => {
+      const { replica, connectors: cs } = (await healthy.get<Spread>('/connectors')).body;
+      return replica?.replicas === 2 && replica.share === 1 && replica.owned === 2 && cs.every((c) => c.state === 'streaming');
+    };
+    // First the broken replica takes its share and fails with it (whichever replica started first).
+    await eventually(async () => broken.logs().includes('connector is retrying'), 60_000, 'the broken replica to try its connector');
+    await eventually(runsBoth, 240_000, 'the healthy replica, at a share of 1 of 2, to run both connectors');
+    console.log(`      the healthy replica ran both connectors (share 1 of 2) after ${Date.now() - started} ms`);
+    // And keeps both: the orphan is not counted in its share, so it is never handed back.
+    await new Promise((r) => setTimeout(r, 8000));
+    expect(broken.proc.exitCode, 'the broken replica is still running').to.equal(null);
+    expect(await runsBoth(), 'still running both 8 s later').to.equal(true);
+    await db.query(`UPDATE orphan_a SET v = v + 1; UPDATE orphan_b SET v = v + 1; DELETE FROM orphan_b WHERE id <= 5`);
+    for (const t of tables) await assertConverges(db, t, ['id'], topics.get(t) as string);
+  });
+});

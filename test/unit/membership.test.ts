@@ -37,7 +37,7 @@ describe('spreading connectors over replicas', () => {
   });
 
   it('lets a replica try only while it owns less than its share, counting attempts under way', () => {
-    const released: number[] = [];
+    const released: string[][] = [];
     const m = new Membership('r1', 'g', ['a', 'b', 'c'], null, new EventBus(), createLogger('silent'), (n) => released.push(n));
     // Alone (no coordination database): the share is every connector.
     expect(m.share()).to.equal(3);
@@ -45,8 +45,6 @@ describe('spreading connectors over replicas', () => {
     expect(m.tryReserve('b')).to.equal(true);
     expect(m.tryReserve('c')).to.equal(true);
     expect(m.tryReserve('d'), 'three attempts under way fill a share of three').to.equal(false);
-    expect(m.tryReserve('d', true), 'an orphaned connector is tried whatever the share').to.equal(true);
-    m.settle('d', false);
     m.settle('a', true);
     m.settle('b', false);
     m.settle('c', true);
@@ -56,5 +54,18 @@ describe('spreading connectors over replicas', () => {
     m.dropped('a');
     expect(m.view().owned).to.deep.equal(['c']);
     expect(m.holdsShare(), 'not yet, and not yet waited long enough').to.equal(false);
+    // At its share (a and b taken again), an orphan is still tried, run, and not counted in the share.
+    for (const c of ['a', 'b']) {
+      expect(m.tryReserve(c)).to.equal(true);
+      m.settle(c, true);
+    }
+    expect(m.tryReserve('d'), 'at its share').to.equal(false);
+    expect(m.tryReserve('d', true), 'an orphaned connector is tried whatever the share').to.equal(true);
+    m.settle('d', true, true);
+    expect(m.ownedCount(), 'an orphan is run').to.equal(4);
+    expect(m.view().owned).to.deep.equal(['a', 'b', 'c', 'd']);
+    expect(m.tryReserve('e'), 'and the share is still counted without it: full').to.equal(false);
+    m.dropped('d');
+    expect(m.ownedCount()).to.equal(3);
   });
 });
