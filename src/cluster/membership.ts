@@ -26,8 +26,8 @@ import * as os from 'node:os';
 import type { Client } from 'pg';
 import type { EventBus } from '../observe/events';
 import type { Logger } from '../observe/logger';
-import { connect, endWithin } from '../postgres/connect';
-import { setIdleSessionTimeout, setServerKeepalives } from '../postgres/control';
+import { endWithin } from '../postgres/connect';
+import { openWatchedSession } from '../postgres/control';
 import { describeError } from '../util/errors';
 import { MEMBERSHIP_REFRESH_MS, MEMBER_SESSION_IDLE_MS, READY_SHARE_WAIT_MS } from '../timings';
 
@@ -200,15 +200,8 @@ export class Membership {
   }
 
   private async join(url: string): Promise<void> {
-    const client = await connect(url, { applicationName: `${PREFIX} ${this.group} ${this.replica}`, nameDatabase: true, queryTimeoutMs: 5000 });
+    const client = await openWatchedSession(url, { applicationName: `${PREFIX} ${this.group} ${this.replica}`, nameDatabase: true, queryTimeoutMs: 5000 }, MEMBER_SESSION_IDLE_MS);
     client.on('error', () => undefined); // found by the next refresh
-    try {
-      await setServerKeepalives(client);
-      await setIdleSessionTimeout(client, MEMBER_SESSION_IDLE_MS);
-    } catch (err) {
-      void endWithin(client, 1000);
-      throw err;
-    }
     if (this.stopped) return void endWithin(client, 1000);
     this.client = client;
   }

@@ -16,9 +16,9 @@
  */
 import type { Client, Notification } from 'pg';
 import { lowerIdleFlag, raiseIdleFlag } from '../postgres/capture';
-import { connect, destroyClient, endWithin } from '../postgres/connect';
+import { destroyClient, endWithin } from '../postgres/connect';
 import { ownershipLockKey } from '../postgres/names';
-import { listen, listeningChannels, ownerOf, ping, setIdleSessionTimeout, setServerKeepalives, tryAdvisoryLock, unlisten, unlockAdvisory } from '../postgres/control';
+import { listen, listeningChannels, openWatchedSession, ownerOf, ping, tryAdvisoryLock, unlisten, unlockAdvisory } from '../postgres/control';
 import { RetriableError } from '../util/errors';
 import { CONTROL_CLOSE_MS, frozenOwnerTimeoutMs, ORPHAN_TAKEOVER_MS, OWNERSHIP_POLL_MS } from '../timings';
 import { sleep } from '../util/retry';
@@ -49,18 +49,11 @@ export class ControlHub {
   }
 
   private async open(): Promise<Client> {
-    const client = await connect(this.url, {
-      applicationName: controlApplicationName(this.replica),
-      nameDatabase: true,
-      queryTimeoutMs: Math.max(5000, this.heartbeatMs),
-    });
-    try {
-      await setServerKeepalives(client);
-      await setIdleSessionTimeout(client, frozenOwnerTimeoutMs(this.heartbeatMs));
-    } catch (err) {
-      destroyClient(client);
-      throw err;
-    }
+    const client = await openWatchedSession(
+      this.url,
+      { applicationName: controlApplicationName(this.replica), nameDatabase: true, queryTimeoutMs: Math.max(5000, this.heartbeatMs) },
+      frozenOwnerTimeoutMs(this.heartbeatMs),
+    );
     client.on('error', (err) => this.lost(client, new RetriableError(`control connection failed: ${err.message}`, err)));
     client.on('end', () => this.lost(client, new RetriableError('control connection closed')));
     client.on('notification', (n: Notification) => {

@@ -40,19 +40,22 @@ export function clientConfig(url: string, opts: ConnectOptions): ClientConfig {
   };
 }
 
+/** A failure to connect, explained (explainConnectError) and naming the database: "cannot connect to host:port/db: ...". */
+export function namedConnectError(url: string, err: unknown): unknown {
+  const explained = explainConnectError(err);
+  if (!(explained instanceof Error)) return explained;
+  const named = new Error(`cannot connect to ${describeDatabase(url)}: ${explained.message}`, { cause: err });
+  (named as { code?: unknown }).code = (explained as { code?: unknown }).code;
+  return named;
+}
+
 /**
  * Opens a connection; a connection that fails to open is closed, never leaked. A failure of TLS
  * (or of its files) is explained in words that say what to fix; the caller names the database.
  */
 export async function connect(url: string, opts: ConnectOptions): Promise<Client> {
   let client: Client;
-  const fail = (err: unknown) => {
-    const explained = explainConnectError(err);
-    if (!opts.nameDatabase || !(explained instanceof Error)) return explained;
-    const named = new Error(`cannot connect to ${describeDatabase(url)}: ${explained.message}`, { cause: err });
-    (named as { code?: unknown }).code = (explained as { code?: unknown }).code;
-    return named;
-  };
+  const fail = (err: unknown) => (opts.nameDatabase ? namedConnectError(url, err) : explainConnectError(err));
   try {
     client = new Client(clientConfig(url, opts)); // reads the files sslrootcert, sslcert and sslkey name
   } catch (err) {

@@ -2,6 +2,8 @@
  * The statements of the control sessions (connector/session.ts): server-side keepalives,
  * the ownership lock, LISTEN and the heartbeat's check that the LISTEN is still there.
  */
+import type { Client } from 'pg';
+import { connect, destroyClient, type ConnectOptions } from './connect';
 import type { Queryable } from './queries';
 import { quoteIdent } from './sql';
 
@@ -27,6 +29,23 @@ export async function setIdleSessionTimeout(db: Queryable, ms: number): Promise<
     [`${Math.round(ms)}ms`],
   );
   return r.rows[0].applied;
+}
+
+/**
+ * Opens a long-lived session that holds locks or membership (the control and the member sessions):
+ * with server-side keepalives, and ended by the server after idleMs of silence, so that a frozen
+ * worker lets go of what it holds. A session whose setup fails is closed, never leaked.
+ */
+export async function openWatchedSession(url: string, opts: ConnectOptions, idleMs: number): Promise<Client> {
+  const client = await connect(url, opts);
+  try {
+    await setServerKeepalives(client);
+    await setIdleSessionTimeout(client, idleMs);
+  } catch (err) {
+    destroyClient(client);
+    throw err;
+  }
+  return client;
 }
 
 /** Takes the session-level advisory lock if it is free; true when this session holds it now. */

@@ -9,7 +9,7 @@
 import { Pool, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
 import type { Logger } from '../observe/logger';
 import { DATA_QUERY_TIMEOUT_MS, POOL_WAIT_LOG_MS, POOL_WAIT_TIMEOUT_MS } from '../timings';
-import { clientConfig, describeDatabase, destroyClient, explainConnectError } from './connect';
+import { clientConfig, describeDatabase, destroyClient, namedConnectError } from './connect';
 import type { Queryable } from './queries';
 import { RetriableError } from '../util/errors';
 
@@ -91,11 +91,7 @@ export class DataPool implements Queryable {
     try {
       return await this.pool.connect();
     } catch (err) {
-      const explained = explainConnectError(err);
-      const message = explained instanceof Error ? explained.message : String(explained);
-      const named = new Error(`cannot connect to ${describeDatabase(this.url)}: ${message}`, { cause: err });
-      (named as { code?: unknown }).code = (explained as { code?: unknown })?.code;
-      throw named;
+      throw namedConnectError(this.url, err);
     } finally {
       const waited = Date.now() - started;
       if (saturated && waited >= POOL_WAIT_LOG_MS && Date.now() - this.lastSaturatedLog >= 60_000) {

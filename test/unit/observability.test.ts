@@ -20,6 +20,13 @@ describe('metrics and status', () => {
     for (const name of used) expect(defined.has(name), `${name} is used but not defined`).to.equal(true);
   });
 
+  it('documents every pg_kafka_cdc metric it defines in the README (a new metric without a row fails)', async () => {
+    const registry = createMetrics(new EventBus(), ['c']);
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const undocumented = (await registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('pg_kafka_cdc_') && !readme.includes(`\`${n}`));
+    expect(undocumented, 'metrics missing from the README metric table').to.deep.equal([]);
+  });
+
   it('counts records per op and tracks lag from events', async () => {
     const events = new EventBus();
     const registry = createMetrics(events, ['c']);
