@@ -111,3 +111,14 @@ export const PROGRESS_LOG_MS = 10_000;
 
 /** The takeover time the README promises for a hot standby (kill -9 of the owner). */
 export const DOCUMENTED_TAKEOVER_MS = 10_000;
+
+// ---- re-snapshots on demand (connector/resnapshot.ts)
+/**
+ * The server cancels a re-snapshot page that takes longer (statement_timeout): a page that is slow
+ * (an expensive predicate) must not hold change capture, which takes turns with it, for long, nor
+ * run on after the worker gave up on it. The request's pages then get smaller; a page of one row that
+ * is still too slow fails the request. Well under DATA_QUERY_TIMEOUT_MS, the client's own limit.
+ */
+export const RESNAPSHOT_PAGE_TIMEOUT_MS = 20_000;
+/** A request that sessions started serving this often without finishing it is failed, never served for ever. */
+export const MAX_REQUEST_ATTEMPTS = 10;

@@ -1,8 +1,9 @@
 /**
  * `pg-kafka-cdc snapshot`: asks the owner of a connector, wherever it runs, for a new snapshot of
  * its table (or of the rows a predicate matches), through the database: a request row, then a
- * NOTIFY. `--cancel` cancels the connector's open requests. The predicate is checked first, as text
- * and then against the table read-only; nothing is written when it is refused.
+ * NOTIFY. `--cancel` cancels the connector's open requests. The predicate is checked first, by
+ * PostgreSQL, as one expression over the table (postgres/expression.ts), with the rights of the
+ * command's own database user; nothing is written when it is refused.
  */
 import type { Client } from 'pg';
 import type { Env } from '../config/load';
@@ -12,10 +13,8 @@ import { ensureWorkerSchema } from '../postgres/progress';
 import { introspectTable } from '../postgres/introspect';
 import { ownershipLockKey } from '../postgres/names';
 import { planTable } from '../postgres/plan';
-import { predicateTextProblem } from '../postgres/predicate';
-import { cancelRequests, checkPredicate, insertRequest, notifyChannel, openRequests } from '../postgres/requests';
-import { displayTable, quoteTable } from '../postgres/sql';
-import { describeError } from '../util/errors';
+import { checkExpression, checkRequester, estimateMatches, ExpressionRefused } from '../postgres/expression';
+import { cancelRequests, insertRequest, notifyChannel, openRequests } from '../postgres/requests';
 import { withConnectorDb } from './connector-db';
 
 export async function snapshotCommand(
@@ -32,25 +31,24 @@ export async function snapshotCommand(
   }
   return withConnectorDb(workerFile, connectorName, 'snapshot', env, err, async (cfg, db) => {
     if (opts.cancel) return cancel(cfg, db, out);
-    const planned = planTable(cfg, await introspectTable(db, cfg.table), `${cfg.file}: `);
+    // The command's user is not the worker: whether it may read the table (or the columns of its
+    // predicate) is the request's check below, not the plan's.
+    const info = await introspectTable(db, cfg.table);
+    const planned = planTable(cfg, info && { ...info, canSelect: true }, `${cfg.file}: `);
     if (!planned.ok) {
       for (const p of planned.problems) err(p);
       return 2;
     }
+    const table = planned.plan.table;
     let estimated = planned.plan.info.estimatedRows;
-    if (opts.where !== null) {
-      const problem = predicateTextProblem(opts.where);
-      if (problem) {
-        err(`--where: the predicate ${problem}`);
-        return 2;
-      }
-      try {
-        estimated = (await checkPredicate(db, quoteTable(planned.plan.table), opts.where)).estimatedRows;
-      } catch (e) {
-        err(`--where: the predicate is not valid for ${displayTable(planned.plan.table)}: ${describeError(e)}`);
-        err('  give one boolean expression over the table\'s columns, for example --where "id > 1000" or --where "region = \'eu\'"');
-        return 2;
-      }
+    try {
+      if (opts.where === null) await checkRequester(db, table, null);
+      else estimated = await estimateMatches(db, table, await checkExpression(db, table, opts.where, { requester: null, allowStableDateTime: true }));
+    } catch (e) {
+      if (!(e instanceof ExpressionRefused)) throw e;
+      err(opts.where === null ? `the request ${e.message}` : `--where: the predicate ${e.message}`);
+      if (opts.where !== null) err('  give one boolean expression over the table\'s columns, for example --where "id > 1000" or --where "region = \'eu\'"');
+      return 2;
     }
     await ensureWorkerSchema(db);
     const request = await insertRequest(db, cfg.name, opts.where, estimated);

@@ -11,23 +11,32 @@
  * progress afterwards; a crash resumes after the last committed page. Requests are served one at a
  * time, oldest first; a cancelled request stops at the next look (at most RESNAPSHOT_CHECK_MS).
  */
-import { positionOf, snapshotStatements, type SnapshotStatements } from '../postgres/queries';
-import { predicateTextProblem } from '../postgres/predicate';
-import { checkPredicate, finishRequest, markRunning, openRequests, type SnapshotRequest } from '../postgres/requests';
-import { quoteTable } from '../postgres/sql';
+import { checkExpression, checkRequester, estimateMatches, ExpressionRefused } from '../postgres/expression';
+import { filteredSnapshotStatements, positionOf, snapshotStatements, type FilteredPage, type SnapshotRow } from '../postgres/queries';
+import { finishRequest, markRunning, openRequests, type SnapshotRequest } from '../postgres/requests';
 import { countOf } from '../kafka/records';
 import type { ResnapshotPosition } from '../progress/store';
+import type { Queryable } from '../postgres/queries';
 import { describeError } from '../util/errors';
-import { RESNAPSHOT_CHECK_MS } from '../timings';
+import { MAX_REQUEST_ATTEMPTS, RESNAPSHOT_CHECK_MS, RESNAPSHOT_PAGE_TIMEOUT_MS } from '../timings';
 import type { SessionContext } from './context';
 
 interface Active {
   request: SnapshotRequest;
-  statements: SnapshotStatements;
+  /** The next page: the rows after key (with a predicate: those that match among the next limit rows). */
+  page: (db: Queryable, limit: number, after: string[] | null) => Promise<FilteredPage>;
   key: string[] | null;
   rows: number;
   estimated: number;
+  /** Rows read per page: snapshot.batch_size, halved each time the server cancels a page as too slow. */
+  limit: number;
 }
+
+/** Pages of the whole table, in the shape of a filtered page. */
+const wholeTable = (page: (db: Queryable, limit: number, after: string[] | null) => Promise<SnapshotRow[]>) => async (db: Queryable, limit: number, after: string[] | null): Promise<FilteredPage> => {
+  const rows = await page(db, limit, after);
+  return { rows, last: rows.length === 0 ? null : positionOf(rows[rows.length - 1]), read: rows.length };
+};
 
 export class Resnapshots {
   private active: Active | null = null;
@@ -72,52 +81,67 @@ export class Resnapshots {
     const a = this.active;
     if (!a) return;
     const { cfg, data, publisher, records, progress, events } = this.ctx;
-    const batch = cfg.snapshotBatchSize;
-    let page;
+    let page: FilteredPage;
     try {
-      page = await a.statements.page(data, batch, a.key);
+      page = await a.page(data, a.limit, a.key);
     } catch (err) {
       if (!isPredicateFailure(err)) throw err;
+      if ((err as { code?: unknown }).code === '57014' && a.limit > 1) {
+        // The server cancelled the page as too slow: read fewer rows per page from now on.
+        a.limit = Math.max(1, Math.floor(a.limit / 2));
+        this.ctx.log.warn({ request: a.request.id, rowsPerPage: a.limit, timeoutMs: RESNAPSHOT_PAGE_TIMEOUT_MS }, 're-snapshot page took too long; reading fewer rows per page');
+        return;
+      }
       await this.end('failed', `its predicate failed on the table: ${describeError(err)}`);
       return;
     }
-    if (page.length > 0) {
+    const matched = page.rows;
+    if (page.last !== null) {
       const started = process.hrtime.bigint();
-      const position: ResnapshotPosition = { id: a.request.id, key: positionOf(page[page.length - 1]), rows: a.rows + page.length };
+      const position: ResnapshotPosition = { id: a.request.id, key: page.last, rows: a.rows + matched.length };
       const checkpoint = progress.next({ resnapshot: position });
       const first = a.rows + 1;
-      await publisher.publish(() => page.map((r, i) => records.resnapshot(r, a.request.id, first + i)), checkpoint);
+      await publisher.publish(() => matched.map((r, i) => records.resnapshot(r, a.request.id, first + i)), checkpoint);
       const produceSeconds = Number(process.hrtime.bigint() - started) / 1e9;
       await progress.save(checkpoint);
       a.key = position.key;
       a.rows = position.rows;
       this.ctx.madeProgress();
-      events.emit('published', { connector: cfg.name, ops: countOf('snapshot', page.length), records: page.length, produceSeconds, latenciesSeconds: [], resnapshot: true });
+      if (matched.length > 0) events.emit('published', { connector: cfg.name, ops: countOf('snapshot', matched.length), records: matched.length, produceSeconds, latenciesSeconds: [], resnapshot: true });
     }
-    if (page.length < batch) await this.end('done');
+    if (page.read < a.limit) await this.end('done');
     else this.emit('running');
   }
 
   /** Starts (or resumes) a request; false when it cannot run (a bad predicate: it is marked failed) or was cancelled meanwhile. */
   private async begin(request: SnapshotRequest, from: ResnapshotPosition): Promise<boolean> {
-    const { data, plan, progress, log } = this.ctx;
+    const { data, plan, progress, log, cfg } = this.ctx;
     let estimated = plan.info.estimatedRows;
-    if (request.predicate !== null) {
-      // Checked again here: the request row may have been written by hand, and the table may have changed since.
-      const problem = predicateTextProblem(request.predicate);
-      try {
-        if (problem) throw new Error(`the predicate ${problem}`);
-        estimated = (await checkPredicate(data, quoteTable(plan.table), request.predicate)).estimatedRows;
-      } catch (err) {
-        if (!problem && !isPredicateFailure(err)) throw err;
-        this.active = { request, statements: snapshotStatements(plan, null), key: null, rows: 0, estimated: 0 };
-        await this.end('failed', `its predicate is not valid for the table: ${describeError(err)}`);
-        return false;
+    let page = wholeTable(snapshotStatements(plan).page);
+    const refuse = async (why: string) => {
+      this.active = { request, page, key: null, rows: 0, estimated: 0, limit: cfg.snapshotBatchSize };
+      await this.end('failed', why);
+      return false;
+    };
+    if (request.attempts >= MAX_REQUEST_ATTEMPTS) return refuse(`sessions started serving it ${request.attempts} times and none finished it`);
+    // Checked here whoever wrote the row (the command checks it too, but a row can be written by
+    // hand, and the table may have changed since): as one expression PostgreSQL accepts, with no more
+    // rights than the role that inserted the request.
+    try {
+      if (request.predicate === null) await checkRequester(data, plan.table, request.requestedBy);
+      else {
+        const checked = await checkExpression(data, plan.table, request.predicate, { requester: request.requestedBy, allowStableDateTime: true });
+        estimated = await estimateMatches(data, plan.table, checked);
+        page = filteredSnapshotStatements(plan, checked, RESNAPSHOT_PAGE_TIMEOUT_MS).page;
       }
+    } catch (err) {
+      if (err instanceof ExpressionRefused) return refuse(`its predicate ${err.message}`);
+      if (!isPredicateFailure(err)) throw err;
+      return refuse(`its predicate is not valid for the table: ${describeError(err)}`);
     }
     if (!(await markRunning(data, request.id, estimated))) return false;
     if (progress.current().resnapshot?.id !== request.id) await progress.advance({ resnapshot: from });
-    this.active = { request, statements: snapshotStatements(plan, request.predicate), key: from.key, rows: from.rows, estimated };
+    this.active = { request, page, key: from.key, rows: from.rows, estimated, limit: cfg.snapshotBatchSize };
     log.info({ request: request.id, where: request.predicate, resumeAfter: from.key, rowsDone: from.rows, estimated }, from.key ? 'resuming re-snapshot' : 'starting re-snapshot');
     this.emit('running');
     return true;
@@ -155,13 +179,14 @@ export class Resnapshots {
 }
 
 /**
- * An error a predicate causes (PostgreSQL refused or could not evaluate it: syntax, names, types,
- * data, a write in the READ ONLY transaction, a statement timeout), as opposed to a lost connection
- * or a server going down, which end the session and are retried.
+ * An error a request causes (PostgreSQL refused or could not evaluate its predicate: syntax, names,
+ * types, data, memory, a statement timeout), as opposed to a lost connection or a server going down,
+ * which end the session and are retried. Any answer of PostgreSQL with a SQLSTATE is the request's,
+ * but for those few: a request must end failed, never send the session round a retry loop.
  */
 export function isPredicateFailure(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return false;
-  if (code === '57014' || code === '25006') return true; // statement timeout; a write in a read-only transaction
-  return !['08', '53', '57', '58', '40', 'XX'].includes(code.slice(0, 2)) && code !== '55P03';
+  if (['08', '58'].includes(code.slice(0, 2))) return false; // connection exceptions, system errors (I/O)
+  return !['57P01', '57P02', '57P03', '53300', '40001', '40P01', '55P03'].includes(code); // shutdown, too many connections, serialization, deadlock, lock
 }

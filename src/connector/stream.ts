@@ -26,9 +26,24 @@ import type { Resnapshots } from './resnapshot';
 export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, resnapshots: Resnapshots): Promise<void> {
   const { cfg, data, publisher, records, events, signal, control } = ctx;
   const { log, channel } = mode;
-  /** Reads a batch of the log, leaving out the entries of the batch in flight (read, not yet deleted). */
+  /**
+   * Reads a batch of the log, leaving out the entries of the batch in flight (read, not yet deleted).
+   * An entry whose key the drain cannot read (not written by the connector's trigger) is set aside,
+   * never allowed to stop the connector: see setAsideUnreadable.
+   */
   const readBatch = async (inFlight: string[]) => {
-    const rows = await log.drain(data, cfg.captureBatchSize, inFlight);
+    let rows;
+    try {
+      rows = await log.drain(data, cfg.captureBatchSize, inFlight);
+    } catch (err) {
+      if (!isKeyCastFailure(err) || !(await setAsideUnreadable(ctx, log, inFlight))) throw err;
+      rows = await log.drain(data, cfg.captureBatchSize, inFlight);
+    }
+    const bad = rows.filter((r) => r.bad);
+    if (bad.length > 0) {
+      await setAside(ctx, log, bad.map((r) => ({ seqs: r.seqs, k: r.k, reason: `its key lacks a part of the primary key (${r.k})` })));
+      rows = rows.filter((r) => !r.bad);
+    }
     return { rows, readAtMs: Date.now() };
   };
   let lastPartial = 0;
@@ -104,6 +119,33 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
     }
   }
   if (prefetched) await prefetched.catch(() => undefined);
+}
+
+/** A data exception (a text that is not a value of the key's type) or an impossible cast: the drain met a key it cannot read. */
+function isKeyCastFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code === '42804' || code === '42846');
+}
+
+/** Finds the entries of the next batch whose key cannot be read, and sets them aside; false when there are none (the failure was something else). */
+async function setAsideUnreadable(ctx: SessionContext, log: ChangeLogStatements, inFlight: string[]): Promise<boolean> {
+  const found = await log.unreadable(ctx.data, ctx.cfg.captureBatchSize, inFlight);
+  if (found.length === 0) return false;
+  await setAside(ctx, log, found.map((f) => ({ seqs: [f.seq], k: f.k, reason: f.reason })));
+  return true;
+}
+
+/**
+ * Moves log entries the connector cannot publish into kafka_cdc.rejected_changes, with the reason,
+ * and says so (a log line naming each, a metric, the status): they were not written by its trigger,
+ * which serves its own table only, so they stand for no change of the table.
+ */
+async function setAside(ctx: SessionContext, log: ChangeLogStatements, entries: Array<{ seqs: string[]; k: string; reason: string }>): Promise<void> {
+  for (const e of entries) {
+    await log.setAside(ctx.data, ctx.cfg.name, e.seqs, e.reason);
+    ctx.log.error({ seqs: e.seqs, key: e.k.slice(0, 200), reason: e.reason }, 'set aside a change-log entry the connector cannot read (see kafka_cdc.rejected_changes); the connector goes on');
+  }
+  ctx.events.emit('rejected', { connector: ctx.cfg.name, entries: entries.reduce((n, e) => n + e.seqs.length, 0), reason: entries[entries.length - 1].reason });
 }
 
 async function idle(ctx: SessionContext, channel: string, log: ChangeLogStatements): Promise<void> {

@@ -24,6 +24,8 @@ export interface ConnectorEvents {
     resnapshot?: boolean;
   };
   backlog: { connector: string; pending: number; lagSeconds: number };
+  /** Change-log entries the drain could not read were set aside (kafka_cdc.rejected_changes), with the last reason. */
+  rejected: { connector: string; entries: number; reason: string };
   error: { connector: string; kind: string; message: string; retriable: boolean };
   reconnect: { connector: string; target: 'postgres' | 'kafka' };
   /** A Kafka transaction ended (exactly_once): its outcome and how long the commit or abort took. */

@@ -14,6 +14,8 @@ export interface ConnectorStatus {
   pending_changes: number;
   records_published: number;
   last_error: { message: string; at: string } | null;
+  /** Change-log entries set aside as unreadable since the worker started (kafka_cdc.rejected_changes holds them), and the last reason. */
+  rejected_changes: { count: number; last_reason: string | null; at: string | null };
   /** The replica that owns the connector, as this one last saw it (its own id when it owns it); null when none does. */
   owner: string | null;
 }
@@ -88,6 +90,7 @@ export class StatusBoard {
         pending_changes: 0,
         records_published: 0,
         last_error: null,
+        rejected_changes: { count: 0, last_reason: null, at: null },
         owner: null,
       });
       this.rates.set(c.name, { snapshot: new RateMeter(now), resnapshot: new RateMeter(now) });
@@ -105,6 +108,9 @@ export class StatusBoard {
       s.pending_changes = e.pending;
     }));
     events.on('published', (e) => this.update(e.connector, (s) => (s.records_published += e.records)));
+    events.on('rejected', (e) => this.update(e.connector, (s) => {
+      s.rejected_changes = { count: s.rejected_changes.count + e.entries, last_reason: e.reason, at: new Date(this.now()).toISOString() };
+    }));
     events.on('snapshot', (e) => this.update(e.connector, (s) => {
       s.snapshot = { ...this.meters(s).snapshot.progress(e.rows, e.estimated, e.done), completed: e.done };
     }));
@@ -127,7 +133,7 @@ export class StatusBoard {
   }
 
   all(): ConnectorStatus[] {
-    return [...this.byName.values()].map((s) => ({ ...s, snapshot: { ...s.snapshot }, resnapshot: s.resnapshot && { ...s.resnapshot } }));
+    return [...this.byName.values()].map((s) => ({ ...s, snapshot: { ...s.snapshot }, resnapshot: s.resnapshot && { ...s.resnapshot }, rejected_changes: { ...s.rejected_changes } }));
   }
 
   get(name: string): ConnectorStatus | undefined {

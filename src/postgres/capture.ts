@@ -18,6 +18,12 @@
  * every key of the table (all partitions), marked truncated, so each gets its tombstone. Its cost
  * grows with the table (one log row per key), paid by the TRUNCATE.
  *
+ * The function serves its own table only: nobody but its owner may execute it (EXECUTE is revoked
+ * from PUBLIC, and CREATE TRIGGER needs it), and it logs nothing for any other table it is attached
+ * to (a foreign row's key would be of another shape). The triggers are ENABLE ALWAYS: they fire
+ * whatever the writer's session_replication_role (a replica-mode session, a logical replication
+ * apply worker, a restore with triggers "disabled" for replicas), so no writer can bypass them.
+ *
  * The function NOTIFYs the channel only when the worker is idle, because NOTIFY takes a global lock
  * at commit: a busy worker drains the log without wake-ups. "Idle" is an advisory lock, the channel's
  * idle lock, that the idle worker holds exclusively: a writer takes it shared for its transaction
@@ -70,9 +76,21 @@ function keyTextChanged(plan: TablePlan): string {
  */
 export function triggerBody(plan: TablePlan, channel: string): string {
   const log = `${W}.${quoteIdent(captureNames(channel).logTable)}`;
+  const oid = `${plan.info.oid}::pg_catalog.oid`;
+  // Its own table only (a restored database gives the table another oid: the worker then installs
+  // capture again, and snapshots the table anew, since the oid is part of its identity).
+  const own = statementLevel(plan)
+    ? `IF TG_RELID <> ${oid} THEN RETURN NULL; END IF;`
+    : `IF TG_RELID <> ${oid} AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(TG_RELID) AS a WHERE a.relid = ${oid}) THEN RETURN NULL; END IF;`;
   const keyOf = (rec: string) => `pg_catalog.jsonb_build_array(${plan.keyColumns.map((c) => `${rec}.${quoteIdent(c.name)}`).join(', ')})`;
   const [k1, k2] = idleLockKey(channel);
-  const truncate = `-- Before the rows go: every key gets its tombstone from the log, marked as a truncate.
+  // Under REPEATABLE READ or SERIALIZABLE the SELECT below would see the transaction's snapshot, and
+  // rows committed after it, which the TRUNCATE removes too, would never get their tombstones.
+  const truncate = `IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+      RAISE EXCEPTION 'TRUNCATE of % must run in a READ COMMITTED transaction: pg-kafka-cdc captures it (channel %), and under % its trigger would not see the rows committed after the transaction began, which the TRUNCATE removes too', ${quoteLiteral(displayTable(plan.table))}, ${quoteLiteral(channel)}, pg_catalog.current_setting('transaction_isolation')
+        USING ERRCODE = '0A000', HINT = 'Run the TRUNCATE in its own READ COMMITTED transaction, or DELETE the rows instead.';
+    END IF;
+    -- Before the rows go: every key gets its tombstone from the log, marked as a truncate.
     INSERT INTO ${log} (k, truncated) SELECT ${keyOf('t')}, true FROM ${statementLevel(plan) ? 'ONLY ' : ''}${quoteTable(plan.table)} AS t;`;
   const notify = `-- The idle worker holds the channel's idle lock exclusively: a writer that cannot share it NOTIFYs.
   IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(${k1}, ${k2}) THEN
@@ -82,6 +100,7 @@ export function triggerBody(plan: TablePlan, channel: string): string {
   if (!statementLevel(plan)) {
     return `
 BEGIN
+  ${own}
   IF TG_OP = 'TRUNCATE' THEN
     ${truncate}
   ELSIF TG_OP = 'DELETE' THEN
@@ -98,6 +117,7 @@ END`;
   }
   return `
 BEGIN
+  ${own}
   IF TG_LEVEL = 'ROW' THEN
     -- ${captureNames(channel).keyTriggerName}: an UPDATE changed this row's key; the old key needs its tombstone (the statement trigger logs the new one).
     INSERT INTO ${log} (k) VALUES (${keyOf('OLD')});
@@ -143,7 +163,11 @@ export async function installCapture(db: ClientBase, plan: TablePlan, channel: s
   return 'installed';
 }
 
-/** Whether the change log, the function and exactly the triggers this version wants are in place. */
+/**
+ * Whether the change log, the function and exactly the triggers this version wants are in place:
+ * enabled ALWAYS (a disabled trigger, or one that fires only in some sessions, misses changes), and
+ * the function not executable by PUBLIC.
+ */
 export async function captureCurrent(db: Queryable, plan: TablePlan, channel: string): Promise<boolean> {
   const n = captureNames(channel);
   const fn = `${quoteIdent(plan.table.schema)}.${quoteIdent(n.functionName)}`;
@@ -152,7 +176,8 @@ export async function captureCurrent(db: Queryable, plan: TablePlan, channel: st
   const current = await db.query(
     `SELECT 1 FROM pg_proc p
       WHERE p.prosrc = $3 AND p.prosecdef AND to_regclass($4) IS NOT NULL
-        AND (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = $1::oid AND t.tgname = ANY($2::text[]) AND t.tgfoid = p.oid AND t.tgenabled <> 'D') = cardinality($2::text[])
+        AND (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = $1::oid AND t.tgname = ANY($2::text[]) AND t.tgfoid = p.oid AND t.tgenabled = 'A') = cardinality($2::text[])
+        AND NOT has_function_privilege('public', p.oid, 'EXECUTE')
         AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = $1::oid AND t.tgname = ANY($5::text[]))
         AND (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = to_regclass($4) AND a.attname IN ('truncated', 'inserted') AND NOT a.attisdropped) = 2
         AND p.oid = to_regprocedure($6)`,
@@ -182,10 +207,17 @@ export function captureStatements(plan: TablePlan, channel: string): string[] {
     `ALTER TABLE ${log} ALTER COLUMN changed_at SET DEFAULT statement_timestamp()`,
     `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql
       SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS ${tag}${body}${tag}`,
+    // It runs with its owner's rights: nobody else may attach it to a table (CREATE TRIGGER needs
+    // EXECUTE; a trigger fires whatever the writer's rights).
+    `REVOKE EXECUTE ON FUNCTION ${fn}() FROM PUBLIC`,
     // CREATE OR REPLACE TRIGGER needs PostgreSQL 14; drop-and-create works on every supported version,
     // and inside one transaction no change slips between the two.
     ...allTriggerNames(channel).map((name) => `DROP TRIGGER IF EXISTS ${quoteIdent(name)} ON ${table}`),
-    ...triggerDefinitions(plan, channel, fn).map((t) => `CREATE TRIGGER ${quoteIdent(t.name)} ${t.sql}`),
+    ...triggerDefinitions(plan, channel, fn).flatMap((t) => [
+      `CREATE TRIGGER ${quoteIdent(t.name)} ${t.sql}`,
+      // Fires whatever the writer's session_replication_role: no session can write around capture.
+      `ALTER TABLE ${table} ENABLE ALWAYS TRIGGER ${quoteIdent(t.name)}`,
+    ]),
   ];
 }
 

@@ -11,6 +11,12 @@ export interface Column {
    * would truncate keys.
    */
   type: string;
+  /**
+   * The same type for casts in the worker's queries: schema-qualified unless it is PostgreSQL's own,
+   * so a cast means the same whatever the search_path of the session (a re-snapshot's pages run with
+   * pg_catalog alone).
+   */
+  castType: string;
   /** pg_type.typcategory: A array, C composite, N numeric, S string, ... */
   category: string;
   /** pg_type.typname of the column's type (int8, timestamptz, ...). */
@@ -60,16 +66,18 @@ export async function introspectTable(db: Queryable, table: TableName): Promise<
   );
   if (rel.rows.length === 0) return null;
   const r = rel.rows[0];
-  const cols = await db.query<{ attname: string; type: string; typname: string; category: string; key_pos: number | null }>(
+  const cols = await db.query<{ attname: string; type: string; cast_type: string; typname: string; category: string; key_pos: number | null }>(
     `SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, t.typname, t.typcategory AS category,
+            CASE WHEN t.typnamespace = 'pg_catalog'::regnamespace OR NOT pg_type_is_visible(t.oid) THEN format_type(a.atttypid, a.atttypmod)
+                 ELSE quote_ident(tn.nspname) || '.' || format_type(a.atttypid, a.atttypmod) END AS cast_type,
             (SELECT k.ord::int FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
               WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum) AS key_pos
-       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
       WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped
       ORDER BY a.attnum`,
     [r.oid],
   );
-  const columns: Column[] = cols.rows.map((c) => ({ name: c.attname, type: c.type, typname: c.typname, category: c.category, keyPosition: c.key_pos }));
+  const columns: Column[] = cols.rows.map((c) => ({ name: c.attname, type: c.type, castType: c.cast_type, typname: c.typname, category: c.category, keyPosition: c.key_pos }));
   const keyColumns = columns.filter((c) => c.keyPosition !== null).sort((a, b) => (a.keyPosition as number) - (b.keyPosition as number));
   return {
     oid: Number(r.oid),

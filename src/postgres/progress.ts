@@ -41,14 +41,31 @@ export function workerSchemaStatements(): string[] {
     `ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS resnapshot_id bigint, ADD COLUMN IF NOT EXISTS resnapshot_key text[],
       ADD COLUMN IF NOT EXISTS resnapshot_rows bigint NOT NULL DEFAULT 0`,
     ...requestsTableStatements(),
+    // Change-log entries the drain could not read (a key of the wrong shape: not written by the
+    // connector's trigger), set aside with the reason rather than failing the connector.
+    `CREATE TABLE IF NOT EXISTS ${W}.rejected_changes (
+      connector text NOT NULL,
+      log_table text NOT NULL,
+      seq bigint NOT NULL,
+      k text NOT NULL,
+      changed_at timestamptz,
+      reason text NOT NULL,
+      rejected_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (log_table, seq))`,
+    // The version of the whole schema, the last statement: a worker whose version finds it runs no DDL.
+    `COMMENT ON TABLE ${T} IS '${SCHEMA_MARK}'`,
   ];
 }
 
-/** Whether the worker schema is as this version needs it (the last thing workerSchemaStatements adds exists): a worker then runs no DDL. */
+/** Bumped whenever workerSchemaStatements() changes, so that a worker knows the schema is as it needs it. */
+export const WORKER_SCHEMA_VERSION = 2;
+const SCHEMA_MARK = `pg-kafka-cdc worker schema ${WORKER_SCHEMA_VERSION}`;
+
+/** Whether the worker schema is as this version needs it (its version mark, set last): a worker then runs no DDL. */
 export async function workerSchemaCurrent(db: Queryable): Promise<boolean> {
   const r = await db.query<{ ok: boolean }>(
-    `SELECT to_regclass('${WORKER_SCHEMA}.snapshot_requests') IS NOT NULL
-        AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('${WORKER_SCHEMA}.progress') AND attname = 'resnapshot_rows' AND NOT attisdropped) AS ok`,
+    `SELECT coalesce(obj_description(to_regclass('${WORKER_SCHEMA}.progress'), 'pg_class') = $1, false) AS ok`,
+    [SCHEMA_MARK],
   );
   return r.rows[0].ok;
 }

@@ -7,10 +7,10 @@
  */
 import { types, type QueryResult, type QueryResultRow } from 'pg';
 import type { Column } from './introspect';
-import type { TablePlan } from './plan';
+import { keySignature, type TablePlan } from './plan';
 import { WORKER_SCHEMA } from './names';
 import { connectPayload } from './formats';
-import { wrapPredicate } from './predicate';
+import { expressionSettings, type CheckedExpression } from './expression';
 import { inTransaction } from './transaction';
 import { quoteIdent, quoteTable } from './sql';
 
@@ -57,6 +57,8 @@ export interface ChangeRow extends RecordRow {
    * in the debezium format). Only read for that format; false otherwise.
    */
   inserted: boolean;
+  /** A part of the logged key is missing (a log entry not written by the connector's trigger): set aside, never published. */
+  bad: boolean;
 }
 
 /** Keyset pages of the table in primary-key order. */
@@ -72,6 +74,14 @@ export interface ChangeLogStatements {
   /** The change log's table oid (null when it does not exist). Its entries are trimmed with the position: progress/store.ts. */
   oid(db: Queryable): Promise<number | null>;
   hasChanges(db: Queryable): Promise<boolean>;
+  /**
+   * The entries among the next `limit` (in-flight ones left out) whose key the drain cannot read (not
+   * castable to the key's types, or a part missing), each with the reason. One statement per entry:
+   * only used once a drain failed on such a key.
+   */
+  unreadable(db: Queryable, limit: number, inFlight: string[]): Promise<Array<{ seq: string; k: string; reason: string }>>;
+  /** Moves entries out of the log into kafka_cdc.rejected_changes, with the reason, in one statement. */
+  setAside(db: Queryable, connector: string, seqs: string[], reason: string): Promise<void>;
   /** Pending entries (exact up to a million) and the age of the oldest, from the log's index. */
   pendingStats(db: Queryable): Promise<{ pending: number; lagSeconds: number }>;
 }
@@ -121,7 +131,7 @@ function ordinalOf(alias: string, ordinal: Column | null): string {
 /** (t."a", t."b") > ($1::int8, $2::text): a keyset condition the primary-key index serves. */
 function keysetAfter(alias: string, cols: Column[], firstParam: number): string {
   const left = cols.map((c) => col(alias, c)).join(', ');
-  const right = cols.map((c, i) => `$${firstParam + i}::${c.type}`).join(', ');
+  const right = cols.map((c, i) => `$${firstParam + i}::${c.castType}`).join(', ');
   return `(${left}) > (${right})`;
 }
 
@@ -129,37 +139,75 @@ export function tableStatements(plan: TablePlan, logTable: string | null): Table
   const table = quoteTable(plan.table);
   const { order, record } = recordParts(plan);
   return {
-    snapshot: snapshotStatements(plan, null),
+    snapshot: snapshotStatements(plan),
     changeLog: logTable === null ? null : changeLogStatements(plan, table, logTable),
     ordinal: plan.ordinal ? ordinalStatements(plan, plan.ordinal, table, record, order) : null,
   };
 }
 
 /** The ORDER BY and the record columns of a query over the table (alias t). */
-function recordParts(plan: TablePlan): { order: string; record: string; keyText: string } {
+function recordParts(plan: TablePlan): { order: string; record: string; keyText: string; k: string; v: string; o: string } {
   const keys = plan.keyColumns;
+  const k = keyOf('t', plan);
+  const v = valueOf('t', plan);
+  const o = ordinalOf('t', plan.ordinal);
   return {
     order: keys.map((c) => col('t', c)).join(', '),
-    record: `${keyOf('t', plan)} AS k, ${valueOf('t', plan)} AS v, ${ordinalOf('t', plan.ordinal)} AS o`,
+    record: `${k} AS k, ${v} AS v, ${o} AS o`,
     keyText: `ARRAY[${keys.map((c) => `${col('t', c)}::text`).join(', ')}]::text AS p`,
+    k,
+    v,
+    o,
   };
 }
 
-/**
- * Keyset pages of the table in primary-key order: of every row (the initial snapshot), or of the rows
- * a re-snapshot's predicate matches (checked first: predicate.ts). A predicate's pages run in a READ
- * ONLY transaction, so whatever functions it calls can never write.
- */
-export function snapshotStatements(plan: TablePlan, predicate: string | null): SnapshotStatements {
+/** Keyset pages of the table in primary-key order (the initial snapshot, and a re-snapshot of the whole table). */
+export function snapshotStatements(plan: TablePlan): SnapshotStatements {
   const table = quoteTable(plan.table);
   const { order, record, keyText } = recordParts(plan);
-  const where = predicate === null ? '' : ` AND ${wrapPredicate(predicate)}`;
-  const first = `SELECT ${record}, ${keyText} FROM ${table} AS t WHERE true${where} ORDER BY ${order} LIMIT $1`;
-  const next = `SELECT ${record}, ${keyText} FROM ${table} AS t WHERE ${keysetAfter('t', plan.keyColumns, 2)}${where} ORDER BY ${order} LIMIT $1`;
-  const page = async (db: Queryable, limit: number, after: string[] | null) =>
-    (await db.query<SnapshotRow>(after === null ? first : next, after === null ? [limit] : [limit, ...after])).rows;
-  if (predicate === null) return { page };
-  return { page: (db, limit, after) => inTransaction(db, (tx) => page(tx, limit, after), 'BEGIN READ ONLY') };
+  const first = `SELECT ${record}, ${keyText} FROM ${table} AS t ORDER BY ${order} LIMIT $1`;
+  const next = `SELECT ${record}, ${keyText} FROM ${table} AS t WHERE ${keysetAfter('t', plan.keyColumns, 2)} ORDER BY ${order} LIMIT $1`;
+  return {
+    page: async (db: Queryable, limit: number, after: string[] | null) =>
+      (await db.query<SnapshotRow>(after === null ? first : next, after === null ? [limit] : [limit, ...after])).rows,
+  };
+}
+
+/** A page of a re-snapshot with a predicate: the rows that match among the next `limit` rows in key order. */
+export interface FilteredPage {
+  rows: SnapshotRow[];
+  /** The position after the page: the key of the last row read, matched or not (null: nothing read). */
+  last: string[] | null;
+  /** Rows read (a page that reads fewer than asked was the last one). */
+  read: number;
+}
+
+export interface FilteredSnapshotStatements {
+  page(db: Queryable, limit: number, after: string[] | null): Promise<FilteredPage>;
+}
+
+/**
+ * Pages of a re-snapshot with a predicate that PostgreSQL has accepted (postgres/expression.ts,
+ * pasted as its own rendering of it). A page reads the next `limit` rows in key order and returns
+ * those that match, so its cost never depends on how few rows match; it runs in a READ ONLY
+ * transaction, with names resolved in pg_catalog only and a server-side statement timeout, so a page
+ * that is too slow is cancelled by the server rather than left running.
+ */
+export function filteredSnapshotStatements(plan: TablePlan, where: CheckedExpression, statementTimeoutMs: number): FilteredSnapshotStatements {
+  const table = quoteTable(plan.table);
+  const { order, keyText, k, v, o } = recordParts(plan);
+  const select = `SELECT CASE WHEN f.m THEN ${k} END AS k, CASE WHEN f.m THEN ${v} END AS v, CASE WHEN f.m THEN ${o} END AS o, ${keyText}, f.m
+    FROM ${table} AS t CROSS JOIN LATERAL (SELECT coalesce((${where.canonical}), false) AS m) AS f`;
+  const first = `${select} ORDER BY ${order} LIMIT $1`;
+  const next = `${select} WHERE ${keysetAfter('t', plan.keyColumns, 2)} ORDER BY ${order} LIMIT $1`;
+  return {
+    page: (db, limit, after) =>
+      inTransaction(db, async (tx) => {
+        await tx.query(expressionSettings(statementTimeoutMs));
+        const read = (await tx.query<SnapshotRow & { m: boolean }>(after === null ? first : next, after === null ? [limit] : [limit, ...after])).rows;
+        return { rows: read.filter((r) => r.m), last: read.length === 0 ? null : positionOf(read[read.length - 1]), read: read.length };
+      }, 'BEGIN READ ONLY'),
+  };
 }
 
 function changeLogStatements(plan: TablePlan, table: string, logTable: string): ChangeLogStatements {
@@ -168,7 +216,7 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string): 
   // The log holds keys as a JSON array (rendered by the trigger, so DateStyle of the writing session
   // does not matter); cast back to the key types, then re-read the current row by key. Keys are
   // grouped by their text: jsonb equality holds [1.5] = [1.50], but they are different Kafka keys.
-  const fromKey = keys.map((c, i) => `(keys.k ->> ${i})::${c.type} AS ${quoteIdent(c.name)}`).join(', ');
+  const fromKey = keys.map((c, i) => `(keys.k ->> ${i})::${c.castType} AS ${quoteIdent(c.name)}`).join(', ');
   // Equal is not enough: 1.50 = 1.5 and 'ABC' = 'abc' under a case-insensitive collation, but they
   // are different Kafka keys. A logged key whose text no longer exists gets its tombstone.
   const join = keys
@@ -182,12 +230,17 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string): 
              (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms,
              ${keyOf('kr', plan)} AS k,
              CASE WHEN ${col('t', keys[0])} IS NULL THEN NULL ELSE ${valueOf('t', plan)} END AS v,
-             ${ordinalOf('t', plan.ordinal)} AS o
+             ${ordinalOf('t', plan.ordinal)} AS o,
+             (${keys.map((c) => `${col('kr', c)} IS NULL`).join(' OR ')}) AS bad
         FROM keys CROSS JOIN LATERAL (SELECT ${fromKey}) AS kr
         LEFT JOIN ${table} AS t ON ${join}
        ORDER BY keys.first_seq`;
   const oid = `SELECT to_regclass($1)::oid::int8 AS oid`;
   const hasChanges = `SELECT 1 FROM ${log} LIMIT 1`;
+  const raw = `SELECT seq::text, k::text FROM ${log} WHERE seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1`;
+  const readable = `SELECT (${keys.map((c) => `${col('kr', c)} IS NOT NULL`).join(' AND ')}) AS ok FROM (SELECT $1::jsonb AS k) AS keys CROSS JOIN LATERAL (SELECT ${fromKey}) AS kr`;
+  const setAside = `WITH moved AS (DELETE FROM ${log} WHERE seq = ANY($1::int8[]) RETURNING seq, k, changed_at)
+    INSERT INTO ${quoteIdent(WORKER_SCHEMA)}.rejected_changes (connector, log_table, seq, k, changed_at, reason) SELECT $2, $3, seq, k::text, changed_at, $4 FROM moved`;
   const pendingStats = `SELECT (SELECT count(*) FROM (SELECT 1 FROM ${log} LIMIT 1000000) AS l)::int8::text AS pending,
       (SELECT extract(epoch FROM changed_at) * 1000 FROM ${log} ORDER BY seq LIMIT 1)::float8 AS oldest_ms,
       (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms`;
@@ -198,6 +251,22 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string): 
       return r === null ? null : Number(r);
     },
     hasChanges: async (db) => (await db.query(hasChanges)).rows.length > 0,
+    unreadable: async (db, limit, inFlight) => {
+      const out: Array<{ seq: string; k: string; reason: string }> = [];
+      for (const entry of (await db.query<{ seq: string; k: string }>(raw, [limit, inFlight])).rows) {
+        try {
+          if (!(await db.query<{ ok: boolean }>(readable, [entry.k])).rows[0].ok) out.push({ ...entry, reason: `its key ${entry.k} lacks a part of the primary key (${keySignature(keys)})` });
+        } catch (err) {
+          const code = (err as { code?: unknown }).code;
+          if (typeof code !== 'string' || code.slice(0, 2) === '08') throw err; // the connection's failure, not the entry's
+          out.push({ ...entry, reason: `its key ${entry.k} is not a key of the table (${keySignature(keys)}): ${(err as Error).message} (${code})` });
+        }
+      }
+      return out;
+    },
+    setAside: async (db, connector, seqs, reason) => {
+      await db.query(setAside, [seqs, connector, logTable, reason]);
+    },
     pendingStats: async (db) => {
       const row = (await db.query<{ pending: string; oldest_ms: number | null; now_ms: number }>(pendingStats)).rows[0];
       const pending = Number(row.pending);
@@ -211,7 +280,7 @@ function ordinalStatements(plan: TablePlan, ord: Column, table: string, record: 
   const keys = plan.keyColumns;
   const ordOrder = `${col('t', ord)}, ${order}`;
   const pos = `ARRAY[${col('t', ord)}::text, ${keys.map((c) => `${col('t', c)}::text`).join(', ')}]::text AS p`;
-  const pollFirst = `SELECT ${record}, ${pos} FROM ${table} AS t WHERE ($2::${ord.type} IS NULL OR ${col('t', ord)} > $2::${ord.type}) ORDER BY ${ordOrder} LIMIT $1`;
+  const pollFirst = `SELECT ${record}, ${pos} FROM ${table} AS t WHERE ($2::${ord.castType} IS NULL OR ${col('t', ord)} > $2::${ord.castType}) ORDER BY ${ordOrder} LIMIT $1`;
   const pollNext = `SELECT ${record}, ${pos} FROM ${table} AS t WHERE ${keysetAfter('t', [ord, ...keys], 2)} ORDER BY ${ordOrder} LIMIT $1`;
   const maxOrdinal = `SELECT max(${col('t', ord)})::text AS m FROM ${table} AS t`;
   return {

@@ -25,6 +25,8 @@ function neededPrivileges(plan: TablePlan, channel: string | null): Array<{ obje
   for (const privilege of ['SELECT', 'INSERT', 'UPDATE']) out.push({ object: `${W}.progress`, shown: `${WORKER_SCHEMA}.progress`, privilege, what: 'worker' });
   for (const privilege of ['SELECT', 'UPDATE']) out.push({ object: `${W}.snapshot_requests`, shown: `${WORKER_SCHEMA}.snapshot_requests`, privilege, what: 'worker' });
   if (channel !== null) {
+    // Entries of the change log the drain cannot read are set aside there, with the reason.
+    out.push({ object: `${W}.rejected_changes`, shown: `${WORKER_SCHEMA}.rejected_changes`, privilege: 'INSERT', what: 'worker' });
     const log = captureNames(channel).logTable;
     for (const privilege of ['SELECT', 'DELETE']) out.push({ object: `${W}.${quoteIdent(log)}`, shown: `${WORKER_SCHEMA}.${log}`, privilege, what: 'log' });
   }

@@ -1,7 +1,8 @@
 /**
  * TRUNCATE of a captured table: every key that existed gets its tombstone (marked by a truncate
  * header), so the topic folded by key equals the table again, whether the connector streams or is
- * in the middle of its snapshot, and for several tables truncated in one statement.
+ * in the middle of its snapshot, and for several tables truncated in one statement; a TRUNCATE whose
+ * trigger could not see every row it removes (REPEATABLE READ, SERIALIZABLE) is refused.
  */
 import { expect } from 'chai';
 import { assertConverges } from '../helpers/converge';
@@ -27,6 +28,24 @@ describe('TRUNCATE', function () {
     expect(truncated.length, 'tombstones marked as a truncate').to.be.at.least(299);
     for (const r of truncated) expect(r.value).to.equal(null);
     expect([...fold(records).keys()]).to.deep.equal(['{"id":7}']);
+  });
+
+  it('refuses a TRUNCATE under REPEATABLE READ or SERIALIZABLE (its trigger would miss rows committed after the snapshot), and takes it under READ COMMITTED', async () => {
+    const s = (slot.s = await itemsScenario('truncate isolation', { rows: 100 }));
+    const w = s.startWorker();
+    await w.waitForState(s.name, ['streaming']);
+    for (const level of ['REPEATABLE READ', 'SERIALIZABLE']) {
+      await s.db.query(`BEGIN ISOLATION LEVEL ${level}`);
+      const refused = await s.db.query('TRUNCATE items').catch((e: Error & { code?: string }) => e);
+      await s.db.query('ROLLBACK');
+      expect(String(refused), level).to.contain('TRUNCATE of public.items must run in a READ COMMITTED transaction');
+      expect((refused as { code?: string }).code, level).to.equal('0A000');
+    }
+    expect((await s.db.query<{ n: number }>('SELECT count(*)::int AS n FROM items'))[0].n).to.equal(100);
+    await s.db.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+    await s.db.query('TRUNCATE items');
+    await s.db.query('COMMIT');
+    await assertConverges(s.db, 'items', ['id'], s.topic);
   });
 
   it('converges after a TRUNCATE in the middle of the snapshot', async () => {

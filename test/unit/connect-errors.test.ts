@@ -40,6 +40,7 @@ describe('the grants of a least-privilege worker', () => {
       'GRANT SELECT ON "sales"."Orders" TO "cdc worker"',
       'GRANT SELECT, INSERT, UPDATE ON "kafka_cdc".progress TO "cdc worker"',
       'GRANT SELECT, UPDATE ON "kafka_cdc".snapshot_requests TO "cdc worker"',
+      'GRANT INSERT ON "kafka_cdc".rejected_changes TO "cdc worker"',
       'GRANT SELECT, DELETE ON "kafka_cdc"."orders_cdc_log" TO "cdc worker"',
     ]);
     expect(grantStatements('w', plan, null).some((g) => g.includes('_log')), 'no change log without capture').to.equal(false);

@@ -9,7 +9,7 @@ const WHERE = 'connectors/orders.json: ';
 
 const cfg = connectorConfig;
 
-const col = (name: string, type: string, typname: string, keyPosition: number | null = null, category = 'X'): Column => ({ name, type, typname, category, keyPosition });
+const col = (name: string, type: string, typname: string, keyPosition: number | null = null, category = 'X'): Column => ({ name, type, castType: type, typname, category, keyPosition });
 
 /** orders(tenant int4, note text, id int8, amount numeric, version int8, updated_at timestamptz, label text), key (id, tenant). */
 function table(over: Partial<TableInfo> = {}): TableInfo {

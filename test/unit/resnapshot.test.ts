@@ -1,46 +1,46 @@
 import { expect } from 'chai';
 import { isPredicateFailure } from '../../src/connector/resnapshot';
-import { predicateTextProblem, wrapPredicate } from '../../src/postgres/predicate';
+import { treeFacts } from '../../src/postgres/expression';
 import { RateMeter } from '../../src/observe/status';
 
 describe('re-snapshot predicates', () => {
-  it('takes one balanced expression, with strings, quoted names, comments and dollar quotes that hold anything', () => {
-    for (const ok of [
-      'id > 1000',
-      "region = 'eu' AND (tier IN ('a', 'b') OR id < 5)",
-      "note = 'it''s ; ) fine'",
-      "note = E'a\\\\' OR note = E'it\\'s ) ;'", // E'a\\' is a\; E'it\'s' holds an escaped quote
-      '"odd; name)" IS NOT NULL',
-      'id > 1 -- a comment with ; and )',
-      'id > 1 /* nested /* comment ; */ still ) */',
-      'note = $$ ; ) $$',
-      'note = $tag$ ; ) $tag$',
-      'id IN (SELECT id FROM other WHERE x = 1)',
-    ]) expect(predicateTextProblem(ok), ok).to.equal(null);
+  // Trees as PostgreSQL 15 stores them (pg_proc.prosqlbody of `RETURN <expr>`), shortened.
+  const frame = (expr: string, extra = ':hasSubLinks false :rtable <> :isReturn true') => `{QUERY :commandType 1 ${extra} :jointree {FROMEXPR :fromlist <> :quals <>} :targetList ({TARGETENTRY :expr ${expr} :resno 1})}`;
+  const param = (n: number, type = 20) => `{PARAM :paramkind 0 :paramid ${n} :paramtype ${type} :paramtypmod -1 :paramcollid 0 :location 1}`;
+  const konst = (type = 23) => `{CONST :consttype ${type} :consttypmod -1 :constcollid 0 :constlen 4 :constbyval true :constisnull false :location 5 :constvalue 4 [ 1 0 0 0 0 0 0 0 ]}`;
+
+  it('reads the functions, operators, types and parameters of an analysed expression', () => {
+    const tree = frame(
+      `{BOOLEXPR :boolop and :args ({OPEXPR :opno 410 :opfuncid 467 :opresulttype 16 :opretset false :opcollid 0 :inputcollid 0 :args (${param(1)} ${konst()})} ` +
+        `{NULLTEST :arg {FUNCEXPR :funcid 870 :funcresulttype 25 :funcretset false :args (${param(3, 25)})} :nulltesttype 1} ` +
+        `{ROWCOMPAREEXPR :rctype 4 :opnos (o 521 97) :opfamilies (o 1976 1976) :inputcollids (o 0 0) :largs (${param(1)}) :rargs (${konst()})})}`,
+    );
+    const facts = treeFacts(tree);
+    expect(facts.refusedNodes).to.deep.equal([]);
+    expect(facts.functionOids.sort()).to.deep.equal([467, 870]);
+    expect(facts.operatorOids.sort()).to.deep.equal([410, 521, 97].sort());
+    expect(facts.params.sort()).to.deep.equal([1, 3]);
+    expect(facts.typeOids).to.include.members([16, 20, 23, 25]);
   });
 
-  it('names what is wrong with text that is not one expression', () => {
-    expect(predicateTextProblem('')).to.match(/^is empty/);
-    expect(predicateTextProblem('id > 1; DROP TABLE t')).to.match(/semicolon/);
-    expect(predicateTextProblem('id > 1) UNION SELECT secret FROM t WHERE (true')).to.match(/closes a parenthesis it never opened/);
-    expect(predicateTextProblem('(id > 1')).to.match(/opens a parenthesis it never closes/);
-    expect(predicateTextProblem("note = 'x")).to.match(/string that is never closed/);
-    expect(predicateTextProblem("note = E'x\\'")).to.match(/string that is never closed/);
-    expect(predicateTextProblem('"name = 1')).to.match(/quoted name that is never closed/);
-    expect(predicateTextProblem('id > 1 /* x')).to.match(/comment that is never closed/);
-    expect(predicateTextProblem('note = $q$ x')).to.match(/dollar-quoted string that is never closed \(\$q\$\)/);
+  it('refuses a subquery, an aggregate or any node outside the allow-list, however it is nested', () => {
+    const sub = frame(`{SUBLINK :subLinkType 4 :subselect {QUERY :commandType 1 :rtable ({RANGETBLENTRY :relid 16400})} }`, ':hasSubLinks true :rtable <> :isReturn true');
+    expect(treeFacts(sub).refusedNodes).to.include.members(['SUBLINK', 'RANGETBLENTRY']);
+    expect(treeFacts(frame(`{AGGREF :aggfnoid 2147}`)).refusedNodes).to.deep.equal(['AGGREF']);
+    // A frame that is not a bare RETURN (a table in the range table, sublinks flagged) is refused too.
+    expect(treeFacts(frame(konst(16), ':hasSubLinks false :rtable ({RTE}) :isReturn true')).refusedNodes).to.include('SUBLINK');
+    expect(treeFacts(frame(konst(16), ':hasSubLinks false :rtable <> :isReturn false')).refusedNodes).to.include('SUBLINK');
   });
 
-  it('is pasted on lines of its own, so a trailing -- comment cannot swallow the closing parenthesis', () => {
-    expect(wrapPredicate('id > 1 -- c')).to.equal('(\nid > 1 -- c\n)');
-  });
-
-  it('tells a failure of the predicate from a lost connection or a server going down', () => {
+  it('tells a failure of the request from a lost connection or a server going down', () => {
     expect(isPredicateFailure({ code: '42703' })).to.equal(true); // undefined column
     expect(isPredicateFailure({ code: '22012' })).to.equal(true); // division by zero
     expect(isPredicateFailure({ code: '25006' })).to.equal(true); // a write in the read-only transaction
     expect(isPredicateFailure({ code: '57014' })).to.equal(true); // statement timeout
+    expect(isPredicateFailure({ code: '53200' })).to.equal(true); // out of memory (repeat('x', 1e9))
+    expect(isPredicateFailure({ code: 'XX000' })).to.equal(true); // an internal error it provokes: failed, not retried for ever
     expect(isPredicateFailure({ code: '57P01' })).to.equal(false); // admin shutdown
+    expect(isPredicateFailure({ code: '53300' })).to.equal(false); // too many connections
     expect(isPredicateFailure({ code: '08006' })).to.equal(false);
     expect(isPredicateFailure({ code: '40P01' })).to.equal(false);
     expect(isPredicateFailure({ code: 'ECONNRESET' })).to.equal(false);
