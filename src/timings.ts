@@ -32,6 +32,12 @@ export const BACKOFF = { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.3 }
 /** A data query that takes longer has hit a dead connection (keyset pages and drains are fast). */
 export const DATA_QUERY_TIMEOUT_MS = 60_000;
 /**
+ * The server cancels a data statement that runs longer (statement_timeout of the data sessions):
+ * before the client gives up on it (DATA_QUERY_TIMEOUT_MS), so no statement the worker abandoned
+ * goes on running on the server.
+ */
+export const DATA_STATEMENT_TIMEOUT_MS = 50_000;
+/**
  * The longest a connector waits for a data connection of its database's pool (pg-pool bounds the wait
  * and the connect with one setting), before its session fails and is retried with backoff.
  */

@@ -33,11 +33,21 @@ import { MEMBERSHIP_REFRESH_MS, MEMBER_SESSION_IDLE_MS, READY_SHARE_WAIT_MS } fr
 
 const PREFIX = 'pgkc member';
 
-/** This replica's id: PGKC_REPLICA_ID, else host name and process id (a pod's name in Kubernetes). */
+/** The longest replica id: it must fit PostgreSQL's 63 bytes of application_name after "pg-kafka-cdc control @". */
+export const MAX_REPLICA_ID = 40;
+
+/**
+ * This replica's id: PGKC_REPLICA_ID (the Helm chart sets the pod's name), else host name and process
+ * id. ASCII only: PostgreSQL shows other characters of application_name as '?', and the id read back
+ * must match. A longer id is cut and completed with a hash of the whole, so that two ids that share
+ * their first 40 characters (pod names of one Deployment) stay distinct.
+ */
 export function replicaId(env: NodeJS.ProcessEnv = process.env): string {
-  const id = env.PGKC_REPLICA_ID?.trim() || `${os.hostname()}-${process.pid}`;
-  // ASCII only: PostgreSQL shows other characters of application_name as '?', and the id read back must match.
-  return id.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 40);
+  const raw = env.PGKC_REPLICA_ID?.trim() || `${os.hostname()}-${process.pid}`;
+  const id = raw.replace(/[^A-Za-z0-9._-]+/g, '_');
+  if (id.length <= MAX_REPLICA_ID) return id;
+  const hash = createHash('sha256').update(raw).digest('hex').slice(0, 8);
+  return `${id.slice(0, MAX_REPLICA_ID - hash.length - 1)}-${hash}`;
 }
 
 /** The group of a deployment: a digest of its connector names (replicas with the same connectors share it). */

@@ -260,9 +260,21 @@ export class Connector {
   private async own(control: ControlSession, signal: AbortSignal): Promise<boolean> {
     await control.open();
     let announced = false;
+    let blockedBy: number | null = null;
     const owner = await control.acquireOwnership(
       signal,
-      (holder) => {
+      (holder, foreign) => {
+        if ((foreign?.pid ?? null) !== blockedBy) {
+          // Not a worker: nothing would ever hand the connector over. Say so, loudly, once per holder.
+          blockedBy = foreign?.pid ?? null;
+          this.events.emit('ownership_blocked', { connector: this.cfg.name, holder: foreign && { pid: foreign.pid, role: foreign.role, application_name: foreign.applicationName, client_addr: foreign.clientAddr } });
+          if (foreign) {
+            this.log.error(
+              { pid: foreign.pid, role: foreign.role, applicationName: foreign.applicationName, clientAddr: foreign.clientAddr },
+              `the ownership lock of this connector is held by a session that is not a pg-kafka-cdc worker (pid ${foreign.pid}, role ${foreign.role ?? '?'}): no worker can own the connector while it does. End it with SELECT pg_terminate_backend(${foreign.pid}) and see docs/security.md`,
+            );
+          }
+        }
         if (!announced) {
           this.log.info({ owner: holder }, holder === null ? 'waiting as a standby: this replica holds its share of the connectors' : 'another worker owns this connector; waiting as a standby');
           // The owner measures the backlog now: a standby's measure would be a second series of the same lag.
@@ -274,6 +286,7 @@ export class Connector {
       },
       this.cluster ?? undefined,
     );
+    if (blockedBy !== null) this.events.emit('ownership_blocked', { connector: this.cfg.name, holder: null });
     if (owner) {
       this.owning = true;
       this.setState('starting');

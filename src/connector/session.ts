@@ -18,7 +18,7 @@ import type { Client, Notification } from 'pg';
 import { lowerIdleFlag, raiseIdleFlag } from '../postgres/capture';
 import { destroyClient, endWithin } from '../postgres/connect';
 import { ownershipLockKey } from '../postgres/names';
-import { listen, listeningChannels, openWatchedSession, ownerOf, ping, tryAdvisoryLock, unlisten, unlockAdvisory } from '../postgres/control';
+import { listen, listeningChannels, lockHolder, openWatchedSession, ping, tryAdvisoryLock, unlisten, unlockAdvisory, type LockHolder } from '../postgres/control';
 import { RetriableError } from '../util/errors';
 import { CONTROL_CLOSE_MS, frozenOwnerTimeoutMs, ORPHAN_TAKEOVER_MS, OWNERSHIP_POLL_MS } from '../timings';
 import { sleep } from '../util/retry';
@@ -166,9 +166,10 @@ export class ControlSession {
   /**
    * Tries to become the owner; waits as a standby (polling) until it is, or until the signal aborts.
    * The gate says whether this replica may try now (it owns less than its share of the connectors:
-   * cluster/membership.ts); a standby tells who owns the connector (its replica id, or null).
+   * cluster/membership.ts); a standby tells who owns the connector (its replica id, or null), and
+   * the holder itself when it is not a worker (any role can take any advisory lock).
    */
-  async acquireOwnership(signal: AbortSignal, onStandby: (owner: string | null) => void, gate: OwnershipGate = ALWAYS, pollMs = OWNERSHIP_POLL_MS): Promise<boolean> {
+  async acquireOwnership(signal: AbortSignal, onStandby: (owner: string | null, foreign: LockHolder | null) => void, gate: OwnershipGate = ALWAYS, pollMs = OWNERSHIP_POLL_MS): Promise<boolean> {
     const key = ownershipLockKey(this.connector);
     let freeSince: number | null = null;
     while (!signal.aborted) {
@@ -187,9 +188,10 @@ export class ControlSession {
           return true;
         }
       }
-      const holder = replicaOfOwner(await this.run((db) => ownerOf(db, key)));
+      const held = await this.run((db) => lockHolder(db, key));
+      const holder = replicaOfOwner(held?.who ?? null);
       freeSince = holder !== null ? null : (freeSince ?? Date.now());
-      onStandby(holder);
+      onStandby(holder, held && !held.isWorker ? held : null);
       await sleep(pollMs, signal);
     }
     return false;

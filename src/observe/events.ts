@@ -34,6 +34,8 @@ export interface ConnectorEvents {
   fenced: { connector: string };
   /** Who owns the connector, as far as this replica knows: its replica id, or null when nobody does (or this replica just let it go). */
   owner: { connector: string; owner: string | null };
+  /** The connector's ownership lock is held by a session that is not a worker (holder), or no longer (null). */
+  ownership_blocked: { connector: string; holder: { pid: number; role: string | null; application_name: string; client_addr: string | null } | null };
   /** This replica's view of the spread: live replicas of the deployment, its share, the connectors it owns. */
   membership: { replica: string; members: number; share: number; owned: number };
 }

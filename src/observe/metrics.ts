@@ -57,6 +57,7 @@ export function createMetrics(events: EventBus, connectors: string[], pools: Poo
   const resnapshotEta = new Gauge({ name: `${p}resnapshot_eta_seconds`, help: 'Seconds until the current re-snapshot is done at the rate of the last seconds; -1 while not known, 0 when none runs.', labelNames: ['connector'], registers: [registry] });
   const resnapshots = new Counter({ name: `${p}resnapshots_total`, help: 'Re-snapshots on demand ended, by outcome (done, cancelled, failed).', labelNames: ['connector', 'outcome'], registers: [registry] });
   const rejected = new Counter({ name: `${p}rejected_changes_total`, help: 'Change-log entries set aside because the drain could not read their key (not written by the connector\'s trigger): see kafka_cdc.rejected_changes.', labelNames: ['connector'], registers: [registry] });
+  const blocked = new Gauge({ name: `${p}ownership_blocked`, help: 'As this replica sees it: 1 while the connector\'s ownership lock is held by a session that is not a pg-kafka-cdc worker (no worker can own the connector), else 0.', labelNames: ['connector'], registers: [registry] });
   const up = new Gauge({ name: `${p}connector_up`, help: '1 while the connector is snapshotting, streaming or a standby; 0 otherwise.', labelNames: ['connector'], registers: [registry] });
   const ownedHere = new Gauge({ name: `${p}connector_owned`, help: '1 while this replica owns the connector (holds its ownership lock), else 0.', labelNames: ['connector'], registers: [registry] });
   const ownedCount = new Gauge({ name: `${p}connectors_owned`, help: 'Connectors this replica owns.', labelNames: ['replica'], registers: [registry] });
@@ -78,6 +79,7 @@ export function createMetrics(events: EventBus, connectors: string[], pools: Poo
     for (const outcome of ['committed', 'aborted']) transactions.inc({ connector: c, outcome }, 0);
     fenced.inc({ connector: c }, 0);
     rejected.inc({ connector: c }, 0);
+    blocked.set({ connector: c }, 0);
     resnapshotRunning.set({ connector: c }, 0);
     resnapshotRows.set({ connector: c }, 0);
     resnapshotEstimated.set({ connector: c }, 0);
@@ -132,6 +134,7 @@ export function createMetrics(events: EventBus, connectors: string[], pools: Poo
   });
   events.on('fenced', (e) => fenced.inc({ connector: e.connector }));
   events.on('rejected', (e) => rejected.inc({ connector: e.connector }, e.entries));
+  events.on('ownership_blocked', (e) => blocked.set({ connector: e.connector }, e.holder ? 1 : 0));
   events.on('reconnect', (e) => reconnects.inc({ connector: e.connector, target: e.target }));
   events.on('state', (e) => up.set({ connector: e.connector }, ['snapshotting', 'streaming', 'standby'].includes(e.state) ? 1 : 0));
   return registry;

@@ -16,6 +16,8 @@ export interface ConnectorStatus {
   last_error: { message: string; at: string } | null;
   /** Change-log entries set aside as unreadable since the worker started (kafka_cdc.rejected_changes holds them), and the last reason. */
   rejected_changes: { count: number; last_reason: string | null; at: string | null };
+  /** A session that is not a worker and holds the connector's ownership lock, since when; null when none does. */
+  ownership_blocked_by: { pid: number; role: string | null; application_name: string; client_addr: string | null; since: string } | null;
   /** The replica that owns the connector, as this one last saw it (its own id when it owns it); null when none does. */
   owner: string | null;
 }
@@ -91,6 +93,7 @@ export class StatusBoard {
         records_published: 0,
         last_error: null,
         rejected_changes: { count: 0, last_reason: null, at: null },
+        ownership_blocked_by: null,
         owner: null,
       });
       this.rates.set(c.name, { snapshot: new RateMeter(now), resnapshot: new RateMeter(now) });
@@ -108,6 +111,9 @@ export class StatusBoard {
       s.pending_changes = e.pending;
     }));
     events.on('published', (e) => this.update(e.connector, (s) => (s.records_published += e.records)));
+    events.on('ownership_blocked', (e) => this.update(e.connector, (s) => {
+      s.ownership_blocked_by = e.holder && { ...e.holder, since: new Date(this.now()).toISOString() };
+    }));
     events.on('rejected', (e) => this.update(e.connector, (s) => {
       s.rejected_changes = { count: s.rejected_changes.count + e.entries, last_reason: e.reason, at: new Date(this.now()).toISOString() };
     }));

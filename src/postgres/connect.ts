@@ -5,25 +5,36 @@
  */
 import { PG_CONNECT_TIMEOUT_MS } from '../timings';
 import { Client, type ClientConfig } from 'pg';
+import type { Queryable } from './queries';
 
+/**
+ * The settings the worker's record contract and its own statements depend on. They are applied with
+ * set_config once the connection is open (applySessionSettings), never taken from the URL: a URL's
+ * `?options=-c TimeZone=...` or `?application_name=...` (node-postgres lets the URL override the
+ * config) must not change how values are rendered or how a replica names its sessions, and poolers
+ * such as PgBouncer refuse an `options` startup parameter.
+ */
 export const SESSION_SETTINGS: Record<string, string> = {
   TimeZone: 'UTC',
   DateStyle: 'ISO, MDY',
   IntervalStyle: 'postgres',
   bytea_output: 'hex',
   extra_float_digits: '1',
+  client_encoding: 'UTF8',
+  // The worker writes its progress and reads in READ COMMITTED; a URL must not make it read-only or serializable.
+  default_transaction_read_only: 'off',
+  default_transaction_isolation: 'read committed',
+  lock_timeout: '0',
 };
 
-const OPTIONS = Object.entries(SESSION_SETTINGS)
-  .map(([k, v]) => `-c ${k}=${v.replace(/ /g, '\\ ')}`)
-  .join(' ');
-
 export interface ConnectOptions {
-  /** Shown in pg_stat_activity, so DBAs can tell the worker's sessions apart. */
+  /** Shown in pg_stat_activity, so DBAs can tell the worker's sessions apart (and replicas name a lock's holder). */
   applicationName: string;
   connectTimeoutMs?: number;
   /** Client-side limit on every query; a query that takes longer fails (and is retried). */
   queryTimeoutMs?: number;
+  /** The server-side limit on a statement (statement_timeout), 0 for none: the server cancels a statement the worker gave up on. */
+  statementTimeoutMs?: number;
   /** A failure to connect names the database ("cannot connect to host:port/db: ..."), for callers that do not say it themselves. */
   nameDatabase?: boolean;
 }
@@ -36,8 +47,18 @@ export function clientConfig(url: string, opts: ConnectOptions): ClientConfig {
     query_timeout: opts.queryTimeoutMs,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
-    options: OPTIONS,
   };
+}
+
+/** The settings of a session: the contract's, its name, and its statement timeout. */
+export function sessionSettings(opts: Pick<ConnectOptions, 'applicationName' | 'statementTimeoutMs'>): Record<string, string> {
+  return { ...SESSION_SETTINGS, application_name: opts.applicationName.slice(0, 63), statement_timeout: `${Math.max(0, Math.round(opts.statementTimeoutMs ?? 0))}` };
+}
+
+/** Applies the session's settings in one round trip (values as parameters), whatever the URL asked for. */
+export async function applySessionSettings(db: Queryable, settings: Record<string, string>): Promise<void> {
+  const names = Object.keys(settings);
+  await db.query(`SELECT ${names.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, false)`).join(', ')}`, names.flatMap((n) => [n, settings[n]]));
 }
 
 /** A failure to connect, explained (explainConnectError) and naming the database: "cannot connect to host:port/db: ...". */
@@ -67,6 +88,12 @@ export async function connect(url: string, opts: ConnectOptions): Promise<Client
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
+    throw fail(err);
+  }
+  try {
+    await applySessionSettings(client, sessionSettings(opts));
+  } catch (err) {
+    destroyClient(client);
     throw fail(err);
   }
   return client;

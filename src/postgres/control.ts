@@ -53,19 +53,43 @@ export async function tryAdvisoryLock(db: Queryable, key: bigint): Promise<boole
   return (await db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int8) AS ok', [key.toString()])).rows[0].ok;
 }
 
+/** The session that holds a connector's ownership lock, as pg_stat_activity shows it. */
+export interface LockHolder {
+  /** Its application name and address, for messages: "pg-kafka-cdc control @pod-1 from 10.0.0.7". */
+  who: string;
+  pid: number;
+  role: string | null;
+  applicationName: string;
+  clientAddr: string | null;
+  /**
+   * It is a worker's control session: it connects as the role this session connects as, and names
+   * itself as one. A session of another role holds the lock (any role can take any advisory lock):
+   * nothing that is not a worker should, and the connector waits for it as a standby.
+   */
+  isWorker: boolean;
+}
+
 /**
- * Who holds a connector's ownership lock in this database (its application name and address), or
- * null when nobody does. A bigint advisory lock shows in pg_locks as classid (high half), objid (low half), objsubid 1.
+ * Who holds a connector's ownership lock in this database, or null when nobody does. A bigint
+ * advisory lock shows in pg_locks as classid (high half), objid (low half), objsubid 1.
  */
-export async function ownerOf(db: Queryable, key: bigint): Promise<string | null> {
-  const r = await db.query<{ who: string }>(
-    `SELECT coalesce(nullif(a.application_name, ''), 'pid ' || l.pid) || coalesce(' from ' || host(a.client_addr), '') AS who
+export async function lockHolder(db: Queryable, key: bigint): Promise<LockHolder | null> {
+  const r = await db.query<{ who: string; pid: number; role: string | null; app: string; addr: string | null; is_worker: boolean }>(
+    `SELECT coalesce(nullif(a.application_name, ''), 'pid ' || l.pid) || coalesce(' from ' || host(a.client_addr), '') AS who,
+            l.pid, a.usename::text AS role, coalesce(a.application_name, '') AS app, host(a.client_addr) AS addr,
+            a.usename = current_user AND starts_with(coalesce(a.application_name, ''), 'pg-kafka-cdc control') AS is_worker
        FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid = $1::int8::oid AND l.objid = $2::int8::oid
         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
     [((key >> 32n) & 0xffffffffn).toString(), (key & 0xffffffffn).toString()],
   );
-  return r.rows[0]?.who ?? null;
+  const h = r.rows[0];
+  return h ? { who: h.who, pid: h.pid, role: h.role, applicationName: h.app, clientAddr: h.addr, isWorker: h.is_worker === true } : null;
+}
+
+/** Who holds a connector's ownership lock (its application name and address), or null when nobody does. */
+export async function ownerOf(db: Queryable, key: bigint): Promise<string | null> {
+  return (await lockHolder(db, key))?.who ?? null;
 }
 
 export async function listen(db: Queryable, channel: string): Promise<void> {

@@ -8,14 +8,18 @@
  */
 import { Pool, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
 import type { Logger } from '../observe/logger';
-import { DATA_QUERY_TIMEOUT_MS, POOL_WAIT_LOG_MS, POOL_WAIT_TIMEOUT_MS } from '../timings';
-import { clientConfig, describeDatabase, destroyClient, namedConnectError } from './connect';
+import { DATA_QUERY_TIMEOUT_MS, DATA_STATEMENT_TIMEOUT_MS, POOL_WAIT_LOG_MS, POOL_WAIT_TIMEOUT_MS } from '../timings';
+import { applySessionSettings, clientConfig, describeDatabase, destroyClient, namedConnectError, sessionSettings } from './connect';
 import type { Queryable } from './queries';
 import { RetriableError } from '../util/errors';
+
+const DATA_SESSION = { applicationName: 'pg-kafka-cdc data', queryTimeoutMs: DATA_QUERY_TIMEOUT_MS, statementTimeoutMs: DATA_STATEMENT_TIMEOUT_MS };
 
 export class DataPool implements Queryable {
   private readonly pool: Pool;
   private lastSaturatedLog = 0;
+  /** Connections whose session settings are applied (once, at their first checkout). */
+  private readonly prepared = new WeakSet<PoolClient>();
 
   constructor(
     private readonly url: string,
@@ -23,7 +27,7 @@ export class DataPool implements Queryable {
     private readonly log: Logger,
   ) {
     this.pool = new Pool({
-      ...clientConfig(url, { applicationName: 'pg-kafka-cdc data', queryTimeoutMs: DATA_QUERY_TIMEOUT_MS }),
+      ...clientConfig(url, DATA_SESSION),
       max: cap,
       // Also the longest wait for a free connection (pg-pool uses one setting for both).
       connectionTimeoutMillis: POOL_WAIT_TIMEOUT_MS,
@@ -89,7 +93,17 @@ export class DataPool implements Queryable {
     const started = Date.now();
     const saturated = this.pool.totalCount >= this.cap && this.pool.idleCount === 0;
     try {
-      return await this.pool.connect();
+      const client = await this.pool.connect();
+      if (!this.prepared.has(client)) {
+        try {
+          await applySessionSettings(client, sessionSettings(DATA_SESSION));
+        } catch (err) {
+          client.release(err as Error);
+          throw err;
+        }
+        this.prepared.add(client);
+      }
+      return client;
     } catch (err) {
       throw namedConnectError(this.url, err);
     } finally {
@@ -97,7 +111,7 @@ export class DataPool implements Queryable {
       if (saturated && waited >= POOL_WAIT_LOG_MS && Date.now() - this.lastSaturatedLog >= 60_000) {
         this.lastSaturatedLog = Date.now();
         this.log.warn({ database: describeDatabase(this.url), cap: this.cap, waitedMs: waited, waiting: this.pool.waitingCount },
-          'every data connection of this database is busy: connectors wait for one (raise database.pool_size, or add replicas)');
+          'every data connection of this database is busy: connectors wait for one (raise postgres.data_pool_size in the worker file, or add replicas)');
       }
     }
   }

@@ -15,7 +15,10 @@ export interface Scenario {
   cleanup(): Promise<void>;
 }
 
-export async function itemsScenario(title: string, opts: { rows?: number; connector?: Record<string, unknown>; source?: Record<string, unknown>; worker?: Record<string, unknown> } = {}): Promise<Scenario> {
+export async function itemsScenario(
+  title: string,
+  opts: { rows?: number; connector?: Record<string, unknown>; source?: Record<string, unknown>; worker?: Record<string, unknown>; urlParams?: string } = {},
+): Promise<Scenario> {
   const db = await createTestDb(title);
   await db.query(`CREATE TABLE items (id bigint PRIMARY KEY, v int, note text, updated_at timestamptz NOT NULL DEFAULT clock_timestamp())`);
   if (opts.rows) await db.query(`INSERT INTO items (id, v, note) SELECT g, g, 'seed' FROM generate_series(1, $1::int) AS g`, [opts.rows]);
@@ -24,7 +27,7 @@ export async function itemsScenario(title: string, opts: { rows?: number; connec
   const name = 'items';
   const port = await freePort();
   const workerFile = writeConfig({
-    databaseUrl: db.url,
+    databaseUrl: opts.urlParams ? `${db.url}?${opts.urlParams}` : db.url,
     httpPort: port,
     connectors: [{ name, source: { table_name: 'items', notification: {}, ...opts.source }, ...opts.connector, sink: { topic, ...(opts.connector?.sink as object | undefined) } }],
     worker: opts.worker,

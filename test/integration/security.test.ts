@@ -15,6 +15,7 @@ import { itemsScenario, scenarioPerTest, type Scenario } from '../helpers/scenar
 import { pgUrl } from '../helpers/services';
 import { eventually } from '../helpers/wait';
 import { writeConfig } from '../helpers/worker';
+import { ownershipLockKey } from '../../src/postgres/names';
 
 interface Role {
   name: string;
@@ -163,5 +164,37 @@ describe('security: other roles of the database cannot turn the worker against i
     await assertConverges(s.db, 'items', ['id'], s.topic);
     const stray = (await readTopic(s.topic)).filter((r) => r.key === '{"id":900001}');
     expect(stray, 'a row of another table published').to.deep.equal([]);
+  });
+
+  it('a login with no rights that holds a connector\'s ownership lock is reported by log, status and metric, and the connector is taken over once it lets go', async () => {
+    const s = (slot.s = await itemsScenario('security lock holder', { rows: 20 }));
+    const nobody = await loginRole(s, 'nobody', []);
+    const pid = (await nobody.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    await nobody.client.query('SELECT pg_advisory_lock($1::int8)', [ownershipLockKey(s.name).toString()]);
+    const w = s.startWorker();
+    await w.waitForState(s.name, ['standby']);
+    await eventually(async () => (await w.metric('pg_kafka_cdc_ownership_blocked', { connector: s.name })) === 1, 30_000, 'the blocked ownership in the metric');
+    const status = (await w.connector(s.name)) as unknown as { ownership_blocked_by: { pid: number; role: string } | null };
+    expect(status.ownership_blocked_by).to.include({ pid, role: nobody.name });
+    expect(w.logs()).to.contain(`is held by a session that is not a pg-kafka-cdc worker (pid ${pid}, role ${nobody.name})`);
+    await nobody.client.end();
+    await w.waitForState(s.name, ['streaming'], 30_000);
+    expect(await w.metric('pg_kafka_cdc_ownership_blocked', { connector: s.name })).to.equal(0);
+    expect(((await w.connector(s.name)) as unknown as { ownership_blocked_by: unknown }).ownership_blocked_by).to.equal(null);
+    await assertConverges(s.db, 'items', ['id'], s.topic);
+  });
+
+  it('parameters of the database URL cannot change the worker\'s session settings: its time zone, date style, name or read-only mode', async () => {
+    const options = encodeURIComponent('-c TimeZone=America/New_York -c DateStyle=German -c extra_float_digits=-3 -c default_transaction_read_only=on');
+    const s = (slot.s = await itemsScenario('security url settings', { rows: 30, urlParams: `application_name=evil&options=${options}` }));
+    await s.db.query(`UPDATE items SET updated_at = '2024-01-02 03:04:05.123456+00' WHERE id <= 10`);
+    const w = s.startWorker();
+    await w.waitForState(s.name, ['streaming']);
+    await s.db.query(`UPDATE items SET note = 'later', updated_at = '2024-06-30 23:59:59+00' WHERE id > 20`);
+    // The topic renders timestamps as the worker's contract says (UTC, ISO), whatever the URL asked.
+    await assertConverges(s.db, 'items', ['id'], s.topic);
+    const names = (await s.db.query<{ app: string }>(`SELECT DISTINCT application_name AS app FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY 1`)).map((r) => r.app);
+    expect(names).not.to.include('evil');
+    expect(names.some((n) => n.startsWith('pg-kafka-cdc control @'))).to.equal(true);
   });
 });

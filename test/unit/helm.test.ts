@@ -25,7 +25,7 @@ interface Values {
   networkPolicy?: { enabled: boolean; ingressFrom: unknown[]; egress: unknown[] };
 }
 interface Manifest { kind: string; metadata: { name: string }; data?: Record<string, string>; spec?: unknown }
-interface EnvVar { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }
+interface EnvVar { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } } }
 interface Probe { httpGet: { path: string; port: string | number } }
 interface Container {
   args: string[];
@@ -193,6 +193,11 @@ describe('helm chart pg-kafka-cdc', function () {
           const found = env.find((e) => e.name === name);
           expect(found?.valueFrom?.secretKeyRef, name).to.deep.equal({ name: secretName, key });
         }
+      });
+
+      it('gives each pod a replica id of its own: PGKC_REPLICA_ID from the pod name', function () {
+        const env = deploymentSpec(manifests).template.spec.containers[0].env ?? [];
+        expect(env.find((e) => e.name === 'PGKC_REPLICA_ID')?.valueFrom).to.deep.equal({ fieldRef: { fieldPath: 'metadata.name' } });
       });
 
       it('annotates the pod template with the sha256 of the ConfigMap as checksum/config', function () {

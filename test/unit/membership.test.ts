@@ -26,6 +26,13 @@ describe('spreading connectors over replicas', () => {
     expect(replicaId({ PGKC_REPLICA_ID: 'cdc 0' })).to.equal('cdc_0');
     expect(replicaId({ PGKC_REPLICA_ID: 'réplica-1' }), 'ASCII only: PostgreSQL shows other characters as ?').to.equal('r_plica-1');
     expect(replicaId({})).to.match(new RegExp(`-${process.pid}$`));
+    // Pod names of one Deployment share a long prefix: cut, they must not collide.
+    const a = replicaId({ PGKC_REPLICA_ID: 'pg-kafka-cdc-production-eu-west-1-worker-7d9f8c6b5-abcde' });
+    const b = replicaId({ PGKC_REPLICA_ID: 'pg-kafka-cdc-production-eu-west-1-worker-7d9f8c6b5-fghij' });
+    expect(a).to.have.length(40);
+    expect(b).to.have.length(40);
+    expect(a).not.to.equal(b);
+    expect(a.startsWith('pg-kafka-cdc-production-eu-west-')).to.equal(true);
   });
 
   it('names the owner replica from the lock holder description', () => {

@@ -32,6 +32,11 @@ describe('the timings (src/timings.ts)', () => {
     expect(t.ORPHAN_TAKEOVER_MS).to.be.above(2 * t.MEMBERSHIP_REFRESH_MS + 2 * t.OWNERSHIP_POLL_MS);
   });
 
+  it('let the server cancel a statement before the client gives up on it, and a slow re-snapshot page before either', () => {
+    expect(t.RESNAPSHOT_PAGE_TIMEOUT_MS).to.be.below(t.DATA_STATEMENT_TIMEOUT_MS);
+    expect(t.DATA_STATEMENT_TIMEOUT_MS).to.be.below(t.DATA_QUERY_TIMEOUT_MS);
+  });
+
   it('keep the idle handshake shorter than the drain it precedes would wait anyway', () => {
     expect(t.IDLE_LOCK_WAIT_MS).to.be.below(1000);
   });
