@@ -6,6 +6,7 @@
 import type { EventBus } from '../observe/events';
 import type { DataPool, DataScope } from '../postgres/pool';
 import type { ChangeLogStatements } from '../postgres/queries';
+import type { DrainFloor } from './drain-floor';
 import { BACKLOG_INTERVAL_MS } from '../timings';
 import { sleep } from '../util/retry';
 
@@ -25,15 +26,15 @@ export class BacklogMonitor {
     this.scope = data.scope();
   }
 
-  /** Starts measuring the connector's change log (once it exists). Idempotent. */
-  watch(log: ChangeLogStatements): void {
-    if (!this.loop) this.loop = this.run(log);
+  /** Starts measuring the connector's change log (once it exists), from the drain's floor. Idempotent. */
+  watch(log: ChangeLogStatements, floor: DrainFloor): void {
+    if (!this.loop) this.loop = this.run(log, floor);
   }
 
-  private async run(log: ChangeLogStatements): Promise<void> {
+  private async run(log: ChangeLogStatements, floor: DrainFloor): Promise<void> {
     while (!this.abort.signal.aborted) {
       try {
-        const { pending, lagSeconds } = await log.pendingStats(this.scope);
+        const { pending, lagSeconds } = await log.pendingStats(this.scope, floor.seq);
         this.events.emit('backlog', { connector: this.connector, pending, lagSeconds });
       } catch {
         // unreachable for now: measured again at the next interval

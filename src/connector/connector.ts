@@ -28,6 +28,7 @@ import { describeError, FatalError, isRetriable } from '../util/errors';
 import { Backoff, sleep } from '../util/retry';
 import { FAILED_RETRY_MS, STOP_GRACE_MS } from '../timings';
 import { BacklogMonitor } from './backlog';
+import { DrainFloor } from './drain-floor';
 import { captureModeOf, type CaptureMode, type OrdinalCapture, type SessionContext, type TriggerCapture } from './context';
 import { ControlSession, type ControlHub, type OwnershipGate } from './session';
 import type { DataPool, DataScope } from '../postgres/pool';
@@ -60,6 +61,8 @@ export class Connector {
   private owning = false;
   private loop: Promise<void> | null = null;
   private readonly backoff = new Backoff();
+  /** Where the drain's scans of the change log start (drain-floor.ts); kept across sessions. */
+  private readonly floor = new DrainFloor();
   private backlog: BacklogMonitor;
   private state: ConnectorState = 'stopped';
   /** Closes the current session's connections at once (set while a session runs). */
@@ -300,7 +303,7 @@ export class Connector {
     const { cfg } = this;
     const planned = await this.replan(data);
     const statements = tableStatements(planned, cfg.channel ? captureNames(cfg.channel).logTable : null);
-    return { plan: planned, statements, mode: captureModeOf(cfg.channel, statements) };
+    return { plan: planned, statements, mode: captureModeOf(cfg.channel, statements, this.floor) };
   }
 
   /** The table planned again as the catalogs describe it now; a table or column the config needs that is gone fails for good. */
@@ -394,7 +397,10 @@ export class Connector {
       if ((await data.withClient((c) => installCapture(c, plan, channel))) === 'installed') this.log.info({ channel: cfg.channel }, 'installed change capture');
       if (mode.kind === 'trigger') {
         mode.logOid = (await mode.log.oid(data)) ?? 0;
-        this.backlog.watch(mode.log);
+        const inOrder = await mode.log.inOrder(data);
+        if (!inOrder) this.log.warn({ channel }, 'the change log\'s sequence has a CACHE above 1: the drain reads it from its start every batch (ALTER SEQUENCE ... CACHE 1 to let it skip what it drained)');
+        this.floor.reset(mode.logOid, inOrder);
+        this.backlog.watch(mode.log, this.floor);
       }
     }
     if (await ensureTopic(this.kafka, { topic: cfg.topic, partitions: cfg.partitions, replicationFactor: cfg.replicationFactor, compact: cfg.compact })) {

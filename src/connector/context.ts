@@ -9,6 +9,7 @@ import type { DataScope } from '../postgres/pool';
 import type { ChangeLogStatements, OrdinalStatements, TableStatements } from '../postgres/queries';
 import type { ProgressStore } from '../progress/store';
 import type { ControlSession } from './session';
+import { DrainFloor } from './drain-floor';
 
 export interface SessionContext {
   cfg: ConnectorConfig;
@@ -41,6 +42,8 @@ export interface TriggerCapture {
   log: ChangeLogStatements;
   /** The change log's table oid (checkpoints name it: seqs restart when the log is created again); 0 until the session's prepare step has installed the log. */
   logOid: number;
+  /** Where the drain's scans start (connector/drain-floor.ts): the connector's, kept across sessions. */
+  floor: DrainFloor;
 }
 /** no notification, an ordinal column: rows whose ordinal advanced, polled (no deletes). */
 export interface OrdinalCapture {
@@ -48,8 +51,8 @@ export interface OrdinalCapture {
   poll: OrdinalStatements;
 }
 
-export function captureModeOf(channel: string | null, statements: TableStatements): CaptureMode {
-  if (channel !== null && statements.changeLog) return { kind: 'trigger', channel, log: statements.changeLog, logOid: 0 };
+export function captureModeOf(channel: string | null, statements: TableStatements, floor: DrainFloor = new DrainFloor()): CaptureMode {
+  if (channel !== null && statements.changeLog) return { kind: 'trigger', channel, log: statements.changeLog, logOid: 0, floor };
   if (statements.ordinal) return { kind: 'ordinal', poll: statements.ordinal };
   return { kind: 'none' };
 }

@@ -25,26 +25,29 @@ import type { Resnapshots } from './resnapshot';
 
 export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, resnapshots: Resnapshots): Promise<void> {
   const { cfg, data, publisher, records, events, signal, control } = ctx;
-  const { log, channel } = mode;
+  const { log } = mode;
   /**
    * Reads a batch of the log, leaving out the entries of the batch in flight (read, not yet deleted).
    * An entry whose key the drain cannot read (not written by the connector's trigger) is set aside,
    * never allowed to stop the connector: see setAsideUnreadable.
    */
   const readBatch = async (inFlight: string[]) => {
-    let rows;
+    let read;
     try {
-      rows = await log.drain(data, cfg.captureBatchSize, inFlight);
+      read = await log.drain(data, cfg.captureBatchSize, inFlight, mode.floor.seq);
     } catch (err) {
-      if (!isKeyCastFailure(err) || !(await setAsideUnreadable(ctx, log, inFlight))) throw err;
-      rows = await log.drain(data, cfg.captureBatchSize, inFlight);
+      if (!isKeyCastFailure(err) || !(await setAsideUnreadable(ctx, log, inFlight, mode.floor.seq))) throw err;
+      read = await log.drain(data, cfg.captureBatchSize, inFlight, mode.floor.seq);
     }
+    let rows = read.rows;
+    const entries = rows.flatMap((r) => r.seqs);
+    const token = mode.floor.read(entries, read.snapshot, entries.length >= cfg.captureBatchSize);
     const bad = rows.filter((r) => r.bad);
     if (bad.length > 0) {
       await setAside(ctx, log, bad.map((r) => ({ seqs: r.seqs, k: r.k, reason: `its key lacks a part of the primary key (${r.k})` })));
       rows = rows.filter((r) => !r.bad);
     }
-    return { rows, readAtMs: Date.now() };
+    return { rows, readAtMs: Date.now(), token };
   };
   let lastPartial = 0;
   let prefetched: ReturnType<typeof readBatch> | null = null;
@@ -65,11 +68,12 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
     const wait = resnapshots.running ? 0 : lastPartial + cfg.drainPauseMs - Date.now();
     if (wait > 0) await sleep(wait, signal);
     if (signal.aborted) break;
-    const { rows, readAtMs } = await (prefetched ?? readBatch([]));
+    const { rows, readAtMs, token } = await (prefetched ?? readBatch([]));
     prefetched = null;
     if (rows.length === 0) {
+      mode.floor.stored(token);
       if (resnapshots.running) continue;
-      await idle(ctx, channel, log);
+      await idle(ctx, mode);
       await resnapshots.check(true); // the snapshot command's NOTIFY may have been the wake-up
       lastPartial = 0;
       continue;
@@ -100,6 +104,7 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
     await published;
     const ackMs = Date.now();
     await ctx.progress.save(checkpoint); // trims the batch's log entries in the same statement
+    mode.floor.stored(token);
     ctx.madeProgress();
     // Latency from the change in Postgres to Kafka's ack, on Postgres' clock plus our own elapsed time.
     const pgNow = Number(rows[0].now_ms);
@@ -128,8 +133,8 @@ function isKeyCastFailure(err: unknown): boolean {
 }
 
 /** Finds the entries of the next batch whose key cannot be read, and sets them aside; false when there are none (the failure was something else). */
-async function setAsideUnreadable(ctx: SessionContext, log: ChangeLogStatements, inFlight: string[]): Promise<boolean> {
-  const found = await log.unreadable(ctx.data, ctx.cfg.captureBatchSize, inFlight);
+async function setAsideUnreadable(ctx: SessionContext, log: ChangeLogStatements, inFlight: string[], floor: string): Promise<boolean> {
+  const found = await log.unreadable(ctx.data, ctx.cfg.captureBatchSize, inFlight, floor);
   if (found.length === 0) return false;
   await setAside(ctx, log, found.map((f) => ({ seqs: [f.seq], k: f.k, reason: f.reason })));
   return true;
@@ -148,13 +153,14 @@ async function setAside(ctx: SessionContext, log: ChangeLogStatements, entries: 
   ctx.events.emit('rejected', { connector: ctx.cfg.name, entries: entries.reduce((n, e) => n + e.seqs.length, 0), reason: entries[entries.length - 1].reason });
 }
 
-async function idle(ctx: SessionContext, channel: string, log: ChangeLogStatements): Promise<void> {
+async function idle(ctx: SessionContext, mode: TriggerCapture): Promise<void> {
   const { data, control, signal, cfg } = ctx;
+  const { channel, log } = mode;
   // Writers that shared the idle lock did not NOTIFY: taking it waits until they have committed, and
   // from the moment it is asked for, every writer NOTIFYs. Then one more look, then sleep.
   const held = await control.raiseIdleFlag(channel, Math.min(cfg.pollIntervalMs, IDLE_LOCK_WAIT_MS));
   try {
-    if (await log.hasChanges(data)) return;
+    if (await log.hasChanges(data, mode.floor.seq)) return;
     ctx.madeProgress(); // drained empty
     ctx.events.emit('backlog', { connector: cfg.name, pending: 0, lagSeconds: 0 });
     await control.waitForWake(cfg.pollIntervalMs, signal);

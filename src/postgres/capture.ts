@@ -90,6 +90,8 @@ export function triggerBody(plan: TablePlan, channel: string): string {
       RAISE EXCEPTION 'TRUNCATE of % must run in a READ COMMITTED transaction: pg-kafka-cdc captures it (channel %), and under % its trigger would not see the rows committed after the transaction began, which the TRUNCATE removes too', ${quoteLiteral(displayTable(plan.table))}, ${quoteLiteral(channel)}, pg_catalog.current_setting('transaction_isolation')
         USING ERRCODE = '0A000', HINT = 'Run the TRUNCATE in its own READ COMMITTED transaction, or DELETE the rows instead.';
     END IF;
+    -- The transaction's xid before its first seq: the drain's floor counts on it (connector/drain-floor.ts).
+    PERFORM pg_catalog.pg_current_xact_id();
     -- Before the rows go: every key gets its tombstone from the log, marked as a truncate.
     INSERT INTO ${log} (k, truncated) SELECT ${keyOf('t')}, true FROM ${statementLevel(plan) ? 'ONLY ' : ''}${quoteTable(plan.table)} AS t;`;
   const notify = `-- The idle worker holds the channel's idle lock exclusively: a writer that cannot share it NOTIFYs.

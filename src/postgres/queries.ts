@@ -69,21 +69,27 @@ export interface SnapshotStatements {
 
 /** The change log of trigger capture (notification on). */
 export interface ChangeLogStatements {
-  /** Up to limit log entries, oldest first, grouped by key and joined to the current rows; leaves out the entries in flight. */
-  drain(db: Queryable, limit: number, inFlight: string[]): Promise<ChangeRow[]>;
+  /**
+   * Up to limit log entries from the floor on (connector/drain-floor.ts), oldest first, grouped by
+   * key and joined to the current rows; leaves out the entries in flight. With the snapshot it read
+   * them in (null when it read none).
+   */
+  drain(db: Queryable, limit: number, inFlight: string[], floor: string): Promise<{ rows: ChangeRow[]; snapshot: { xmin: string; xmax: string } | null }>;
+  /** Whether the log's sequence hands out numbers in order (CACHE 1), as the drain floor needs. */
+  inOrder(db: Queryable): Promise<boolean>;
   /** The change log's table oid (null when it does not exist). Its entries are trimmed with the position: progress/store.ts. */
   oid(db: Queryable): Promise<number | null>;
-  hasChanges(db: Queryable): Promise<boolean>;
+  hasChanges(db: Queryable, floor: string): Promise<boolean>;
   /**
    * The entries among the next `limit` (in-flight ones left out) whose key the drain cannot read (not
    * castable to the key's types, or a part missing), each with the reason. One statement per entry:
    * only used once a drain failed on such a key.
    */
-  unreadable(db: Queryable, limit: number, inFlight: string[]): Promise<Array<{ seq: string; k: string; reason: string }>>;
+  unreadable(db: Queryable, limit: number, inFlight: string[], floor: string): Promise<Array<{ seq: string; k: string; reason: string }>>;
   /** Moves entries out of the log into kafka_cdc.rejected_changes, with the reason, in one statement. */
   setAside(db: Queryable, connector: string, seqs: string[], reason: string): Promise<void>;
   /** Pending entries (exact up to a million) and the age of the oldest, from the log's index. */
-  pendingStats(db: Queryable): Promise<{ pending: number; lagSeconds: number }>;
+  pendingStats(db: Queryable, floor: string): Promise<{ pending: number; lagSeconds: number }>;
 }
 
 /** Ordinal polling (no notification, an ordinal column). */
@@ -223,7 +229,8 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string): 
     .map((c) => `${col('t', c)} = ${col('kr', c)} AND ${col('t', c)}::text COLLATE "C" = ${col('kr', c)}::text COLLATE "C"`)
     .join(' AND ');
   const inserted = plan.format === 'debezium' ? '(array_agg(inserted ORDER BY seq))[1]' : 'false';
-  const drain = `WITH batch AS (SELECT seq, k, changed_at, truncated${plan.format === 'debezium' ? ', inserted' : ''} FROM ${log} WHERE seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1),
+  const drain = `WITH batch AS (SELECT seq, k, changed_at, truncated${plan.format === 'debezium' ? ', inserted' : ''} FROM ${log} WHERE seq >= $3::int8 AND seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1),
+      snap AS (SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() AS s),
       keys AS (SELECT k::text::jsonb AS k, array_agg(seq) AS seqs, min(seq) AS first_seq, min(changed_at) AS changed_at, bool_or(truncated) AS truncated,
                       ${inserted} AS inserted FROM batch GROUP BY k::text)
       SELECT keys.seqs::text[] AS seqs, (extract(epoch FROM keys.changed_at) * 1000)::float8 AS changed_ms, keys.truncated, keys.inserted,
@@ -231,29 +238,35 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string): 
              ${keyOf('kr', plan)} AS k,
              CASE WHEN ${col('t', keys[0])} IS NULL THEN NULL ELSE ${valueOf('t', plan)} END AS v,
              ${ordinalOf('t', plan.ordinal)} AS o,
-             (${keys.map((c) => `${col('kr', c)} IS NULL`).join(' OR ')}) AS bad
-        FROM keys CROSS JOIN LATERAL (SELECT ${fromKey}) AS kr
+             (${keys.map((c) => `${col('kr', c)} IS NULL`).join(' OR ')}) AS bad,
+             snap.xmin AS snap_xmin, snap.xmax AS snap_xmax
+        FROM keys CROSS JOIN snap CROSS JOIN LATERAL (SELECT ${fromKey}) AS kr
         LEFT JOIN ${table} AS t ON ${join}
        ORDER BY keys.first_seq`;
   const oid = `SELECT to_regclass($1)::oid::int8 AS oid`;
-  const hasChanges = `SELECT 1 FROM ${log} LIMIT 1`;
-  const raw = `SELECT seq::text, k::text FROM ${log} WHERE seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1`;
+  const hasChanges = `SELECT 1 FROM ${log} WHERE seq >= $1::int8 LIMIT 1`;
+  const inOrder = `SELECT coalesce((SELECT s.seqcache = 1 FROM pg_sequence s WHERE s.seqrelid = pg_get_serial_sequence($1, 'seq')::regclass), false) AS ok`;
+  const raw = `SELECT seq::text, k::text FROM ${log} WHERE seq >= $3::int8 AND seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1`;
   const readable = `SELECT (${keys.map((c) => `${col('kr', c)} IS NOT NULL`).join(' AND ')}) AS ok FROM (SELECT $1::jsonb AS k) AS keys CROSS JOIN LATERAL (SELECT ${fromKey}) AS kr`;
   const setAside = `WITH moved AS (DELETE FROM ${log} WHERE seq = ANY($1::int8[]) RETURNING seq, k, changed_at)
     INSERT INTO ${quoteIdent(WORKER_SCHEMA)}.rejected_changes (connector, log_table, seq, k, changed_at, reason) SELECT $2, $3, seq, k::text, changed_at, $4 FROM moved`;
-  const pendingStats = `SELECT (SELECT count(*) FROM (SELECT 1 FROM ${log} LIMIT 1000000) AS l)::int8::text AS pending,
-      (SELECT extract(epoch FROM changed_at) * 1000 FROM ${log} ORDER BY seq LIMIT 1)::float8 AS oldest_ms,
+  const pendingStats = `SELECT (SELECT count(*) FROM (SELECT 1 FROM ${log} WHERE seq >= $1::int8 ORDER BY seq LIMIT 1000000) AS l)::int8::text AS pending,
+      (SELECT extract(epoch FROM changed_at) * 1000 FROM ${log} WHERE seq >= $1::int8 ORDER BY seq LIMIT 1)::float8 AS oldest_ms,
       (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms`;
   return {
-    drain: async (db, limit, inFlight) => (await db.query<ChangeRow>(drain, [limit, inFlight])).rows,
+    drain: async (db, limit, inFlight, floor) => {
+      const rows = (await db.query<ChangeRow & { snap_xmin: string; snap_xmax: string }>(drain, [limit, inFlight, floor])).rows;
+      return { rows, snapshot: rows.length === 0 ? null : { xmin: rows[0].snap_xmin, xmax: rows[0].snap_xmax } };
+    },
+    inOrder: async (db) => (await db.query<{ ok: boolean }>(inOrder, [log])).rows[0].ok,
     oid: async (db) => {
       const r = (await db.query<{ oid: string | null }>(oid, [log])).rows[0].oid;
       return r === null ? null : Number(r);
     },
-    hasChanges: async (db) => (await db.query(hasChanges)).rows.length > 0,
-    unreadable: async (db, limit, inFlight) => {
+    hasChanges: async (db, floor) => (await db.query(hasChanges, [floor])).rows.length > 0,
+    unreadable: async (db, limit, inFlight, floor) => {
       const out: Array<{ seq: string; k: string; reason: string }> = [];
-      for (const entry of (await db.query<{ seq: string; k: string }>(raw, [limit, inFlight])).rows) {
+      for (const entry of (await db.query<{ seq: string; k: string }>(raw, [limit, inFlight, floor])).rows) {
         try {
           if (!(await db.query<{ ok: boolean }>(readable, [entry.k])).rows[0].ok) out.push({ ...entry, reason: `its key ${entry.k} lacks a part of the primary key (${keySignature(keys)})` });
         } catch (err) {
@@ -267,8 +280,8 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string): 
     setAside: async (db, connector, seqs, reason) => {
       await db.query(setAside, [seqs, connector, logTable, reason]);
     },
-    pendingStats: async (db) => {
-      const row = (await db.query<{ pending: string; oldest_ms: number | null; now_ms: number }>(pendingStats)).rows[0];
+    pendingStats: async (db, floor) => {
+      const row = (await db.query<{ pending: string; oldest_ms: number | null; now_ms: number }>(pendingStats, [floor])).rows[0];
       const pending = Number(row.pending);
       const lagSeconds = pending === 0 || row.oldest_ms === null ? 0 : Math.max(0, (Number(row.now_ms) - Number(row.oldest_ms)) / 1000);
       return { pending, lagSeconds };

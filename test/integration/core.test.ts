@@ -80,9 +80,10 @@ describe('the core, in process', () => {
     await db.query(`DELETE FROM orders WHERE tenant = 'b' AND id = 3`);
     await db.query(`UPDATE orders SET id = 99 WHERE tenant = 'c' AND id = 4`); // a key move: old key deleted, new key upserted
     await db.query(`BEGIN; UPDATE orders SET amount = 7 WHERE tenant = 'a' AND id = 9; ROLLBACK`);
-    expect(await log.pendingStats(db.client)).to.include({ pending: 6 });
+    expect(await log.pendingStats(db.client, '0')).to.include({ pending: 6 });
 
-    const rows = await log.drain(db.client, 100, []);
+    const { rows, snapshot } = await log.drain(db.client, 100, [], '0');
+    expect(snapshot, 'the drain says which snapshot it read in').to.have.keys('xmin', 'xmax');
     expect(rows.map((r) => [r.k, r.v === null ? null : JSON.parse(r.v).amount, r.seqs.length])).to.deep.equal([
       ['{"tenant":"a","id":1}', 1, 2],
       ['{"tenant":"a","id":2}', 0, 1],
@@ -91,7 +92,7 @@ describe('the core, in process', () => {
       ['{"tenant":"c","id":99}', 6, 1],
     ]);
     const firstTwo = rows.slice(0, 2).flatMap((r) => r.seqs);
-    const rest = await log.drain(db.client, 100, firstTwo);
+    const rest = (await log.drain(db.client, 100, firstTwo, '0')).rows;
     expect(rest.map((r) => r.k), 'entries in flight are left out').to.deep.equal(rows.slice(2).map((r) => r.k));
     // A batch's entries are trimmed in the statement that stores the position after it.
     const store = new ProgressStore(db.client, 'core-log', captureNames('core_orders').logTable);
@@ -99,8 +100,8 @@ describe('the core, in process', () => {
     const logOid = await log.oid(db.client);
     expect(logOid).to.be.a('number');
     await store.save(store.next({}, { logOid: logOid as number, seqs: rows.flatMap((r) => r.seqs) }));
-    expect(await log.hasChanges(db.client)).to.equal(false);
-    expect(await log.pendingStats(db.client)).to.deep.equal({ pending: 0, lagSeconds: 0 });
+    expect(await log.hasChanges(db.client, '0')).to.equal(false);
+    expect(await log.pendingStats(db.client, '0')).to.deep.equal({ pending: 0, lagSeconds: 0 });
     expect((await store.loadOrCreate()).commit).to.equal(1);
 
     const builder = new RecordBuilder('orders', 'core', 'run');
