@@ -81,9 +81,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .requiredOption('-c, --config <worker.json>', 'the worker file')
     .requiredOption('--connector <name>', 'the connector to re-snapshot')
     .option('--where <predicate>', 'only the rows this SQL boolean expression over the table\'s columns matches')
+    .option('--repair', 'also tombstone the keys the topic holds and the table does not (mends any drift without a new topic)', false)
     .option('--cancel', 'cancel the open re-snapshot requests of the connector', false)
-    .action(async (o: { config: string; connector: string; where?: string; cancel: boolean }) =>
-      setExit(await snapshotCommand(o.config, o.connector, { where: o.where ?? null, cancel: o.cancel }, process.env, out, err)),
+    .action(async (o: { config: string; connector: string; where?: string; cancel: boolean; repair: boolean }) =>
+      setExit(await snapshotCommand(o.config, o.connector, { where: o.where ?? null, cancel: o.cancel, repair: o.repair }, process.env, out, err)),
     );
 
   program

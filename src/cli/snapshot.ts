@@ -20,13 +20,17 @@ import { withConnectorDb } from './connector-db';
 export async function snapshotCommand(
   workerFile: string,
   connectorName: string,
-  opts: { where: string | null; cancel: boolean },
+  opts: { where: string | null; cancel: boolean; repair?: boolean },
   env: Env,
   out: (l: string) => void,
   err: (l: string) => void,
 ): Promise<number> {
-  if (opts.cancel && opts.where !== null) {
-    err('snapshot: --cancel cancels the open requests of the connector and takes no --where');
+  if (opts.cancel && (opts.where !== null || opts.repair)) {
+    err('snapshot: --cancel cancels the open requests of the connector and takes no --where or --repair');
+    return 2;
+  }
+  if (opts.repair && opts.where !== null) {
+    err('snapshot: --repair re-reads the whole table (a key the table lacks cannot match a predicate) and takes no --where');
     return 2;
   }
   return withConnectorDb(workerFile, connectorName, 'snapshot', env, err, async (cfg, db) => {
@@ -51,10 +55,11 @@ export async function snapshotCommand(
       return 2;
     }
     await ensureWorkerSchema(db);
-    const request = await insertRequest(db, cfg.name, opts.where, estimated);
+    const request = await insertRequest(db, cfg.name, opts.where, estimated, { repair: opts.repair ?? false });
     if (cfg.channel) await notifyChannel(db, cfg.channel); // wakes an idle owner; a busy one looks within a second
     const queued = (await openRequests(db, cfg.name)).filter((r) => r.id !== request.id).length;
-    out(`re-snapshot request ${request.id} for ${cfg.name}: ${opts.where === null ? 'the whole table' : `rows where ${opts.where}`} (about ${estimated} rows)`);
+    const what = opts.repair ? 'the whole table, and tombstones for the keys the topic holds and the table does not' : opts.where === null ? 'the whole table' : `rows where ${opts.where}`;
+    out(`${opts.repair ? 'repairing ' : ''}re-snapshot request ${request.id} for ${cfg.name}: ${what} (about ${estimated} rows)`);
     if (queued > 0) out(`  ${queued} earlier request${queued === 1 ? ' is' : 's are'} still open: requests are served one at a time, oldest first`);
     const owner = await ownerOf(db, ownershipLockKey(cfg.name));
     out(

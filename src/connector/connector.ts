@@ -222,7 +222,7 @@ export class Connector {
       const state = await this.recover(progress, mode);
       const records = new RecordBuilder(cfg.topic, cfg.name, state.run, recordEnvelope(plan, VERSION));
       const ctx: SessionContext = {
-        cfg, plan, statements, data, control, publisher, records, progress, events: this.events, log: this.log, signal,
+        cfg, kafka: this.kafka, plan, statements, data, control, publisher, records, progress, events: this.events, log: this.log, signal,
         madeProgress: () => this.madeProgress(),
         checkSchema: () => this.checkSchema(data, plan),
       };

@@ -1,5 +1,5 @@
 /** What the phases of one connector session share. */
-import type { ConnectorConfig } from '../config/types';
+import type { ConnectorConfig, KafkaSettings } from '../config/types';
 import type { RecordPublisher } from '../kafka/producer';
 import type { RecordBuilder } from '../kafka/records';
 import type { EventBus } from '../observe/events';
@@ -13,6 +13,8 @@ import { DrainFloor } from './drain-floor';
 
 export interface SessionContext {
   cfg: ConnectorConfig;
+  /** The worker's Kafka settings (a repairing re-snapshot reads the topic). */
+  kafka: KafkaSettings;
   plan: TablePlan;
   /** The statements of the connector's table (SQL lives in postgres/). */
   statements: TableStatements;

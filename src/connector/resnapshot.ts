@@ -10,11 +10,24 @@
  * key and the rows done) in one Kafka transaction with exactly_once, stored in the connector's
  * progress afterwards; a crash resumes after the last committed page. Requests are served one at a
  * time, oldest first; a cancelled request stops at the next look (at most RESNAPSHOT_CHECK_MS).
+ *
+ * A repairing re-snapshot (`snapshot --repair`, or asked for by the worker itself when the table or
+ * the topic changed under it: see docs/security.md) also tombstones the keys the topic holds and the
+ * table does not. It reads the topic's live keys first; every record the session publishes from then
+ * on (its pages, and the change batches and polls between them) covers its key; once the pages are
+ * done, the keys no record covered get their tombstones, in batches that take turns like pages. Why
+ * that is right while writers go on: a key no page published was absent when its page read the key's
+ * range; a change that brought it back after that is in the change log, and a batch that publishes
+ * it either came before the tombstones (and covered the key) or comes after them. Records a topic
+ * holds in a partition their key no longer goes to (the topic's partitions grew) get tombstones there.
+ * A repair is not resumed after a crash: it starts over (what it covered is known only in memory).
  */
 import { checkExpression, checkRequester, estimateMatches, ExpressionRefused } from '../postgres/expression';
 import { filteredSnapshotStatements, positionOf, snapshotStatements, type FilteredPage, type SnapshotRow } from '../postgres/queries';
 import { finishRequest, markRunning, openRequests, type SnapshotRequest } from '../postgres/requests';
-import { countOf } from '../kafka/records';
+import { countOf, type KafkaRecord } from '../kafka/records';
+import { readLiveKeys } from '../kafka/live-keys';
+import { partitionFor } from '../kafka/producer';
 import type { ResnapshotPosition } from '../progress/store';
 import type { Queryable } from '../postgres/queries';
 import { describeError } from '../util/errors';
@@ -30,6 +43,18 @@ interface Active {
   estimated: number;
   /** Rows read per page: snapshot.batch_size, halved each time the server cancels a page as too slow. */
   limit: number;
+  /** A repairing re-snapshot's keys to tombstone. */
+  repair: Repair | null;
+}
+
+interface Repair {
+  /** Keys live in the topic, in the partition they go to now, that no record published since has covered (latin1 strings of their bytes). */
+  candidates: Set<string>;
+  /** Records live in a partition their key no longer goes to: tombstoned there. */
+  stale: Array<{ key: string; partition: number }>;
+  /** The pages are done: tombstones now. */
+  tombstoning: boolean;
+  tombstones: number;
 }
 
 /** Pages of the whole table, in the shape of a filtered page. */
@@ -71,7 +96,8 @@ export class Resnapshots {
       await progress.advance({ resnapshot: null });
     }
     for (const request of open) {
-      const from = stored?.id === request.id ? stored : { id: request.id, key: null, rows: 0 };
+      // A repair starts over after a crash: what it had covered was known in memory only.
+      const from = stored?.id === request.id && !request.repair ? stored : { id: request.id, key: null, rows: 0 };
       if (await this.begin(request, from)) return;
     }
   }
@@ -80,6 +106,7 @@ export class Resnapshots {
   async step(): Promise<void> {
     const a = this.active;
     if (!a) return;
+    if (a.repair?.tombstoning) return this.tombstones(a, a.repair);
     const { cfg, data, publisher, records, progress, events } = this.ctx;
     let page: FilteredPage;
     try {
@@ -101,7 +128,7 @@ export class Resnapshots {
       const position: ResnapshotPosition = { id: a.request.id, key: page.last, rows: a.rows + matched.length };
       const checkpoint = progress.next({ resnapshot: position });
       const first = a.rows + 1;
-      await publisher.publish(() => matched.map((r, i) => records.resnapshot(r, a.request.id, first + i)), checkpoint);
+      await publisher.publish(() => this.saw(matched.map((r, i) => records.resnapshot(r, a.request.id, first + i))), checkpoint);
       const produceSeconds = Number(process.hrtime.bigint() - started) / 1e9;
       await progress.save(checkpoint);
       a.key = position.key;
@@ -109,8 +136,41 @@ export class Resnapshots {
       this.ctx.madeProgress();
       if (matched.length > 0) events.emit('published', { connector: cfg.name, ops: countOf('snapshot', matched.length), records: matched.length, produceSeconds, latenciesSeconds: [], resnapshot: true });
     }
-    if (page.read < a.limit) await this.end('done');
-    else this.emit('running');
+    if (page.read >= a.limit) this.emit('running');
+    else if (a.repair) a.repair.tombstoning = true;
+    else await this.end('done');
+  }
+
+  /**
+   * Records the session published (pages, change batches, polls): their keys are covered, a repair
+   * does not tombstone them. Returns the records, to be used inline where they are built.
+   */
+  saw(built: KafkaRecord[]): KafkaRecord[] {
+    const candidates = this.active?.repair?.candidates;
+    if (candidates && candidates.size > 0) for (const r of built) candidates.delete(r.key.toString('latin1'));
+    return built;
+  }
+
+  /** One batch of a repair's tombstones, published with the request's position; ends the request after the last. */
+  private async tombstones(a: Active, repair: Repair): Promise<void> {
+    const { cfg, publisher, records, progress, events } = this.ctx;
+    const batch: Array<{ key: string; partition: number | null }> = repair.stale.splice(0, a.limit);
+    for (const key of repair.candidates) {
+      if (batch.length >= a.limit) break;
+      batch.push({ key, partition: null });
+      repair.candidates.delete(key);
+    }
+    if (batch.length === 0) return this.end('done');
+    const started = process.hrtime.bigint();
+    const checkpoint = progress.next({ resnapshot: { id: a.request.id, key: a.key, rows: a.rows } });
+    const first = repair.tombstones + 1;
+    const built = batch.flatMap((t, i) => records.repairTombstone(Buffer.from(t.key, 'latin1'), t.partition, a.request.id, first + i));
+    await publisher.publish(built, checkpoint);
+    await progress.save(checkpoint);
+    repair.tombstones += batch.length;
+    this.ctx.madeProgress();
+    events.emit('published', { connector: cfg.name, ops: countOf('delete', batch.length), records: built.length, produceSeconds: Number(process.hrtime.bigint() - started) / 1e9, latenciesSeconds: [], resnapshot: true });
+    this.emit('running');
   }
 
   /** Starts (or resumes) a request; false when it cannot run (a bad predicate: it is marked failed) or was cancelled meanwhile. */
@@ -119,7 +179,7 @@ export class Resnapshots {
     let estimated = plan.info.estimatedRows;
     let page = wholeTable(snapshotStatements(plan).page);
     const refuse = async (why: string) => {
-      this.active = { request, page, key: null, rows: 0, estimated: 0, limit: cfg.snapshotBatchSize };
+      this.active = { request, page, key: null, rows: 0, estimated: 0, limit: cfg.snapshotBatchSize, repair: null };
       await this.end('failed', why);
       return false;
     };
@@ -141,10 +201,27 @@ export class Resnapshots {
     }
     if (!(await markRunning(data, request.id, estimated))) return false;
     if (progress.current().resnapshot?.id !== request.id) await progress.advance({ resnapshot: from });
-    this.active = { request, page, key: from.key, rows: from.rows, estimated, limit: cfg.snapshotBatchSize };
-    log.info({ request: request.id, where: request.predicate, resumeAfter: from.key, rowsDone: from.rows, estimated }, from.key ? 'resuming re-snapshot' : 'starting re-snapshot');
+    // A repair reads what the topic holds before its first page: what it publishes from now on covers keys.
+    const repair = request.repair ? await this.liveKeys() : null;
+    this.active = { request, page, key: from.key, rows: from.rows, estimated, limit: cfg.snapshotBatchSize, repair };
+    log.info({ request: request.id, where: request.predicate, repair: request.repair, resumeAfter: from.key, rowsDone: from.rows, estimated }, from.key ? 'resuming re-snapshot' : request.repair ? 'starting a repairing re-snapshot' : 'starting re-snapshot');
     this.emit('running');
     return true;
+  }
+
+  /** The topic's live keys, split into those in the partition they go to (candidates) and those left elsewhere (stale). */
+  private async liveKeys(): Promise<Repair> {
+    const live = await readLiveKeys(this.ctx.kafka, this.ctx.cfg.topic);
+    const repair: Repair = { candidates: new Set(), stale: [], tombstoning: false, tombstones: 0 };
+    for (const [key, partitions] of live.keys) {
+      const own = partitionFor(Buffer.from(key, 'latin1'), live.partitions);
+      for (const p of partitions) {
+        if (p === own) repair.candidates.add(key);
+        else repair.stale.push({ key, partition: p });
+      }
+    }
+    this.ctx.log.info({ liveKeys: live.keys.size, inOtherPartitions: repair.stale.length }, 'repair: read the keys the topic holds');
+    return repair;
   }
 
   /** Ends the request in progress: its row says how, and the stored position forgets it. */
@@ -173,6 +250,8 @@ export class Resnapshots {
       rows: a.rows,
       estimated: state === 'done' ? a.rows : Math.max(a.estimated, a.rows),
       state,
+      repair: a.repair !== null,
+      tombstones: a.repair?.tombstones ?? 0,
       ...(error ? { error } : {}),
     });
   }

@@ -87,6 +87,7 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
     const build = () =>
       rows.flatMap((r) => {
         const { records: built, op } = records.change(r);
+        resnapshots.saw(built); // a repair in progress need not tombstone these keys
         ops.push(op);
         recordCount += built.length; // a debezium delete is two records
         return built;
@@ -183,7 +184,7 @@ export async function pollByOrdinal(ctx: SessionContext, mode: OrdinalCapture, s
       const started = process.hrtime.bigint();
       // Ordinal polling re-reads existing rows only: every record is an upsert.
       const checkpoint = ctx.progress.next({ watermark: positionOf(rows[rows.length - 1]) });
-      await publisher.publish(rows.map((row) => records.polled(row)), checkpoint);
+      await publisher.publish(resnapshots.saw(rows.map((row) => records.polled(row))), checkpoint);
       await ctx.progress.save(checkpoint);
       watermark = checkpoint.watermark;
       ctx.madeProgress();

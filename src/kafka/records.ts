@@ -14,7 +14,9 @@
  * change_id names the change a record stands for, so that a consumer (and a test) can find
  * duplicates: {run}:s{n} for the n-th row of the snapshot of a run, {run}:c{seq,...} for the
  * change-log entries a drained change covers, {run}:o{position} for a row ordinal polling found,
- * {run}:r{request}.{n} for the n-th row of a re-snapshot on demand (snapshot --where).
+ * {run}:r{request}.{n} for the n-th row of a re-snapshot on demand (snapshot --where),
+ * {run}:x{request}.{n} for the n-th tombstone a repairing re-snapshot (snapshot --repair) wrote for a
+ * key the topic held and the table does not.
  * A run is one snapshot-and-stream of the connector (new after a reset).
  *
  * Records are built as the bytes the Kafka client writes (no serializer pass), and the header
@@ -29,6 +31,8 @@ export interface KafkaRecord {
   /** null: a tombstone. */
   value: Buffer | null;
   headers: Map<Buffer, Buffer>;
+  /** A partition of its own choice instead of the key's (a repair's tombstone for a record left in another partition). */
+  partition?: number;
 }
 
 /** The columns a record is built from: key JSON, value JSON (null: deleted), ordinal text. */
@@ -124,6 +128,31 @@ export class RecordBuilder {
     return this.record(row, 'snapshot', `${this.run}:r${id}.${n}`, { op: 'r', snapshot: 'incremental' });
   }
 
+  /**
+   * The tombstone a repair writes for a key the topic holds and the table does not: the key's bytes
+   * as the topic has them, into the partition given (null: the key's own). In the debezium format it
+   * is preceded by an op d event when the key is this format's (its payload becomes before).
+   */
+  repairTombstone(key: Buffer, partition: number | null, id: string, n: number): KafkaRecord[] {
+    const changeId = `${this.run}:x${id}.${n}`;
+    const headers = () =>
+      new Map<Buffer, Buffer>([
+        [H_OP, OP_VALUES.delete],
+        [H_CONNECTOR, this.connector],
+        [H_CHANGE_ID, Buffer.from(changeId)],
+      ]);
+    const out: KafkaRecord[] = [];
+    if (this.sourcePrefix !== null) {
+      const payload = keyPayload(key);
+      if (payload !== null) {
+        const event = this.debeziumEvent({ k: payload, v: null, o: null }, changeId, { op: 'd', snapshot: 'incremental' });
+        out.push({ topic: this.topic, key, value: Buffer.from(event), headers: headers(), ...(partition === null ? {} : { partition }) });
+      }
+    }
+    out.push({ topic: this.topic, key, value: null, headers: headers(), ...(partition === null ? {} : { partition }) });
+    return out;
+  }
+
   /** The record of a row ordinal polling found at a position (the p text of the row). */
   polled(row: RowImage & { p: string }): KafkaRecord {
     return this.record(row, 'upsert', `${this.run}:o${row.p}`, { op: 'u', snapshot: 'false' });
@@ -161,6 +190,16 @@ export class RecordBuilder {
       `{"before":${before},"after":${row.v ?? 'null'},${this.sourcePrefix}${sourceMs},"snapshot":"${event.snapshot}"` +
       `${this.sourceNames}${JSON.stringify(changeId)}},"op":"${event.op}","ts_ms":${now}}`;
     return `${this.valuePrefix}${payload}}`;
+  }
+}
+
+/** The payload of a key in the JsonConverter envelope, as JSON text; null when the key is not one. */
+function keyPayload(key: Buffer): string | null {
+  try {
+    const parsed = JSON.parse(key.toString()) as { payload?: unknown };
+    return parsed && typeof parsed === 'object' && parsed.payload && typeof parsed.payload === 'object' ? JSON.stringify(parsed.payload) : null;
+  } catch {
+    return null;
   }
 }
 

@@ -55,6 +55,7 @@ export function createMetrics(events: EventBus, connectors: string[], pools: Poo
   const resnapshotRows = new Gauge({ name: `${p}resnapshot_rows`, help: 'Rows the current (or last) re-snapshot on demand has published.', labelNames: ['connector'], registers: [registry] });
   const resnapshotEstimated = new Gauge({ name: `${p}resnapshot_rows_estimated`, help: "Rows the current re-snapshot expects (PostgreSQL's estimate for its predicate; the exact count once done).", labelNames: ['connector'], registers: [registry] });
   const resnapshotEta = new Gauge({ name: `${p}resnapshot_eta_seconds`, help: 'Seconds until the current re-snapshot is done at the rate of the last seconds; -1 while not known, 0 when none runs.', labelNames: ['connector'], registers: [registry] });
+  const repairTombstones = new Gauge({ name: `${p}repair_tombstones`, help: 'Tombstones the current (or last) repairing re-snapshot wrote for keys the topic held and the table does not.', labelNames: ['connector'], registers: [registry] });
   const resnapshots = new Counter({ name: `${p}resnapshots_total`, help: 'Re-snapshots on demand ended, by outcome (done, cancelled, failed).', labelNames: ['connector', 'outcome'], registers: [registry] });
   const rejected = new Counter({ name: `${p}rejected_changes_total`, help: 'Change-log entries set aside because the drain could not read their key (not written by the connector\'s trigger): see kafka_cdc.rejected_changes.', labelNames: ['connector'], registers: [registry] });
   const blocked = new Gauge({ name: `${p}ownership_blocked`, help: 'As this replica sees it: 1 while the connector\'s ownership lock is held by a session that is not a pg-kafka-cdc worker (no worker can own the connector), else 0.', labelNames: ['connector'], registers: [registry] });
@@ -84,6 +85,7 @@ export function createMetrics(events: EventBus, connectors: string[], pools: Poo
     resnapshotRows.set({ connector: c }, 0);
     resnapshotEstimated.set({ connector: c }, 0);
     resnapshotEta.set({ connector: c }, 0);
+    repairTombstones.set({ connector: c }, 0);
     for (const outcome of ['done', 'cancelled', 'failed']) resnapshots.inc({ connector: c, outcome }, 0);
   }
   const meters = new Map(connectors.map((c) => [c, { id: '', meter: new RateMeter(Date.now) }]));
@@ -121,6 +123,7 @@ export function createMetrics(events: EventBus, connectors: string[], pools: Poo
     resnapshotRows.set({ connector: e.connector }, e.rows);
     resnapshotEstimated.set({ connector: e.connector }, progress.rows_estimated);
     resnapshotEta.set({ connector: e.connector }, running ? progress.eta_seconds ?? -1 : 0);
+    if (e.repair) repairTombstones.set({ connector: e.connector }, e.tombstones ?? 0);
     if (!running) resnapshots.inc({ connector: e.connector, outcome: e.state });
   });
   events.on('backlog', (e) => {

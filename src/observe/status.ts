@@ -9,7 +9,7 @@ export interface ConnectorStatus {
   since: string;
   snapshot: Progress & { completed: boolean };
   /** The re-snapshot on demand in progress, or the last one and how it ended; null when none ran since the worker started. */
-  resnapshot: (Progress & { request: string; where: string | null; state: 'running' | 'done' | 'cancelled' | 'failed'; error: string | null }) | null;
+  resnapshot: (Progress & { request: string; where: string | null; state: 'running' | 'done' | 'cancelled' | 'failed'; error: string | null; repair: boolean; tombstones: number }) | null;
   lag_seconds: number;
   pending_changes: number;
   records_published: number;
@@ -125,7 +125,7 @@ export class StatusBoard {
       if (s.resnapshot?.request !== e.id) meter.reset();
       const ended = e.state !== 'running';
       const progress = meter.progress(e.rows, e.estimated, ended);
-      s.resnapshot = { request: e.id, where: e.where, state: e.state, ...progress, ...(ended && e.state !== 'done' ? { percent: s.resnapshot?.percent ?? 0, eta_seconds: null } : {}), error: e.error ?? null };
+      s.resnapshot = { request: e.id, where: e.where, state: e.state, ...progress, ...(ended && e.state !== 'done' ? { percent: s.resnapshot?.percent ?? 0, eta_seconds: null } : {}), error: e.error ?? null, repair: e.repair ?? false, tombstones: e.tombstones ?? 0 };
     }));
   }
 

@@ -7,7 +7,9 @@
 import { expect } from 'chai';
 import { runCli } from '../helpers/cli';
 import { assertConverges } from '../helpers/converge';
-import { duplicateChanges, readTopic, type TopicRecord } from '../helpers/kafka';
+import { duplicateChanges, fold, readTopic, type TopicRecord } from '../helpers/kafka';
+import { diff, tableState } from '../helpers/converge';
+import { kafkaClient } from '../helpers/services';
 import { itemsScenario, scenarioPerTest, type Scenario } from '../helpers/scenario';
 import { startWriter } from '../helpers/writer';
 import { eventually } from '../helpers/wait';
@@ -179,5 +181,42 @@ describe('re-snapshot on demand', function () {
     const again = requested(await readTopic(s.topic), '1');
     expect(again).to.have.length(1000);
     expect(new Set(again.map((r) => r.key)).size).to.equal(1000);
+  });
+
+  it('a repairing re-snapshot (--repair) also tombstones keys the topic holds and the table does not, under write churn, and the topic converges', async () => {
+    const s = (slot.s = await itemsScenario('resnap repair', { rows: 3000, connector: { snapshot: { batch_size: 400 } } }));
+    const w1 = s.startWorker();
+    await w1.waitForState(s.name, ['streaming']);
+    await w1.stop();
+    // Drift that no trigger saw: rows changed and deleted with capture off (a superuser can), and
+    // records another producer wrote into the topic (a key the table never had, a wrong value).
+    await s.db.query('ALTER TABLE items DISABLE TRIGGER ALL');
+    await s.db.query(`DELETE FROM items WHERE id % 7 = 0`);
+    await s.db.query(`UPDATE items SET note = 'unseen' WHERE id % 11 = 0`);
+    await s.db.query('ALTER TABLE items ENABLE TRIGGER ALL'); // back to ENABLE (not ALWAYS): the worker installs capture again at its start
+    const producer = kafkaClient('pgkc-test-foreign').producer();
+    await producer.connect();
+    await producer.send({ topic: s.topic, messages: [{ key: '{"id":999999}', value: '{"id":999999,"v":1,"note":"foreign"}' }, { key: '{"id":1}', value: '{"id":1,"v":-5,"note":"foreign"}' }, { key: 'not json', value: 'x' }] });
+    await producer.disconnect();
+    const drifted = diff(await tableState(s.db, 'items', ['id']), fold(await readTopic(s.topic)));
+    expect(drifted.length, 'the topic drifted from the table').to.be.greaterThan(400);
+
+    const w2 = s.startWorker();
+    await w2.waitForState(s.name, ['streaming']);
+    const writer = startWriter(s.db.url, { idSpace: 3000 });
+    await writer.commitsMore(100);
+    const asked = await snapshotCli(s, '--repair');
+    expect(asked.code, asked.stderr).to.equal(0);
+    expect(asked.stdout).to.contain('repairing re-snapshot request 1 for items: the whole table, and tombstones for the keys the topic holds and the table does not');
+    const done = await resnapshotState(w2, s.name, ['done']);
+    await writer.commitsMore(100);
+    await writer.stop();
+    await assertConverges(s.db, 'items', ['id'], s.topic);
+    const tombstones = (await readTopic(s.topic)).filter((r) => r.headers.change_id?.includes(':x1.'));
+    expect(tombstones.map((r) => r.key)).to.include.members(['{"id":999999}', 'not json']);
+    expect(tombstones.every((r) => r.value === null)).to.equal(true);
+    expect((done as unknown as { tombstones: number }).tombstones).to.equal(tombstones.length);
+    expect(await w2.metric('pg_kafka_cdc_repair_tombstones', { connector: s.name })).to.equal(tombstones.length);
+    expect(await snapshotCli(s, '--repair', '--where', 'id > 1')).to.include({ code: 2 });
   });
 });
