@@ -15,6 +15,10 @@
 # fails to re-read the config (it keeps the old one): restart with down.sh + up.sh instead.
 # Installs Debian's pgbouncer package when the binary is missing, without letting the package's own
 # service start (it would take localhost:6432), and disables that service.
+# Startup parameters: pgbouncer 1.18 accepts only user, database, application_name, client_encoding,
+# DateStyle, TimeZone, standard_conforming_strings (and replication); any other (options, statement_timeout,
+# lock_timeout, ...) fails the login with 08P01 "unsupported startup parameter: NAME". A comma list in
+# PGBOUNCER_IGNORE_STARTUP_PARAMETERS (e.g. options) makes it accept and silently DROP those instead.
 # Idempotent: an instance that runs with the same config and answers is left alone; one started with
 # another config (an older up.sh) is restarted.
 set -euo pipefail
@@ -76,7 +80,7 @@ auth_type = trust
 auth_file = $PGBOUNCER_DIR/userlist.txt
 auth_user = postgres
 admin_users = postgres
-ignore_startup_parameters = options
+${PGBOUNCER_IGNORE_STARTUP_PARAMETERS:+ignore_startup_parameters = $PGBOUNCER_IGNORE_STARTUP_PARAMETERS}
 max_client_conn = 1000
 default_pool_size = 20
 ;; Idle server connections go soon: they would keep test databases from being dropped.
@@ -126,8 +130,12 @@ for mode in "${PGBOUNCER_MODES[@]}"; do
   [ -z "$RUN_AS" ] || chown "$RUN_AS" "$ini" "$PGBOUNCER_DIR/userlist.txt"
   log "starting PgBouncer ($mode) on $PGBOUNCER_HOST:$port (log: $logf)"
   # setsid: it must outlive this shell. 9>&-: it must not inherit the start lock (it would hold it for its
-  # whole life). Not -d: pgbouncer would open its log and pid file only after becoming $RUN_AS.
-  setsid nohup pgbouncer "$ini" >>"$logf" 2>&1 </dev/null 9>&- &
+  # whole life); nor any other descriptor of the caller (a pipe a CI runner waits on). Not -d: pgbouncer
+  # would open its log and pid file only after becoming $RUN_AS, who cannot reach a cache under /root.
+  (
+    for fd in /proc/self/fd/*; do fd=${fd##*/}; [ "$fd" -le 2 ] || [ "$fd" = 9 ] || eval "exec $fd>&-"; done
+    exec setsid nohup pgbouncer "$ini" >>"$logf" 2>&1 </dev/null 9>&-
+  ) &
   echo $! > "$pidf"
   started+=("$mode")
 done

@@ -16,7 +16,8 @@ import type { ConnectorState, EventBus } from '../observe/events';
 import type { Logger } from '../observe/logger';
 import { captureNames } from '../postgres/names';
 import { dropConnectorObjects, installCapture } from '../postgres/capture';
-import { ensureWorkerSchema } from '../postgres/progress';
+import { databaseOrigin, ensureWorkerSchema, updateOrigin } from '../postgres/progress';
+import { insertRequest } from '../postgres/requests';
 import { missingRights } from '../postgres/rights';
 import { introspectTable } from '../postgres/introspect';
 import { recordEnvelope } from '../postgres/formats';
@@ -189,9 +190,14 @@ export class Connector {
     let lostError = null as Error | null;
     const data = this.db.data.scope();
     let planned: TablePlan | null = null;
+    let progressStore: ProgressStore | null = null;
+    const checkpointKey = () => {
+      if (!progressStore) throw new Error(`connector ${cfg.name}: a checkpoint before the progress was loaded`);
+      return progressStore.checkpointKey();
+    };
     const publisher = new RecordPublisher(this.kafka, cfg.topic, {
       compression: cfg.compression,
-      transactions: cfg.delivery === 'exactly_once' ? { transactionalId: cfg.transactionalId, offsetsTopic: cfg.offsetsTopic, connector: cfg.name } : null,
+      transactions: cfg.delivery === 'exactly_once' ? { transactionalId: cfg.transactionalId, offsetsTopic: cfg.offsetsTopic, connector: cfg.name, checkpointKey } : null,
       onTransaction: (e) => this.events.emit('transaction', { connector: cfg.name, ...e }),
     });
     const closeNow = () => {
@@ -218,8 +224,9 @@ export class Connector {
       const { plan, statements, mode } = await this.plan(data);
       planned = plan;
       const { progress } = await this.prepare(data, plan, mode);
+      progressStore = progress;
       await publisher.connect(); // exactly_once: fences every earlier owner first
-      const state = await this.recover(progress, mode);
+      const state = await this.recover(data, progress, mode, plan);
       const records = new RecordBuilder(cfg.topic, cfg.name, state.run, recordEnvelope(plan, VERSION));
       const ctx: SessionContext = {
         cfg, kafka: this.kafka, plan, statements, data, control, publisher, records, progress, events: this.events, log: this.log, signal,
@@ -415,6 +422,20 @@ export class Connector {
       await ensureTopic(this.kafka, { topic: cfg.offsetsTopic, partitions: 1, replicationFactor: cfg.replicationFactor, compact: true });
     }
     await progress.saveIdentity(identity);
+    // The database's history: a new timeline means a failover or a point-in-time restore since the
+    // last session. With exactly_once, recovery tells whether it lost what Kafka has (recover());
+    // with at_least_once nothing can tell, so it is said, with what to do.
+    progress.origin = await databaseOrigin(data);
+    if (state.storedOrigin !== null && progress.origin !== null && state.storedOrigin !== progress.origin) {
+      this.events.emit('history', { connector: cfg.name, kind: 'timeline', detail: `${state.storedOrigin} -> ${progress.origin}` });
+      this.log.warn(
+        { before: state.storedOrigin, now: progress.origin },
+        cfg.delivery === 'exactly_once'
+          ? 'the database is on another timeline than in the last session (a failover or a point-in-time restore): checking what it kept against Kafka'
+          : 'the database is on another timeline than in the last session (a failover or a point-in-time restore): with at_least_once the worker cannot tell whether it lost changes that were published; if it may have (asynchronous replication), run pg-kafka-cdc snapshot --repair',
+      );
+    }
+    await updateOrigin(data, cfg.name, progress.origin);
     return { progress };
   }
 
@@ -424,14 +445,33 @@ export class Connector {
    * the Kafka commit and the database write), store it and trim the change-log entries its batch
    * covered, before anything is read again. Returns the progress to go on from.
    */
-  private async recover(progress: ProgressStore, mode: CaptureMode): Promise<Progress> {
+  private async recover(data: DataScope, progress: ProgressStore, mode: CaptureMode, plan: TablePlan): Promise<Progress> {
     const { cfg } = this;
     const state = await progress.loadOrCreate();
     if (cfg.delivery !== 'exactly_once') return state;
-    const committed = await readLastCheckpoint(this.kafka, cfg.offsetsTopic, cfg.name);
-    const done = await progress.reconcile(committed, mode.kind === 'trigger' ? mode.logOid : null);
+    const last = await readLastCheckpoint(this.kafka, cfg.offsetsTopic, cfg.name, progress.checkpointKey());
+    if (last.ignored.length > 0) {
+      // Not the worker's: written outside a transaction, or without the run's MAC. Never trusted.
+      this.events.emit('ignored_checkpoints', { connector: cfg.name, records: last.ignored.length });
+      for (const r of last.ignored.slice(0, 5)) this.log.warn({ offsetsTopic: cfg.offsetsTopic, offset: r.offset.toString(), why: r.why }, 'ignored a record in the offsets topic that this worker did not write (does another client write it? see docs/security.md)');
+    }
+    if (last.openTransaction) this.log.warn({ offsetsTopic: cfg.offsetsTopic }, 'another producer keeps a transaction open on the offsets topic: recovery read it up to its last stable offset');
+    const done = await progress.reconcile(last.checkpoint, mode.kind === 'trigger' ? mode.logOid : null);
     if (done === null) return state;
-    this.log.info({ offsetsTopic: cfg.offsetsTopic, ...done }, 'recovered the position Kafka committed last (the database had not stored it yet)');
+    if (done.kind === 'adopted') {
+      this.log.info({ offsetsTopic: cfg.offsetsTopic, from: done.from, to: done.to, trimmed: done.trimmed }, 'recovered the position Kafka committed last (the database had not stored it yet)');
+      return progress.loadOrCreate();
+    }
+    // The database went back in time: the topic holds changes it no longer has. Nothing was trimmed
+    // (the log's entries may be other changes by now); the topic is re-aligned with a repairing
+    // re-snapshot, and the log's entries are published again.
+    const reason =
+      `the database went back in time: Kafka holds commit ${done.to} of this run, the database only ${done.from}` +
+      (done.committedOrigin !== done.origin ? `, and the database is on another history (${done.committedOrigin ?? '?'} -> ${done.origin ?? '?'})` : '') +
+      ' (an asynchronous failover or a point-in-time restore lost what the topic has)';
+    this.events.emit('history', { connector: cfg.name, kind: 'behind_kafka', detail: reason });
+    const request = await insertRequest(data, cfg.name, null, plan.info.estimatedRows, { repair: true, reason });
+    this.log.error({ from: done.from, to: done.to, request: request.id }, `${reason}: nothing is trimmed by the old checkpoint; re-aligning the topic with repairing re-snapshot request ${request.id}`);
     return progress.loadOrCreate();
   }
 

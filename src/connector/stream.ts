@@ -80,7 +80,9 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
     }
     const seqs = rows.flatMap((r) => r.seqs);
     const started = process.hrtime.bigint();
-    const checkpoint = ctx.progress.next({}, { logOid: mode.logOid, seqs });
+    let untilUs = 0n;
+    for (const r of rows) if (BigInt(r.last_us) > untilUs) untilUs = BigInt(r.last_us);
+    const checkpoint = ctx.progress.next({}, { logOid: mode.logOid, seqs, untilUs: untilUs.toString() });
     const ops: Op[] = [];
     let recordCount = 0;
     // Built by the publisher while its transaction's first round trip is on the way.

@@ -9,15 +9,22 @@
  * last committed record is near the tail. readLastCheckpoint() reads backwards from there, in
  * growing windows, and decides itself which records are committed (see committedRecords), rather
  * than trusting a client-side filter.
+ *
+ * The topic is not trusted input: any client with write access to it could produce there, and a
+ * checkpoint decides which change-log entries recovery deletes. A record counts only when it was
+ * written in a committed transaction and carries the MAC (HMAC-SHA-256) of the run's checkpoint key,
+ * a random secret kept in the connector's progress row, which only the worker's role (and the
+ * database's administrators) can read. Any other record for the connector is skipped, counted and
+ * said; the reader goes on to the last authentic checkpoint before it.
  */
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Consumer, FetchIsolationLevels, ListOffsetTimestamps, type RecordsBatch } from '@platformatic/kafka';
 import type { KafkaSettings } from '../config/types';
 import type { Checkpoint } from '../progress/store';
 import { kafkaClientOptions } from './client';
-import { FatalError } from '../util/errors';
 import { sleep } from '../util/retry';
 import { OFFSETS_STABLE_WAIT_MS } from '../timings';
-import { KafkaError, kafkaFailure } from './errors';
+import { kafkaFailure } from './errors';
 import type { KafkaRecord } from './records';
 
 /** Bit 5 of a record batch's attributes: a control batch (transaction markers). */
@@ -52,39 +59,51 @@ export function decodeSeqRanges(text: string): string[] {
   return out;
 }
 
-/** The offsets record a transaction ends with. */
-export function checkpointRecord(topic: string, connector: string, cp: Checkpoint): KafkaRecord {
+/** The MAC of a checkpoint's text under the run's checkpoint key (hex). */
+function macOf(body: string, key: string): string {
+  return createHmac('sha256', Buffer.from(key, 'hex')).update(body).digest('hex');
+}
+
+/** The offsets record a transaction ends with: the checkpoint's text, and its MAC under the run's key. */
+export function checkpointRecord(topic: string, connector: string, cp: Checkpoint, key: string): KafkaRecord {
   const value = {
     format: FORMAT,
     connector,
     run: cp.run,
     commit: cp.commit,
+    origin: cp.origin,
     snapshot: { state: cp.snapshotState, key: cp.snapshotKey, rows: cp.snapshotRows },
     watermark: cp.watermark,
     resnapshot: cp.resnapshot,
-    trim: cp.trim ? { log_oid: cp.trim.logOid, seqs: encodeSeqRanges(cp.trim.seqs) } : null,
+    trim: cp.trim ? { log_oid: cp.trim.logOid, seqs: encodeSeqRanges(cp.trim.seqs), until_us: cp.trim.untilUs } : null,
   };
-  return { topic, key: Buffer.from(connector), value: Buffer.from(JSON.stringify(value)), headers: new Map() };
+  const body = JSON.stringify(value);
+  return { topic, key: Buffer.from(connector), value: Buffer.from(JSON.stringify({ ...value, mac: macOf(body, key) })), headers: new Map() };
 }
 
-/** The checkpoint of an offsets record's value; throws on a value this worker did not write. */
-export function parseCheckpoint(value: Buffer): Checkpoint {
+/** The checkpoint of an offsets record's value; throws on a value this worker did not write (wrong shape, or a MAC that is missing or not of this key). */
+export function parseCheckpoint(value: Buffer, key: string): Checkpoint {
   const v = JSON.parse(value.toString()) as {
-    format: number; run: string; commit: number;
+    format: number; run: string; commit: number; origin?: string | null; mac?: unknown;
     snapshot: { state: Checkpoint['snapshotState']; key: string[] | null; rows: number };
-    watermark: string[] | null; trim: { log_oid: number; seqs: string } | null;
+    watermark: string[] | null; trim: { log_oid: number; seqs: string; until_us?: string | null } | null;
     resnapshot?: { id: string; key: string[] | null; rows: number } | null;
   };
-  if (v.format !== FORMAT || typeof v.run !== 'string' || !Number.isSafeInteger(v.commit)) throw new Error(`not a checkpoint of format ${FORMAT}`);
+  if (v === null || typeof v !== 'object' || v.format !== FORMAT || typeof v.run !== 'string' || !Number.isSafeInteger(v.commit)) throw new Error(`not a checkpoint of format ${FORMAT}`);
+  const { mac, ...rest } = v;
+  const expected = Buffer.from(macOf(JSON.stringify(rest), key), 'hex');
+  const given = typeof mac === 'string' && /^[0-9a-f]{64}$/.test(mac) ? Buffer.from(mac, 'hex') : null;
+  if (given === null || !timingSafeEqual(given, expected)) throw new Error('its MAC is missing or not made with the checkpoint key of the connector\'s run');
   return {
     run: v.run,
     commit: v.commit,
+    origin: v.origin ?? null,
     snapshotState: v.snapshot.state,
     snapshotKey: v.snapshot.key,
     snapshotRows: v.snapshot.rows,
     watermark: v.watermark,
     resnapshot: v.resnapshot ?? null, // absent in checkpoints written before re-snapshots existed
-    trim: v.trim ? { logOid: v.trim.log_oid, seqs: decodeSeqRanges(v.trim.seqs) } : null,
+    trim: v.trim ? { logOid: v.trim.log_oid, seqs: decodeSeqRanges(v.trim.seqs), untilUs: v.trim.until_us ?? null } : null,
   };
 }
 
@@ -98,6 +117,8 @@ export interface CommittedRecord {
   offset: bigint;
   key: Buffer | null;
   value: Buffer | null;
+  /** Written in a (committed) transaction, not by a plain producer. */
+  transactional: boolean;
 }
 
 /**
@@ -121,29 +142,29 @@ export function committedRecords(partition: FetchedPartition): CommittedRecord[]
       continue;
     }
     if (batch.attributes & IS_TRANSACTIONAL && abortedProducers.has(batch.producerId)) continue;
-    for (const r of batch.records) out.push({ offset: batch.firstOffset + BigInt(r.offsetDelta), key: r.key, value: r.value });
+    const transactional = (batch.attributes & IS_TRANSACTIONAL) !== 0;
+    for (const r of batch.records) out.push({ offset: batch.firstOffset + BigInt(r.offsetDelta), key: r.key, value: r.value, transactional });
   }
   return out;
 }
 
-/** parseCheckpoint, failing for good with what to do: no retry makes a foreign record a checkpoint. */
-function checkpointOf(value: Buffer, topic: string, connector: string): Checkpoint {
-  try {
-    return parseCheckpoint(value);
-  } catch (err) {
-    throw new FatalError(
-      `topic ${topic} holds a record for connector ${connector} that is not a checkpoint this worker wrote (${(err as Error).message}); ` +
-        'is sink.offsets_topic shared with something else? Point it at a topic of its own (or delete this one: the connector then goes on from the progress stored in the database)',
-    );
-  }
+/** What the reader found: the last authentic checkpoint (null: none), and the records for the connector it skipped as not the worker's. */
+export interface LastCheckpoint {
+  checkpoint: Checkpoint | null;
+  /** Records keyed by the connector that are not the worker's checkpoints: outside a transaction, of another shape, or without the run's MAC. */
+  ignored: Array<{ offset: bigint; why: string }>;
+  /** A transaction stayed open on the topic after fencing (another producer's): read up to the last stable offset only. */
+  openTransaction: boolean;
 }
 
 /**
  * The end of the topic once no transaction is open on it. Fencing completes the transaction an
  * earlier producer left, but its commit markers may still be on their way for a moment: until they
- * are written, the last stable offset stays before the last checkpoint.
+ * are written, the last stable offset stays before the last checkpoint. A transaction another
+ * producer keeps open (nobody else should write here) would hold the stable offset for as long as
+ * the broker lets it: after OFFSETS_STABLE_WAIT_MS the reader goes on from the stable offset, and says so.
  */
-async function stableEnd(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, topic: string): Promise<bigint> {
+async function stableEnd(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, topic: string): Promise<{ end: bigint; settled: boolean }> {
   const deadline = Date.now() + OFFSETS_STABLE_WAIT_MS;
   for (;;) {
     const [committed, all] = await Promise.all([
@@ -151,10 +172,8 @@ async function stableEnd(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, top
       consumer.listOffsets({ topics: [topic], isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED }),
     ]);
     const stable = (committed.get(topic) ?? [0n])[0];
-    if (stable === (all.get(topic) ?? [0n])[0]) return stable;
-    if (Date.now() > deadline) {
-      throw new KafkaError(`topic ${topic} still has an open transaction after ${OFFSETS_STABLE_WAIT_MS / 1000} s; does another producer write it?`, { retriable: true, reason: 'broker', codes: [] });
-    }
+    if (stable === (all.get(topic) ?? [0n])[0]) return { end: stable, settled: true };
+    if (Date.now() > deadline) return { end: stable, settled: false };
     await sleep(20);
   }
 }
@@ -164,28 +183,30 @@ const FIRST_WINDOW = 64n;
 const FETCH_MAX_BYTES = 4 * 1024 * 1024;
 
 /**
- * The last checkpoint committed for the connector, or null (none yet, the topic is missing, or the
- * last record is a tombstone: teardown). Call it only after the connector's producer has fenced
- * earlier ones, so that no transaction of the topic is still open.
+ * The last authentic checkpoint committed for the connector (none yet, the topic is missing, or the
+ * last authentic record is a tombstone: teardown), and the records it skipped. Call it only after the
+ * connector's producer has fenced earlier ones, so that no transaction of the topic is still open.
  */
-export async function readLastCheckpoint(settings: KafkaSettings, topic: string, connector: string): Promise<Checkpoint | null> {
+export async function readLastCheckpoint(settings: KafkaSettings, topic: string, connector: string, checkpointKey: string): Promise<LastCheckpoint> {
   const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
     ...kafkaClientOptions(settings, '-offsets'),
     groupId: `${settings.clientId}-offsets-reader`, // never joined: fetches only
     isolationLevel: FetchIsolationLevels.READ_COMMITTED,
   });
   try {
+    const ignored: LastCheckpoint['ignored'] = [];
     const md = await consumer.metadata({ topics: [topic], forceUpdate: true });
     const t = md.topics.get(topic);
-    if (!t) return null;
+    if (!t) return { checkpoint: null, ignored, openTransaction: false };
     const leader = t.partitions[0].leader;
-    const end = await stableEnd(consumer, topic);
+    const { end, settled } = await stableEnd(consumer, topic);
+    const openTransaction = !settled;
     const start = ((await consumer.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.EARLIEST })).get(topic) ?? [0n])[0];
     const key = Buffer.from(connector);
     let window = FIRST_WINDOW;
     for (let hi = end; hi > start; window *= 8n) {
       const lo = hi - window > start ? hi - window : start;
-      let found: CommittedRecord | null = null;
+      const mine: CommittedRecord[] = [];
       for (let offset = lo; offset < hi; ) {
         const response = await consumer.fetch({
           node: leader,
@@ -197,16 +218,27 @@ export async function readLastCheckpoint(settings: KafkaSettings, topic: string,
         });
         const partition = response.responses[0]?.partitions[0];
         if (!partition?.records || partition.records.length === 0) break; // nothing more below the stable end
-        for (const r of committedRecords(partition)) if (r.offset >= lo && r.offset < hi && r.key?.equals(key)) found = r;
+        for (const r of committedRecords(partition)) if (r.offset >= lo && r.offset < hi && r.key?.equals(key)) mine.push(r);
         const last = partition.records[partition.records.length - 1];
         offset = last.firstOffset + BigInt(last.lastOffsetDelta) + 1n;
       }
-      if (found) return found.value === null ? null : checkpointOf(found.value, topic, connector);
+      // Newest first: the last authentic one wins; the others after it are skipped, and said.
+      for (const r of mine.reverse()) {
+        if (!r.transactional) {
+          ignored.push({ offset: r.offset, why: 'written outside a transaction' });
+          continue;
+        }
+        if (r.value === null) return { checkpoint: null, ignored, openTransaction }; // teardown's tombstone (a transactional producer's)
+        try {
+          return { checkpoint: parseCheckpoint(r.value, checkpointKey), ignored, openTransaction };
+        } catch (err) {
+          ignored.push({ offset: r.offset, why: (err as Error).message });
+        }
+      }
       hi = lo;
     }
-    return null;
+    return { checkpoint: null, ignored, openTransaction };
   } catch (err) {
-    if (err instanceof FatalError) throw err;
     throw kafkaFailure(err, `reading the committed position of connector ${connector} from topic ${topic}`, settings);
   } finally {
     await consumer.close(true).catch(() => undefined);

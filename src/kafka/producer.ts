@@ -79,6 +79,8 @@ export interface TransactionSettings {
   transactionalId: string;
   offsetsTopic: string;
   connector: string;
+  /** The run's checkpoint key, known once the session has loaded its progress: authenticates each checkpoint (kafka/offsets.ts). */
+  checkpointKey: () => string;
 }
 
 export interface PublisherOptions {
@@ -166,7 +168,7 @@ export class RecordPublisher {
       const built = typeof records === 'function' ? records() : records;
       await adding;
       const t = transaction;
-      await this.sendAll([...built, checkpointRecord(tx.offsetsTopic, tx.connector, checkpoint)], (chunk) => t.send({ messages: chunk }));
+      await this.sendAll([...built, checkpointRecord(tx.offsetsTopic, tx.connector, checkpoint, tx.checkpointKey())], (chunk) => t.send({ messages: chunk }));
       failpoint('before-kafka-commit');
       const started = process.hrtime.bigint();
       await transaction.commit();

@@ -36,6 +36,14 @@ export interface ConnectorEvents {
   owner: { connector: string; owner: string | null };
   /** The connector's ownership lock is held by a session that is not a worker (holder), or no longer (null). */
   ownership_blocked: { connector: string; holder: { pid: number; role: string | null; application_name: string; client_addr: string | null } | null };
+  /**
+   * The database's history changed under the connector: another timeline than the last session's
+   * (a failover, a point-in-time restore), or it holds less than Kafka (it went back in time; a
+   * repairing re-snapshot re-aligns the topic).
+   */
+  history: { connector: string; kind: 'timeline' | 'behind_kafka'; detail: string };
+  /** Records for the connector in its offsets topic that the worker did not write were skipped (never trusted). */
+  ignored_checkpoints: { connector: string; records: number };
   /** This replica's view of the spread: live replicas of the deployment, its share, the connectors it owns. */
   membership: { replica: string; members: number; share: number; owned: number };
 }

@@ -40,6 +40,9 @@ export function workerSchemaStatements(): string[] {
     // A re-snapshot on demand in progress: its request, the last key and the rows done (committed with each page).
     `ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS resnapshot_id bigint, ADD COLUMN IF NOT EXISTS resnapshot_key text[],
       ADD COLUMN IF NOT EXISTS resnapshot_rows bigint NOT NULL DEFAULT 0`,
+    // The key that authenticates the run's checkpoints in Kafka (kafka/offsets.ts), and the history of
+    // the database (system identifier and timeline) the last session ran on.
+    `ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS checkpoint_key text, ADD COLUMN IF NOT EXISTS origin text`,
     ...requestsTableStatements(),
     // Change-log entries the drain could not read (a key of the wrong shape: not written by the
     // connector's trigger), set aside with the reason rather than failing the connector.
@@ -99,16 +102,41 @@ export interface ProgressRow {
   resnapshot_id: string | null;
   resnapshot_key: string[] | null;
   resnapshot_rows: string;
+  checkpoint_key: string;
+  origin: string | null;
 }
 
 /** The connector's progress row, created (empty: pending snapshot, a new run) when it has none, or given a run when it has none yet. */
-export async function selectOrInsertProgress(db: Queryable, connector: string, newRun: string): Promise<ProgressRow> {
-  await db.query(`INSERT INTO ${T} (connector, run) VALUES ($1, $2) ON CONFLICT (connector) DO UPDATE SET run = $2 WHERE ${T}.run IS NULL`, [connector, newRun]);
+export async function selectOrInsertProgress(db: Queryable, connector: string, newRun: string, newKey: string): Promise<ProgressRow> {
+  await db.query(
+    `INSERT INTO ${T} (connector, run, checkpoint_key) VALUES ($1, $2, $3)
+       ON CONFLICT (connector) DO UPDATE SET run = coalesce(${T}.run, $2), checkpoint_key = coalesce(${T}.checkpoint_key, $3)
+       WHERE ${T}.run IS NULL OR ${T}.checkpoint_key IS NULL`,
+    [connector, newRun, newKey],
+  );
   const r = await db.query<ProgressRow>(
-    `SELECT snapshot_state, snapshot_key, snapshot_rows::text, watermark, topic, table_oid::text, table_name, channel, run, commit_seq::text, key_columns, resnapshot_id::text, resnapshot_key, resnapshot_rows::text FROM ${T} WHERE connector = $1`,
+    `SELECT snapshot_state, snapshot_key, snapshot_rows::text, watermark, topic, table_oid::text, table_name, channel, run, commit_seq::text, key_columns, resnapshot_id::text, resnapshot_key, resnapshot_rows::text, checkpoint_key, origin FROM ${T} WHERE connector = $1`,
     [connector],
   );
   return r.rows[0];
+}
+
+/**
+ * The database's history as "{system identifier}:{timeline}": a failover or a point-in-time restore
+ * starts a new timeline. Null parts when the server will not say (a standby has no current WAL
+ * position; some managed services restrict pg_control_system).
+ */
+export async function databaseOrigin(db: Queryable): Promise<string | null> {
+  const sys = await db.query<{ s: string }>(`SELECT system_identifier::text AS s FROM pg_control_system()`).then((r) => r.rows[0].s, () => null);
+  const tli = await db
+    .query<{ t: number | null }>(`SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS t`)
+    .then((r) => r.rows[0].t, () => null);
+  return sys === null || tli === null ? null : `${sys}:${tli}`;
+}
+
+/** Stores the history of the database the session runs on (a warning is due when it changed: connector.ts). */
+export async function updateOrigin(db: Queryable, connector: string, origin: string | null): Promise<void> {
+  await db.query(`UPDATE ${T} SET origin = $2 WHERE connector = $1`, [connector, origin]);
 }
 
 export async function updateIdentity(db: Queryable, connector: string, id: { topic: string; tableOid: number; tableName: string; channel: string | null; key: string }): Promise<void> {
@@ -118,10 +146,10 @@ export async function updateIdentity(db: Queryable, connector: string, id: { top
 }
 
 /** Forgets the snapshot and the watermark and starts a new run (the row stays). */
-export async function resetProgress(db: Queryable, connector: string, newRun: string): Promise<void> {
+export async function resetProgress(db: Queryable, connector: string, newRun: string, newKey: string): Promise<void> {
   await db.query(
-    `UPDATE ${T} SET snapshot_state = 'pending', snapshot_key = NULL, snapshot_rows = 0, watermark = NULL, resnapshot_id = NULL, resnapshot_key = NULL, resnapshot_rows = 0, run = $2, commit_seq = 0, updated_at = now() WHERE connector = $1`,
-    [connector, newRun],
+    `UPDATE ${T} SET snapshot_state = 'pending', snapshot_key = NULL, snapshot_rows = 0, watermark = NULL, resnapshot_id = NULL, resnapshot_key = NULL, resnapshot_rows = 0, run = $2, checkpoint_key = $3, commit_seq = 0, updated_at = now() WHERE connector = $1`,
+    [connector, newRun, newKey],
   );
 }
 
@@ -145,14 +173,18 @@ const WHERE_LATER = `WHERE connector = $1 AND run = $2 AND commit_seq < $3`;
 export interface PositionStatements {
   /** Stores a position, unless a later one is stored already (commit_seq only grows within a run). */
   update(db: Queryable, connector: string, run: string, p: StoredPosition): Promise<void>;
-  /** The same with the change log's trim in front, in one statement: one round trip per drained batch. */
-  trimAndUpdate(db: Queryable, connector: string, run: string, p: StoredPosition, seqs: string[]): Promise<void>;
+  /** The same with the change log's trim in front, in one statement: one round trip per drained batch. untilUs: trim only entries this old (microseconds since the epoch). */
+  trimAndUpdate(db: Queryable, connector: string, run: string, p: StoredPosition, seqs: string[], untilUs: string | null): Promise<void>;
 }
 
 export function positionStatements(logTable: string | null): PositionStatements {
   const update = `UPDATE ${T} ${SET_POSITION} ${WHERE_LATER}`;
   const trimAndUpdate =
-    logTable === null ? null : `WITH trimmed AS (DELETE FROM ${W}.${quoteIdent(logTable)} WHERE seq = ANY($11::int8[])) UPDATE ${T} ${SET_POSITION} ${WHERE_LATER}`;
+    logTable === null
+      ? null
+      : `WITH trimmed AS (DELETE FROM ${W}.${quoteIdent(logTable)} WHERE seq = ANY($11::int8[])
+                            AND ($12::int8 IS NULL OR changed_at <= 'epoch'::timestamptz + $12::int8 * interval '1 microsecond'))
+         UPDATE ${T} ${SET_POSITION} ${WHERE_LATER}`;
   const values = (connector: string, run: string, p: StoredPosition) => [
     connector, run, p.commit, p.snapshotState, p.snapshotKey, p.snapshotRows, p.watermark,
     p.resnapshot?.id ?? null, p.resnapshot?.key ?? null, p.resnapshot?.rows ?? 0,
@@ -161,9 +193,9 @@ export function positionStatements(logTable: string | null): PositionStatements 
     update: async (db, connector, run, p) => {
       await db.query(update, values(connector, run, p));
     },
-    trimAndUpdate: async (db, connector, run, p, seqs) => {
+    trimAndUpdate: async (db, connector, run, p, seqs, untilUs) => {
       if (trimAndUpdate === null) throw new Error(`connector ${connector}: a checkpoint trims a change log, but it has none`);
-      await db.query(trimAndUpdate, [...values(connector, run, p), seqs]);
+      await db.query(trimAndUpdate, [...values(connector, run, p), seqs, untilUs]);
     },
   };
 }

@@ -50,6 +50,8 @@ export interface ChangeRow extends RecordRow {
   changed_ms: number;
   /** PostgreSQL's clock when it read the batch, in ms since the epoch. */
   now_ms: number;
+  /** When the newest of those changes was made, in microseconds since the epoch (text): bounds the trim (progress/store.ts Trim). */
+  last_us: string;
   /** Among the entries: one a TRUNCATE logged (every key of the table, before the rows went). */
   truncated: boolean;
   /**
@@ -231,9 +233,9 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string): 
   const inserted = plan.format === 'debezium' ? '(array_agg(inserted ORDER BY seq))[1]' : 'false';
   const drain = `WITH batch AS (SELECT seq, k, changed_at, truncated${plan.format === 'debezium' ? ', inserted' : ''} FROM ${log} WHERE seq >= $3::int8 AND seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1),
       snap AS (SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() AS s),
-      keys AS (SELECT k::text::jsonb AS k, array_agg(seq) AS seqs, min(seq) AS first_seq, min(changed_at) AS changed_at, bool_or(truncated) AS truncated,
+      keys AS (SELECT k::text::jsonb AS k, array_agg(seq) AS seqs, min(seq) AS first_seq, min(changed_at) AS changed_at, max(changed_at) AS last_at, bool_or(truncated) AS truncated,
                       ${inserted} AS inserted FROM batch GROUP BY k::text)
-      SELECT keys.seqs::text[] AS seqs, (extract(epoch FROM keys.changed_at) * 1000)::float8 AS changed_ms, keys.truncated, keys.inserted,
+      SELECT keys.seqs::text[] AS seqs, (extract(epoch FROM keys.changed_at) * 1000)::float8 AS changed_ms, (extract(epoch FROM keys.last_at) * 1000000)::int8::text AS last_us, keys.truncated, keys.inserted,
              (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms,
              ${keyOf('kr', plan)} AS k,
              CASE WHEN ${col('t', keys[0])} IS NULL THEN NULL ELSE ${valueOf('t', plan)} END AS v,

@@ -23,7 +23,7 @@ function neededPrivileges(plan: TablePlan, channel: string | null): Array<{ obje
     { object: quoteTable(plan.table), shown: displayTable(plan.table), privilege: 'SELECT', what: 'table' },
   ];
   for (const privilege of ['SELECT', 'INSERT', 'UPDATE']) out.push({ object: `${W}.progress`, shown: `${WORKER_SCHEMA}.progress`, privilege, what: 'worker' });
-  for (const privilege of ['SELECT', 'UPDATE']) out.push({ object: `${W}.snapshot_requests`, shown: `${WORKER_SCHEMA}.snapshot_requests`, privilege, what: 'worker' });
+  for (const privilege of ['SELECT', 'INSERT', 'UPDATE']) out.push({ object: `${W}.snapshot_requests`, shown: `${WORKER_SCHEMA}.snapshot_requests`, privilege, what: 'worker' });
   if (channel !== null) {
     // Entries of the change log the drain cannot read are set aside there, with the reason.
     out.push({ object: `${W}.rejected_changes`, shown: `${WORKER_SCHEMA}.rejected_changes`, privilege: 'INSERT', what: 'worker' });

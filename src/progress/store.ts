@@ -55,24 +55,48 @@ export interface Trim {
   /** The change log's table oid: seqs restart when the log is created again, so they only count for this one. */
   logOid: number;
   seqs: string[];
+  /**
+   * The latest changed_at of those entries (microseconds since the epoch, as text): recovery trims a
+   * seq only when its entry is that old, so an entry that got the same seq later (the sequence was
+   * restarted) is never deleted unpublished. Null in checkpoints written before it existed.
+   */
+  untilUs: string | null;
 }
 
 /** A position with the change-log entries of the batch that leads to it: what a batch commits. */
 export interface Checkpoint extends Position {
   trim: Trim | null;
+  /**
+   * The database's history the batch was read on: "{system identifier}:{timeline}" (postgres/progress.ts
+   * databaseOrigin). A checkpoint from another timeline than the database's now was committed before
+   * a failover or a point-in-time restore that may have lost what it covered.
+   */
+  origin: string | null;
 }
 
 export interface Progress extends Position {
   /** What the stored progress was made with; null before the first run. */
   identity: Identity | null;
+  /** The database's history (databaseOrigin) the last session ran on; null before it was stored. */
+  storedOrigin: string | null;
 }
 
 export function newRun(): string {
   return randomBytes(8).toString('hex');
 }
 
+/** What recovery did with the last checkpoint Kafka committed (reconcile). */
+export type Reconciled =
+  | { kind: 'adopted'; from: number; to: number; trimmed: number }
+  /** The database is behind by more than the one commit a crash can lose, or on another timeline: it went back in time. Nothing was trimmed. */
+  | { kind: 'history'; from: number; to: number; committedOrigin: string | null; origin: string | null };
+
 export class ProgressStore {
   private position: Position | null = null;
+  /** The run's checkpoint key (hex): authenticates the checkpoints written to Kafka (kafka/offsets.ts). */
+  private key: string | null = null;
+  /** The database's history now (databaseOrigin), stamped on every checkpoint. */
+  origin: string | null = null;
 
   /**
    * @param logTable the change log (in the worker schema) whose entries a checkpoint trims, when the connector has one
@@ -89,7 +113,8 @@ export class ProgressStore {
 
   /** The stored progress; creates the connector's (empty) row the first time, which the saves below update. */
   async loadOrCreate(): Promise<Progress> {
-    const row = await selectOrInsertProgress(this.db, this.connector, newRun());
+    const row = await selectOrInsertProgress(this.db, this.connector, newRun(), newCheckpointKey());
+    this.key = row.checkpoint_key;
     const identity =
       row.topic === null || row.table_oid === null
         ? null
@@ -104,7 +129,7 @@ export class ProgressStore {
       resnapshot: row.resnapshot_id === null ? null : { id: row.resnapshot_id, key: row.resnapshot_key, rows: Number(row.resnapshot_rows) },
     };
     this.position = position;
-    return { identity, ...position };
+    return { identity, storedOrigin: row.origin, ...position };
   }
 
   async saveIdentity(id: Identity): Promise<void> {
@@ -113,20 +138,26 @@ export class ProgressStore {
 
   /** Forgets the snapshot and the watermark and starts a new run: the next session starts with a new snapshot. */
   async reset(): Promise<void> {
-    await resetProgress(this.db, this.connector, newRun());
+    await resetProgress(this.db, this.connector, newRun(), newCheckpointKey());
     this.position = null;
+  }
+
+  /** The key that authenticates this run's checkpoints in Kafka. */
+  checkpointKey(): string {
+    if (!this.key) throw new Error(`connector ${this.connector}: checkpoint key used before loadOrCreate()`);
+    return this.key;
   }
 
   /** The checkpoint a batch commits: the current position with these changes, one commit further. */
   next(change: Partial<Omit<Position, 'run' | 'commit'>>, trim: Trim | null = null): Checkpoint {
     const current = this.current();
-    return { ...current, ...change, commit: current.commit + 1, trim };
+    return { ...current, ...change, commit: current.commit + 1, trim, origin: this.origin };
   }
 
   /** Stores a checkpoint after its batch was committed (and trims its change-log entries in the same statement). */
   async save(cp: Checkpoint): Promise<void> {
-    const { run, trim, ...position } = cp;
-    if (trim && trim.seqs.length > 0) await this.statements.trimAndUpdate(this.db, this.connector, run, position, trim.seqs);
+    const { run, trim, origin: _origin, ...position } = cp;
+    if (trim && trim.seqs.length > 0) await this.statements.trimAndUpdate(this.db, this.connector, run, position, trim.seqs, trim.untilUs);
     else await this.statements.update(this.db, this.connector, run, position);
     this.position = stripTrim(cp);
   }
@@ -138,16 +169,27 @@ export class ProgressStore {
 
   /**
    * Brings the stored progress in line with the last checkpoint Kafka committed (exactly_once), in
-   * one statement: when Kafka is ahead, its position is stored and the change-log entries
-   * its batch covered are trimmed (unless the change log is another one than the checkpoint's).
-   * Returns what it did, for the log; null when the stored progress was current.
+   * one statement: when Kafka is one commit ahead (a crash fell between its commit and this store),
+   * its position is stored and the change-log entries its batch covered are trimmed (unless the
+   * change log is another one than the checkpoint's, and only entries as old as the batch's).
+   *
+   * Kafka further ahead, or ahead on another timeline of the database, means the database went back
+   * in time (an asynchronous failover, a point-in-time restore): the entries the checkpoint names may
+   * be other, newer changes by now. Nothing is trimmed then; the commit counter moves to Kafka's, so
+   * that later checkpoints are newer, and the caller re-aligns the topic. Null: the stored progress
+   * was current.
    */
-  async reconcile(committed: Checkpoint | null, logOid: number | null): Promise<{ from: number; to: number; trimmed: number } | null> {
+  async reconcile(committed: Checkpoint | null, logOid: number | null): Promise<Reconciled | null> {
     const current = this.current();
     if (committed === null || committed.run !== current.run || committed.commit <= current.commit) return null;
+    const otherHistory = committed.origin !== null && this.origin !== null && committed.origin !== this.origin;
+    if (committed.commit > current.commit + 1 || otherHistory) {
+      await this.save({ ...current, commit: committed.commit, trim: null, origin: this.origin });
+      return { kind: 'history', from: current.commit, to: committed.commit, committedOrigin: committed.origin, origin: this.origin };
+    }
     const trim = committed.trim && committed.trim.logOid === logOid ? committed.trim : null;
     await this.save({ ...committed, trim }); // one statement: the trim and the position together
-    return { from: current.commit, to: committed.commit, trimmed: trim?.seqs.length ?? 0 };
+    return { kind: 'adopted', from: current.commit, to: committed.commit, trimmed: trim?.seqs.length ?? 0 };
   }
 
   /** The position after the last committed batch. */
@@ -158,8 +200,13 @@ export class ProgressStore {
 }
 
 function stripTrim(cp: Checkpoint): Position {
-  const { trim: _trim, ...position } = cp;
+  const { trim: _trim, origin: _origin, ...position } = cp;
   return position;
+}
+
+/** A new run's checkpoint key: 32 random bytes, hex. */
+export function newCheckpointKey(): string {
+  return randomBytes(32).toString('hex');
 }
 
 /** What differs between the identity of the stored progress and the one now, in words; [] when nothing. */

@@ -99,7 +99,7 @@ describe('the core, in process', () => {
     await store.loadOrCreate();
     const logOid = await log.oid(db.client);
     expect(logOid).to.be.a('number');
-    await store.save(store.next({}, { logOid: logOid as number, seqs: rows.flatMap((r) => r.seqs) }));
+    await store.save(store.next({}, { logOid: logOid as number, seqs: rows.flatMap((r) => r.seqs), untilUs: null }));
     expect(await log.hasChanges(db.client, '0')).to.equal(false);
     expect(await log.pendingStats(db.client, '0')).to.deep.equal({ pending: 0, lagSeconds: 0 });
     expect((await store.loadOrCreate()).commit).to.equal(1);
@@ -242,7 +242,14 @@ describe('the core, in process', () => {
 
     expect(await other.reconcile({ ...two, commit: 2 }, null), 'not ahead').to.equal(null);
     expect(await other.reconcile({ ...two, run: 'another', commit: 9 }, null), 'another run').to.equal(null);
-    expect(await other.reconcile({ ...two, commit: 3, snapshotKey: ['3'], snapshotRows: 3 }, null)).to.deep.equal({ from: 2, to: 3, trimmed: 0 });
+    expect(await other.reconcile({ ...two, commit: 3, snapshotKey: ['3'], snapshotRows: 3 }, null)).to.deep.equal({ kind: 'adopted', from: 2, to: 3, trimmed: 0 });
     expect(await other.loadOrCreate()).to.deep.include({ run: start.run, commit: 3, snapshotKey: ['3'], snapshotRows: 3 });
+    // More than one commit ahead, or ahead on another history of the database: it went back in time.
+    // Nothing is trimmed and nothing of Kafka's position is taken but its commit counter.
+    const behind = await other.reconcile({ ...two, commit: 7, snapshotKey: ['7'], trim: { logOid: 1, seqs: ['1'], untilUs: null } }, 1);
+    expect(behind).to.deep.include({ kind: 'history', from: 3, to: 7 });
+    expect(await other.loadOrCreate()).to.deep.include({ commit: 7, snapshotKey: ['3'] });
+    other.origin = '1:2';
+    expect(await other.reconcile({ ...two, commit: 8, origin: '1:1' }, null)).to.deep.include({ kind: 'history', from: 7, to: 8, committedOrigin: '1:1', origin: '1:2' });
   });
 });

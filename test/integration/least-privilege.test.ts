@@ -119,6 +119,7 @@ describe('least privilege', function () {
       ['INSERT', 'kafka_cdc.progress', 'lacks INSERT on kafka_cdc.progress'],
       ['UPDATE', 'kafka_cdc.progress', 'lacks UPDATE on kafka_cdc.progress'],
       ['SELECT', 'kafka_cdc.snapshot_requests', 'lacks SELECT on kafka_cdc.snapshot_requests'],
+      ['INSERT', 'kafka_cdc.snapshot_requests', 'lacks INSERT on kafka_cdc.snapshot_requests'],
       ['UPDATE', 'kafka_cdc.snapshot_requests', 'lacks UPDATE on kafka_cdc.snapshot_requests'],
       ['INSERT', 'kafka_cdc.rejected_changes', 'lacks INSERT on kafka_cdc.rejected_changes'],
       ['SELECT', 'kafka_cdc.pgkc_items_items_log', 'lacks SELECT on kafka_cdc.pgkc_items_items_log'],

@@ -10,7 +10,6 @@ import { ensureTopic } from '../../src/kafka/topics';
 import { KafkaError } from '../../src/kafka/errors';
 import { checkpointRecord, readLastCheckpoint } from '../../src/kafka/offsets';
 import type { Checkpoint } from '../../src/progress/store';
-import { FatalError } from '../../src/util/errors';
 import { Producer } from '@platformatic/kafka';
 import { javaProduce } from '../helpers/kafka-tools';
 import { readTopic, uniqueTopic } from '../helpers/kafka';
@@ -83,10 +82,11 @@ describe('the Kafka producer', () => {
     const offsetsTopic = uniqueTopic('tx-offsets');
     await ensureTopic(settings, { topic, partitions: 3, replicationFactor: 1, compact: true });
     await ensureTopic(settings, { topic: offsetsTopic, partitions: 1, replicationFactor: 1, compact: true });
-    const transactions = { transactionalId: `pgkc-test-${topic}`, offsetsTopic, connector: 'c' };
+    const transactions = { transactionalId: `pgkc-test-${topic}`, offsetsTopic, connector: 'c', checkpointKey: () => 'ab'.repeat(32) };
     const builder = new RecordBuilder(topic, 'c', 'run');
     const row = (n: number) => builder.snapshot({ k: `{"id":${n}}`, v: `{"id":${n}}`, o: null }, n);
-    const cp = (commit: number): Checkpoint => ({ run: 'run', commit, snapshotState: 'running', snapshotKey: [String(commit)], snapshotRows: commit, watermark: null, resnapshot: null, trim: null });
+    const cp = (commit: number): Checkpoint => ({ run: 'run', commit, snapshotState: 'running', snapshotKey: [String(commit)], snapshotRows: commit, watermark: null, resnapshot: null, trim: null, origin: null });
+    const key = 'ab'.repeat(32);
     const outcomes: string[] = [];
     const old = new RecordPublisher(settings, topic, { compression: 'zstd', transactions, onTransaction: (e) => outcomes.push(e.outcome) });
     const next = new RecordPublisher(settings, topic, { compression: 'zstd', transactions });
@@ -94,7 +94,7 @@ describe('the Kafka producer', () => {
       await old.connect();
       await old.publish([row(1), row(2)], cp(1));
       expect(outcomes).to.deep.equal(['committed']);
-      expect(await readLastCheckpoint(settings, offsetsTopic, 'c')).to.deep.equal(cp(1));
+      expect((await readLastCheckpoint(settings, offsetsTopic, 'c', key)).checkpoint).to.deep.equal(cp(1));
 
       await next.connect(); // fences the old producer
       const err = await old.publish([row(3)], cp(2)).then(() => null, (e: unknown) => e);
@@ -112,25 +112,49 @@ describe('the Kafka producer', () => {
     const other = new Producer({ clientId: 'pgkc-test-other', bootstrapBrokers: KAFKA_BROKERS, idempotent: true, transactionalId: `pgkc-test-other-${topic}`, producerId: -1n, producerEpoch: -1 });
     try {
       const aborted = await other.beginTransaction();
-      await aborted.send({ messages: [checkpointRecord(offsetsTopic, 'c', cp(99)) as never] });
+      await aborted.send({ messages: [checkpointRecord(offsetsTopic, 'c', cp(99), key) as never] });
       await aborted.abort();
       const committed = await other.beginTransaction();
-      await committed.send({ messages: [checkpointRecord(offsetsTopic, 'another', cp(7)) as never] });
+      await committed.send({ messages: [checkpointRecord(offsetsTopic, 'another', cp(7), key) as never] });
       await committed.commit();
     } finally {
       await other.close();
     }
     expect((await readTopic(topic)).map((r) => r.key).sort()).to.deep.equal(['{"id":1}', '{"id":2}', '{"id":4}']);
-    expect(await readLastCheckpoint(settings, offsetsTopic, 'c')).to.deep.equal(cp(2));
-    expect(await readLastCheckpoint(settings, offsetsTopic, 'nobody')).to.equal(null);
+    expect((await readLastCheckpoint(settings, offsetsTopic, 'c', key)).checkpoint).to.deep.equal(cp(2));
+    expect((await readLastCheckpoint(settings, offsetsTopic, 'nobody', key)).checkpoint).to.equal(null);
   });
 
-  it('refuses, for good and naming the topic, an offsets topic whose last record for the connector is not a checkpoint', async () => {
+  it('trusts only the checkpoints the connector\'s own run wrote: a record outside a transaction, of another shape or without the run\'s MAC is skipped, and the last authentic one counts', async () => {
     const offsetsTopic = uniqueTopic('tx-foreign');
     await ensureTopic(settings, { topic: offsetsTopic, partitions: 1, replicationFactor: 1, compact: true });
-    javaProduce(offsetsTopic, [{ key: 'c', value: '{"offset": 42}' }]);
-    const err = await readLastCheckpoint(settings, offsetsTopic, 'c').then(() => null, (e: unknown) => e);
-    expect(err).to.be.instanceOf(FatalError);
-    expect((err as FatalError).message).to.contain(`topic ${offsetsTopic} holds a record for connector c that is not a checkpoint`);
+    const key = 'cd'.repeat(32);
+    const cp = (commit: number): Checkpoint => ({ run: 'run', commit, snapshotState: 'done', snapshotKey: null, snapshotRows: 0, watermark: null, resnapshot: null, trim: { logOid: 1, seqs: ['5', '6'], untilUs: '1' }, origin: null });
+    const own = new RecordPublisher(settings, uniqueTopic('tx-foreign-data'), { compression: 'none', transactions: { transactionalId: `pgkc-test-${offsetsTopic}`, offsetsTopic, connector: 'c', checkpointKey: () => key } });
+    await ensureTopic(settings, { topic: (own as unknown as { topic: string }).topic, partitions: 1, replicationFactor: 1, compact: true });
+    try {
+      await own.connect();
+      await own.publish([], cp(3));
+    } finally {
+      await own.disconnect();
+    }
+    // Then: a plain producer's forgery with the right shape, another transactional producer's record
+    // signed with another key, and one that is no checkpoint at all.
+    javaProduce(offsetsTopic, [{ key: 'c', value: checkpointRecord(offsetsTopic, 'c', cp(9), key).value?.toString() ?? '' }]);
+    const other = new Producer({ clientId: 'pgkc-test-forger', bootstrapBrokers: KAFKA_BROKERS, idempotent: true, transactionalId: `pgkc-test-forger-${offsetsTopic}`, producerId: -1n, producerEpoch: -1 });
+    try {
+      const t = await other.beginTransaction();
+      await t.send({ messages: [checkpointRecord(offsetsTopic, 'c', cp(8), 'ef'.repeat(32)) as never, { topic: offsetsTopic, key: Buffer.from('c'), value: Buffer.from('{"offset": 42}') } as never] });
+      await t.commit();
+    } finally {
+      await other.close();
+    }
+    const last = await readLastCheckpoint(settings, offsetsTopic, 'c', key);
+    expect(last.checkpoint).to.deep.equal(cp(3));
+    expect(last.ignored.map((r) => r.why)).to.deep.equal([
+      'not a checkpoint of format 1',
+      "its MAC is missing or not made with the checkpoint key of the connector's run",
+      'written outside a transaction',
+    ]);
   });
 });

@@ -11,8 +11,10 @@ import { Client } from 'pg';
 import { runCli } from '../helpers/cli';
 import { assertConverges } from '../helpers/converge';
 import { readTopic } from '../helpers/kafka';
+import { javaProduce } from '../helpers/kafka-tools';
+import { kafkaClient, pgUrl } from '../helpers/services';
 import { itemsScenario, scenarioPerTest, type Scenario } from '../helpers/scenario';
-import { pgUrl } from '../helpers/services';
+
 import { eventually } from '../helpers/wait';
 import { writeConfig } from '../helpers/worker';
 import { ownershipLockKey } from '../../src/postgres/names';
@@ -196,5 +198,31 @@ describe('security: other roles of the database cannot turn the worker against i
     const names = (await s.db.query<{ app: string }>(`SELECT DISTINCT application_name AS app FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY 1`)).map((r) => r.app);
     expect(names).not.to.include('evil');
     expect(names.some((n) => n.startsWith('pg-kafka-cdc control @'))).to.equal(true);
+  });
+
+  it('a checkpoint forged in the offsets topic by another client never makes recovery delete unpublished changes', async () => {
+    const s = (slot.s = await itemsScenario('security forged checkpoint', { rows: 100 }));
+    const w1 = s.startWorker();
+    await w1.waitForState(s.name, ['streaming']);
+    await w1.stop();
+    // Changes made while no worker runs: in the change log, not yet published.
+    await s.db.query(`UPDATE items SET note = 'pending' WHERE id <= 40`);
+    const [p] = await s.db.query<{ run: string; commit_seq: string }>(`SELECT run, commit_seq::text FROM kafka_cdc.progress`);
+    const [log] = await s.db.query<{ oid: number; lo: string; hi: string }>(`SELECT 'kafka_cdc.pgkc_items_items_log'::regclass::oid::int AS oid, min(seq)::text AS lo, max(seq)::text AS hi FROM kafka_cdc.pgkc_items_items_log`);
+    // The next commit of the run, naming the pending entries: what a real crash window leaves, but written by someone else.
+    const forged = JSON.stringify({ format: 1, connector: s.name, run: p.run, commit: Number(p.commit_seq) + 1, snapshot: { state: 'done', key: null, rows: 100 }, watermark: null, resnapshot: null, trim: { log_oid: log.oid, seqs: `${log.lo}-${log.hi}` } });
+    javaProduce(`pg-kafka-cdc.offsets.${s.name}`, [{ key: s.name, value: forged }]);
+    const producer = kafkaClient('pgkc-test-forger').producer({ transactionalId: `forger-${s.topic}`, maxInFlightRequests: 1, idempotent: true });
+    await producer.connect();
+    const tx = await producer.transaction();
+    await tx.send({ topic: `pg-kafka-cdc.offsets.${s.name}`, messages: [{ key: s.name, value: JSON.stringify({ ...JSON.parse(forged), mac: 'ab'.repeat(32) }) }] });
+    await tx.commit();
+    await producer.disconnect();
+
+    const w2 = s.startWorker();
+    await w2.waitForState(s.name, ['streaming']);
+    await assertConverges(s.db, 'items', ['id'], s.topic);
+    expect(await w2.metric('pg_kafka_cdc_ignored_checkpoint_records_total', { connector: s.name })).to.equal(2);
+    expect(w2.logs()).to.contain('ignored a record in the offsets topic that this worker did not write');
   });
 });

@@ -39,7 +39,7 @@ describe('the grants of a least-privilege worker', () => {
       'GRANT USAGE ON SCHEMA "kafka_cdc" TO "cdc worker"',
       'GRANT SELECT ON "sales"."Orders" TO "cdc worker"',
       'GRANT SELECT, INSERT, UPDATE ON "kafka_cdc".progress TO "cdc worker"',
-      'GRANT SELECT, UPDATE ON "kafka_cdc".snapshot_requests TO "cdc worker"',
+      'GRANT SELECT, INSERT, UPDATE ON "kafka_cdc".snapshot_requests TO "cdc worker"',
       'GRANT INSERT ON "kafka_cdc".rejected_changes TO "cdc worker"',
       'GRANT SELECT, DELETE ON "kafka_cdc"."orders_cdc_log" TO "cdc worker"',
     ]);

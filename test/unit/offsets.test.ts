@@ -1,5 +1,6 @@
 /** The offsets topic's record format and the read_committed filter, without a broker (the broker side is in test/integration/exactly-once). */
 import { expect } from 'chai';
+import { createHmac } from 'node:crypto';
 import type { RecordsBatch } from '@platformatic/kafka';
 import { checkpointRecord, committedRecords, decodeSeqRanges, encodeSeqRanges, parseCheckpoint } from '../../src/kafka/offsets';
 import { transactionProblem } from '../../src/kafka/topics';
@@ -56,19 +57,34 @@ describe('the offsets topic', () => {
     const cp: Checkpoint = {
       run: 'a1b2c3d4e5f60718', commit: 42, snapshotState: 'done', snapshotKey: ['b', '7'], snapshotRows: 1000, watermark: null,
       resnapshot: { id: '7', key: ['b', '3'], rows: 250 },
-      trim: { logOid: 16384, seqs: ['100', '101', '102', '205'] },
+      trim: { logOid: 16384, seqs: ['100', '101', '102', '205'], untilUs: '1733250000123456' },
+      origin: '7715144854283311222:2',
     };
-    const record = checkpointRecord('pg-kafka-cdc.offsets.orders', 'orders', cp);
+    const key = '0f'.repeat(32);
+    const record = checkpointRecord('pg-kafka-cdc.offsets.orders', 'orders', cp, key);
     expect(record.topic).to.equal('pg-kafka-cdc.offsets.orders');
     expect(record.key.toString()).to.equal('orders');
-    expect(JSON.parse(record.value?.toString() ?? '').trim).to.deep.equal({ log_oid: 16384, seqs: '100-102,205' });
-    expect(parseCheckpoint(record.value as Buffer)).to.deep.equal(cp);
-    expect(() => parseCheckpoint(Buffer.from('{"format":2}'))).to.throw(/not a checkpoint of format 1/);
+    expect(JSON.parse(record.value?.toString() ?? '').trim).to.deep.equal({ log_oid: 16384, seqs: '100-102,205', until_us: '1733250000123456' });
+    expect(parseCheckpoint(record.value as Buffer, key)).to.deep.equal(cp);
+    expect(() => parseCheckpoint(Buffer.from('{"format":2}'), key)).to.throw(/not a checkpoint of format 1/);
+  });
+
+  it('refuses a checkpoint whose MAC is missing, made with another key, or no longer matches its text', () => {
+    const cp: Checkpoint = { run: 'r', commit: 2, snapshotState: 'done', snapshotKey: null, snapshotRows: 0, watermark: null, resnapshot: null, trim: { logOid: 1, seqs: ['7'], untilUs: null }, origin: null };
+    const key = '0f'.repeat(32);
+    const value = JSON.parse(checkpointRecord('t', 'orders', cp, key).value?.toString() ?? '');
+    const { mac: _mac, ...unsigned } = value;
+    expect(() => parseCheckpoint(Buffer.from(JSON.stringify(unsigned)), key)).to.throw(/MAC is missing/);
+    expect(() => parseCheckpoint(checkpointRecord('t', 'orders', cp, 'aa'.repeat(32)).value as Buffer, key)).to.throw(/not made with the checkpoint key/);
+    const tampered = { ...value, trim: { ...value.trim, seqs: '1-100000' } };
+    expect(() => parseCheckpoint(Buffer.from(JSON.stringify(tampered)), key)).to.throw(/not made with the checkpoint key/);
   });
 
   it('reads a checkpoint written before re-snapshots existed as one without a re-snapshot', () => {
+    const key = '0f'.repeat(32);
     const old = { format: 1, connector: 'orders', run: 'r', commit: 3, snapshot: { state: 'done', key: ['9'], rows: 9 }, watermark: null, trim: null };
-    expect(parseCheckpoint(Buffer.from(JSON.stringify(old))).resnapshot).to.equal(null);
+    const mac = createHmac('sha256', Buffer.from(key, 'hex')).update(JSON.stringify(old)).digest('hex');
+    expect(parseCheckpoint(Buffer.from(JSON.stringify({ ...old, mac })), key).resnapshot).to.equal(null);
   });
 
   describe('committed records of a read_committed fetch', () => {
