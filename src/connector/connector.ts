@@ -11,21 +11,21 @@ import { KafkaError } from '../kafka/errors';
 import { readLastCheckpoint } from '../kafka/offsets';
 import { RecordBuilder } from '../kafka/records';
 import { RecordPublisher } from '../kafka/producer';
-import { ensureTopic } from '../kafka/topics';
+import { ensureTopic, topicFacts } from '../kafka/topics';
 import type { ConnectorState, EventBus } from '../observe/events';
 import type { Logger } from '../observe/logger';
 import { captureNames } from '../postgres/names';
-import { dropConnectorObjects, installCapture } from '../postgres/capture';
+import { captureGap, dropConnectorObjects, installCapture, partitionLeaves } from '../postgres/capture';
 import { databaseOrigin, ensureWorkerSchema, updateOrigin } from '../postgres/progress';
-import { insertRequest } from '../postgres/requests';
+import { insertRequest, openRequests } from '../postgres/requests';
 import { missingRights } from '../postgres/rights';
 import { introspectTable } from '../postgres/introspect';
 import { recordEnvelope } from '../postgres/formats';
 import { VERSION } from '../version';
 import { keySignature, planTable, type TablePlan } from '../postgres/plan';
 import { tableStatements, type TableStatements } from '../postgres/queries';
-import { identityChanges, ProgressStore, type Identity, type Progress } from '../progress/store';
-import { describeError, FatalError, isRetriable } from '../util/errors';
+import { identityChanges, identityDrift, ProgressStore, type Identity, type Progress } from '../progress/store';
+import { describeError, FatalError, isRetriable, RetriableError } from '../util/errors';
 import { Backoff, sleep } from '../util/retry';
 import { FAILED_RETRY_MS, STOP_GRACE_MS } from '../timings';
 import { BacklogMonitor } from './backlog';
@@ -64,6 +64,10 @@ export class Connector {
   private readonly backoff = new Backoff();
   /** Where the drain's scans of the change log start (drain-floor.ts); kept across sessions. */
   private readonly floor = new DrainFloor();
+  /** What the current session's records are written with (prepare), checked while streaming (checkSchema). */
+  private identity: Identity | null = null;
+  /** When the streaming session looks at its topic next. */
+  private topicCheckDue = 0;
   private backlog: BacklogMonitor;
   private state: ConnectorState = 'stopped';
   /** Closes the current session's connections at once (set while a session runs). */
@@ -321,15 +325,67 @@ export class Connector {
   }
 
   /**
-   * While streaming, now and then: is the table still the one the session planned? A dropped table or
-   * included column, or a changed primary key, stops the connector with what to do. (An added
-   * column needs nothing: without included_columns the value is the whole row as it is now.)
+   * While streaming, now and then (SCHEMA_CHECK_MS): is the source still the one the session planned?
+   * A dropped table or included column, or a changed primary key, stops the connector with what to do.
+   * (An added column needs nothing: without included_columns the value is the whole row as it is now.)
+   * Capture turned off (a trigger disabled or dropped) or partitions attached, detached or dropped
+   * change rows without any trigger: a repairing re-snapshot is asked for, and capture installed
+   * again (a worker without the rights for that fails with what to run). Every heartbeat interval, the
+   * topic: another partition count asks for a repair too; a topic deleted or created again ends the
+   * session, and the next one starts over.
    */
-  private async checkSchema(data: Queryable, plan: TablePlan): Promise<void> {
+  private async checkSchema(data: DataScope, plan: TablePlan): Promise<void> {
     const now = await this.replan(data);
     const before = keySignature(plan.keyColumns);
     const after = keySignature(now.keyColumns);
     if (before !== after) throw keyChanged(this.cfg.topic, displayTable(plan.table), before, after);
+    const identity = this.identity;
+    if (!identity) return;
+    const channel = this.cfg.channel;
+    if (channel) {
+      const gap = await captureGap(data, plan, channel);
+      if (gap) {
+        await this.requestRepair(data, plan, `${gap}: changes made meanwhile were not captured`);
+        if ((await data.withClient((c) => installCapture(c, plan, channel))) === 'installed') this.log.warn({ channel }, 'installed change capture again');
+      }
+    }
+    const leaves = await partitionLeaves(data, plan);
+    if (identity.leaves !== null && leaves !== identity.leaves) {
+      await this.saveIdentity(data, { ...identity, leaves });
+      await this.requestRepair(data, plan, 'the partitions of the table changed (ATTACH, DETACH or DROP PARTITION fire no trigger)');
+    }
+    if (Date.now() < this.topicCheckDue) return;
+    this.topicCheckDue = Date.now() + this.cfg.heartbeatIntervalMs;
+    const topic = await topicFacts(this.kafka, this.cfg.topic);
+    if (topic === null || (identity.topicId !== null && topic.id !== identity.topicId)) {
+      throw new RetriableError(`topic ${this.cfg.topic} was ${topic === null ? 'deleted' : 'deleted and created again'} while the connector streamed: starting over with a new snapshot`);
+    }
+    if (identity.partitions !== null && topic.partitions !== identity.partitions) {
+      await this.saveIdentity(data, { ...identity, partitions: topic.partitions });
+      await this.requestRepair(data, plan, `the topic's partitions ${identity.partitions} -> ${topic.partitions}: keys go to other partitions now`);
+      // The session's producer may still place keys by the old count: a new session starts with a new one.
+      throw new RetriableError(`the partitions of topic ${this.cfg.topic} changed (${identity.partitions} -> ${topic.partitions}): starting a new session, whose producer places keys by the new count`);
+    }
+  }
+
+  /**
+   * Asks for a repairing re-snapshot (connector/resnapshot.ts): the topic holds records that no later
+   * record will replace. One open repair is enough, whatever the number of reasons.
+   */
+  private async requestRepair(data: DataScope, plan: TablePlan, reason: string): Promise<void> {
+    this.events.emit('source_changed', { connector: this.cfg.name, reason });
+    const open = (await openRequests(data, this.cfg.name)).find((r) => r.repair && r.state === 'pending');
+    if (open) {
+      this.log.warn({ request: open.id, reason }, 'the source changed under the connector; a repairing re-snapshot is already asked for');
+      return;
+    }
+    const request = await insertRequest(data, this.cfg.name, null, plan.info.estimatedRows, { repair: true, reason });
+    this.log.warn({ request: request.id, reason }, `the source changed under the connector (${reason}): asked for repairing re-snapshot ${request.id}, so that the topic folds to the table again`);
+  }
+
+  private async saveIdentity(data: DataScope, identity: Identity): Promise<void> {
+    await new ProgressStore(data, this.cfg.name).saveIdentity(identity);
+    this.identity = identity;
   }
 
   /** Fails for good, naming each grant the connector's database user lacks (and its GRANT), when it lacks any. */
@@ -382,10 +438,18 @@ export class Connector {
     await this.checkRights(data, plan);
     await data.withClient((c) => ensureWorkerSchema(c));
     const progress = new ProgressStore(data, cfg.name, mode.kind === 'trigger' ? captureNames(mode.channel).logTable : null);
-    const identity: Identity = { topic: cfg.topic, tableOid: plan.info.oid, tableName: displayTable(plan.table), channel: cfg.channel, key: keySignature(plan.keyColumns) };
     let state = await progress.loadOrCreate();
+    const created = await ensureTopic(this.kafka, { topic: cfg.topic, partitions: cfg.partitions, replicationFactor: cfg.replicationFactor, compact: cfg.compact });
+    if (created) this.log.info({ topic: cfg.topic, partitions: cfg.partitions, compact: cfg.compact }, 'created topic');
+    const topic = await topicFacts(this.kafka, cfg.topic);
+    const identity: Identity = {
+      topic: cfg.topic, tableOid: plan.info.oid, tableName: displayTable(plan.table), channel: cfg.channel, key: keySignature(plan.keyColumns),
+      format: cfg.format, partitions: topic?.partitions ?? null, topicId: topic?.id ?? null, leaves: await partitionLeaves(data, plan),
+    };
     const changes = identityChanges(state.identity, identity);
     if (changes.length === 0 && state.identity?.key && state.identity.key !== identity.key) throw keyChanged(cfg.topic, identity.tableName, state.identity.key, identity.key);
+    // Records in the topic that no later record will replace: mended by a repairing re-snapshot.
+    const repairs = created ? [] : identityDrift(state.identity, identity);
     if (changes.length > 0) {
       // What the topic holds no longer matches what the progress says: start over, and remove the
       // capture objects of a channel no longer used (their log would otherwise grow forever).
@@ -395,12 +459,21 @@ export class Connector {
         const [schema, ...rest] = old.tableName.split('.');
         await data.withClient((c) => dropConnectorObjects(c, cfg.name, old.channel as string, { schema, name: rest.join('.') }));
       }
+      // A table dropped and created again: its old rows' keys stay live in the same topic unless tombstoned.
+      if (old && old.tableOid !== identity.tableOid && old.topic === identity.topic && !created) repairs.push(`the table ${old.tableName} was dropped and created again`);
+      await progress.reset();
+      state = await progress.loadOrCreate();
+    } else if (created && state.snapshotState !== 'pending') {
+      this.log.warn({ topic: cfg.topic }, 'the topic was missing: starting over with a new snapshot');
       await progress.reset();
       state = await progress.loadOrCreate();
     }
     if (cfg.channel) {
       // Before the snapshot: every change that commits from now on is in the change log.
       const channel = cfg.channel;
+      // Capture that was off since the last session (a trigger disabled or dropped) missed changes.
+      const gap = changes.length === 0 && state.identity?.channel === channel ? await captureGap(data, plan, channel) : null;
+      if (gap) repairs.push(`${gap}: changes made meanwhile were not captured`);
       if ((await data.withClient((c) => installCapture(c, plan, channel))) === 'installed') this.log.info({ channel: cfg.channel }, 'installed change capture');
       if (mode.kind === 'trigger') {
         mode.logOid = (await mode.log.oid(data)) ?? 0;
@@ -410,18 +483,12 @@ export class Connector {
         this.backlog.watch(mode.log, this.floor);
       }
     }
-    if (await ensureTopic(this.kafka, { topic: cfg.topic, partitions: cfg.partitions, replicationFactor: cfg.replicationFactor, compact: cfg.compact })) {
-      this.log.info({ topic: cfg.topic, partitions: cfg.partitions, compact: cfg.compact }, 'created topic');
-      if (state.snapshotState !== 'pending') {
-        this.log.warn({ topic: cfg.topic }, 'the topic was missing: starting over with a new snapshot');
-        await progress.reset();
-        state = await progress.loadOrCreate();
-      }
-    }
     if (cfg.delivery === 'exactly_once') {
       await ensureTopic(this.kafka, { topic: cfg.offsetsTopic, partitions: 1, replicationFactor: cfg.replicationFactor, compact: true });
     }
     await progress.saveIdentity(identity);
+    this.identity = identity;
+    for (const reason of repairs) await this.requestRepair(data, plan, reason);
     // The database's history: a new timeline means a failover or a point-in-time restore since the
     // last session. With exactly_once, recovery tells whether it lost what Kafka has (recover());
     // with at_least_once nothing can tell, so it is said, with what to do.
@@ -449,7 +516,7 @@ export class Connector {
     const { cfg } = this;
     const state = await progress.loadOrCreate();
     if (cfg.delivery !== 'exactly_once') return state;
-    const last = await readLastCheckpoint(this.kafka, cfg.offsetsTopic, cfg.name, progress.checkpointKey());
+    const last = await readLastCheckpoint(this.kafka, cfg.offsetsTopic, cfg.name, { run: state.run, checkpointKey: progress.checkpointKey() });
     if (last.ignored.length > 0) {
       // Not the worker's: written outside a transaction, or without the run's MAC. Never trusted.
       this.events.emit('ignored_checkpoints', { connector: cfg.name, records: last.ignored.length });

@@ -23,40 +23,49 @@ export interface LiveKeys {
 }
 
 export async function readLiveKeys(settings: KafkaSettings, topic: string): Promise<LiveKeys> {
-  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
-    ...kafkaClientOptions(settings, '-repair'),
-    groupId: `${settings.clientId}-repair-reader`, // never joined: fetches only
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-  });
+  // A consumer per partition: the client keeps a fetch session per broker, in which a later fetch
+  // answers for the partitions of earlier ones too (and leaves out those with nothing new).
+  const consumer = () =>
+    new Consumer<Buffer, Buffer, Buffer, Buffer>({
+      ...kafkaClientOptions(settings, '-repair'),
+      groupId: `${settings.clientId}-repair-reader`, // never joined: fetches only
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    });
+  const meta = consumer();
   try {
-    const md = await consumer.metadata({ topics: [topic], forceUpdate: true });
+    const md = await meta.metadata({ topics: [topic], forceUpdate: true });
     const t = md.topics.get(topic);
     if (!t) return { partitions: 0, keys: new Map() };
     const [ends, starts] = await Promise.all([
-      consumer.listOffsets({ topics: [topic], isolationLevel: FetchIsolationLevels.READ_COMMITTED }),
-      consumer.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.EARLIEST }),
+      meta.listOffsets({ topics: [topic], isolationLevel: FetchIsolationLevels.READ_COMMITTED }),
+      meta.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.EARLIEST }),
     ]);
     const keys = new Map<string, number[]>();
     for (let partition = 0; partition < t.partitionsCount; partition++) {
       const end = ends.get(topic)?.[partition] ?? 0n;
       const last = new Map<string, boolean>();
-      for (let offset = starts.get(topic)?.[partition] ?? 0n; offset < end; ) {
-        const response = await consumer.fetch({
-          node: t.partitions[partition].leader,
-          isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-          maxWaitTime: 0,
-          minBytes: 1,
-          maxBytes: FETCH_MAX_BYTES,
-          topics: [{ topicId: t.id, partitions: [{ partition, fetchOffset: offset, currentLeaderEpoch: -1, lastFetchedEpoch: -1, partitionMaxBytes: FETCH_MAX_BYTES }] }],
-        });
-        const fetched = response.responses[0]?.partitions[0];
-        if (!fetched?.records || fetched.records.length === 0) break;
-        for (const r of committedRecords(fetched)) {
-          if (r.offset >= end || r.key === null) continue;
-          last.set(r.key.toString('latin1'), r.value !== null);
+      const reader = consumer();
+      try {
+        for (let offset = starts.get(topic)?.[partition] ?? 0n; offset < end; ) {
+          const response = await reader.fetch({
+            node: t.partitions[partition].leader,
+            isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+            maxWaitTime: 0,
+            minBytes: 1,
+            maxBytes: FETCH_MAX_BYTES,
+            topics: [{ topicId: t.id, partitions: [{ partition, fetchOffset: offset, currentLeaderEpoch: -1, lastFetchedEpoch: -1, partitionMaxBytes: FETCH_MAX_BYTES }] }],
+          });
+          const fetched = response.responses.flatMap((r) => r.partitions).find((p) => p.partitionIndex === partition);
+          if (!fetched?.records || fetched.records.length === 0) break;
+          for (const r of committedRecords(fetched)) {
+            if (r.offset >= end || r.key === null) continue;
+            last.set(r.key.toString('latin1'), r.value !== null);
+          }
+          const lastBatch = fetched.records[fetched.records.length - 1];
+          offset = lastBatch.firstOffset + BigInt(lastBatch.lastOffsetDelta) + 1n;
         }
-        const lastBatch = fetched.records[fetched.records.length - 1];
-        offset = lastBatch.firstOffset + BigInt(lastBatch.lastOffsetDelta) + 1n;
+      } finally {
+        await reader.close(true).catch(() => undefined);
       }
       for (const [key, live] of last) {
         if (!live) continue;
@@ -69,6 +78,6 @@ export async function readLiveKeys(settings: KafkaSettings, topic: string): Prom
   } catch (err) {
     throw kafkaFailure(err, `reading the live keys of topic ${topic} (a repairing re-snapshot)`, settings);
   } finally {
-    await consumer.close(true).catch(() => undefined);
+    await meta.close(true).catch(() => undefined);
   }
 }

@@ -148,6 +148,16 @@ export function committedRecords(partition: FetchedPartition): CommittedRecord[]
   return out;
 }
 
+/** The run a record's value names, or null when it is not a checkpoint's shape. */
+function runOf(value: Buffer): string | null {
+  try {
+    const v = JSON.parse(value.toString()) as { format?: unknown; run?: unknown };
+    return v && typeof v === 'object' && v.format === FORMAT && typeof v.run === 'string' ? v.run : null;
+  } catch {
+    return null;
+  }
+}
+
 /** What the reader found: the last authentic checkpoint (null: none), and the records for the connector it skipped as not the worker's. */
 export interface LastCheckpoint {
   checkpoint: Checkpoint | null;
@@ -183,11 +193,13 @@ const FIRST_WINDOW = 64n;
 const FETCH_MAX_BYTES = 4 * 1024 * 1024;
 
 /**
- * The last authentic checkpoint committed for the connector (none yet, the topic is missing, or the
- * last authentic record is a tombstone: teardown), and the records it skipped. Call it only after the
+ * The last authentic checkpoint of the connector's run (none yet, the topic is missing, the last
+ * authentic record is a tombstone: teardown, or the records before are an earlier run's), and the
+ * records it skipped. Call it only after the
  * connector's producer has fenced earlier ones, so that no transaction of the topic is still open.
  */
-export async function readLastCheckpoint(settings: KafkaSettings, topic: string, connector: string, checkpointKey: string): Promise<LastCheckpoint> {
+export async function readLastCheckpoint(settings: KafkaSettings, topic: string, connector: string, own: { run: string; checkpointKey: string }): Promise<LastCheckpoint> {
+  const { run, checkpointKey } = own;
   const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
     ...kafkaClientOptions(settings, '-offsets'),
     groupId: `${settings.clientId}-offsets-reader`, // never joined: fetches only
@@ -229,6 +241,9 @@ export async function readLastCheckpoint(settings: KafkaSettings, topic: string,
           continue;
         }
         if (r.value === null) return { checkpoint: null, ignored, openTransaction }; // teardown's tombstone (a transactional producer's)
+        // A checkpoint of an earlier run (before a reset: another key) ends the search: nothing of
+        // this run comes before it. It is no checkpoint to adopt, and no forgery to report either.
+        if (runOf(r.value) !== run && runOf(r.value) !== null) return { checkpoint: null, ignored, openTransaction };
         try {
           return { checkpoint: parseCheckpoint(r.value, checkpointKey), ignored, openTransaction };
         } catch (err) {

@@ -54,6 +54,15 @@ export async function ensureTopic(settings: KafkaSettings, spec: TopicSpec): Pro
   });
 }
 
+/** What the topic is now: its id (Kafka's topic UUID) and partition count; null when it does not exist. */
+export async function topicFacts(settings: KafkaSettings, topic: string): Promise<{ id: string; partitions: number } | null> {
+  return withAdmin(settings, `reading the metadata of topic ${topic}`, async (admin) => {
+    const md = await admin.metadata({ topics: [topic], forceUpdate: true }).catch(() => null);
+    const t = md?.topics.get(topic);
+    return t ? { id: String(t.id), partitions: t.partitionsCount } : null;
+  });
+}
+
 /** Deletes the topic; returns false when it did not exist. */
 export async function deleteTopic(settings: KafkaSettings, topic: string): Promise<boolean> {
   return withAdmin(settings, `deleting topic ${topic}`, async (admin) => {

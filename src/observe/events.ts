@@ -42,6 +42,8 @@ export interface ConnectorEvents {
    * repairing re-snapshot re-aligns the topic).
    */
   history: { connector: string; kind: 'timeline' | 'behind_kafka'; detail: string };
+  /** The source changed under the connector in a way no trigger saw (capture off, partitions, the topic's partitions, the format, a recreated table): a repair is asked for. */
+  source_changed: { connector: string; reason: string };
   /** Records for the connector in its offsets topic that the worker did not write were skipped (never trusted). */
   ignored_checkpoints: { connector: string; records: number };
   /** This replica's view of the spread: live replicas of the deployment, its share, the connectors it owns. */

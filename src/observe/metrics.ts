@@ -61,6 +61,7 @@ export function createMetrics(events: EventBus, connectors: string[], pools: Poo
   const blocked = new Gauge({ name: `${p}ownership_blocked`, help: 'As this replica sees it: 1 while the connector\'s ownership lock is held by a session that is not a pg-kafka-cdc worker (no worker can own the connector), else 0.', labelNames: ['connector'], registers: [registry] });
   const history = new Counter({ name: `${p}history_changes_total`, help: "Times the database's history changed under the connector, by kind: timeline (a failover or a point-in-time restore since the last session) and behind_kafka (it lost commits the topic has; a repairing re-snapshot re-aligns the topic).", labelNames: ['connector', 'kind'], registers: [registry] });
   const ignoredCheckpoints = new Counter({ name: `${p}ignored_checkpoint_records_total`, help: 'Records for the connector in its offsets topic that this worker did not write (outside a transaction, or without the run\'s MAC): skipped, never trusted.', labelNames: ['connector'], registers: [registry] });
+  const sourceChanged = new Counter({ name: `${p}source_changes_total`, help: 'Changes to the source or the topic that no trigger saw (capture turned off, partitions attached or detached, the topic\'s partition count, sink.format, a table created again): each asks for a repairing re-snapshot.', labelNames: ['connector'], registers: [registry] });
   const up = new Gauge({ name: `${p}connector_up`, help: '1 while the connector is snapshotting, streaming or a standby; 0 otherwise.', labelNames: ['connector'], registers: [registry] });
   const ownedHere = new Gauge({ name: `${p}connector_owned`, help: '1 while this replica owns the connector (holds its ownership lock), else 0.', labelNames: ['connector'], registers: [registry] });
   const ownedCount = new Gauge({ name: `${p}connectors_owned`, help: 'Connectors this replica owns.', labelNames: ['replica'], registers: [registry] });
@@ -85,6 +86,7 @@ export function createMetrics(events: EventBus, connectors: string[], pools: Poo
     blocked.set({ connector: c }, 0);
     for (const kind of ['timeline', 'behind_kafka']) history.inc({ connector: c, kind }, 0);
     ignoredCheckpoints.inc({ connector: c }, 0);
+    sourceChanged.inc({ connector: c }, 0);
     resnapshotRunning.set({ connector: c }, 0);
     resnapshotRows.set({ connector: c }, 0);
     resnapshotEstimated.set({ connector: c }, 0);
@@ -141,6 +143,7 @@ export function createMetrics(events: EventBus, connectors: string[], pools: Poo
   });
   events.on('fenced', (e) => fenced.inc({ connector: e.connector }));
   events.on('rejected', (e) => rejected.inc({ connector: e.connector }, e.entries));
+  events.on('source_changed', (e) => sourceChanged.inc({ connector: e.connector }));
   events.on('history', (e) => history.inc({ connector: e.connector, kind: e.kind }));
   events.on('ignored_checkpoints', (e) => ignoredCheckpoints.inc({ connector: e.connector }, e.records));
   events.on('ownership_blocked', (e) => blocked.set({ connector: e.connector }, e.holder ? 1 : 0));

@@ -188,6 +188,36 @@ export async function captureCurrent(db: Queryable, plan: TablePlan, channel: st
   return current.rows.length > 0;
 }
 
+/**
+ * Why the capture of the table may have missed changes since it was installed, or null: a trigger is
+ * gone, disabled (ALTER TABLE ... DISABLE TRIGGER) or fires only in replica sessions (ENABLE REPLICA
+ * TRIGGER), or the function is gone. (A capture merely older than this version, or enabled as ORIGIN
+ * by an earlier one, missed nothing.)
+ */
+export async function captureGap(db: Queryable, plan: TablePlan, channel: string): Promise<string | null> {
+  const n = captureNames(channel);
+  const fn = `${quoteIdent(plan.table.schema)}.${quoteIdent(n.functionName)}`;
+  const wanted = triggerDefinitions(plan, channel, fn).map((t) => t.name);
+  const r = await db.query<{ missing: string[]; off: string[]; fn: boolean }>(
+    `SELECT array(SELECT w FROM unnest($2::text[]) AS w WHERE NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = $1::oid AND t.tgname = w)) AS missing,
+            array(SELECT t.tgname::text FROM pg_trigger t WHERE t.tgrelid = $1::oid AND t.tgname = ANY($2::text[]) AND t.tgenabled IN ('D', 'R')) AS off,
+            to_regprocedure($3) IS NOT NULL AS fn`,
+    [plan.info.oid, wanted, `${fn}()`],
+  );
+  const { missing, off } = r.rows[0];
+  if (!r.rows[0].fn) return `the capture function ${plan.table.schema}.${n.functionName} is gone`;
+  if (missing.length > 0) return `the capture trigger${missing.length === 1 ? '' : 's'} ${missing.join(', ')} of ${displayTable(plan.table)} ${missing.length === 1 ? 'is' : 'are'} gone`;
+  if (off.length > 0) return `the capture trigger${off.length === 1 ? '' : 's'} ${off.join(', ')} of ${displayTable(plan.table)} ${off.length === 1 ? 'is' : 'are'} disabled, or fire${off.length === 1 ? 's' : ''} only in replica sessions`;
+  return null;
+}
+
+/** A partitioned table's leaf partitions (oids, sorted, comma-separated); '' for a plain table. */
+export async function partitionLeaves(db: Queryable, plan: TablePlan): Promise<string> {
+  if (statementLevel(plan)) return '';
+  const r = await db.query<{ leaves: string | null }>(`SELECT string_agg(relid::oid::int8::text, ',' ORDER BY relid::oid::int8) AS leaves FROM pg_partition_tree($1::oid) WHERE isleaf`, [plan.info.oid]);
+  return r.rows[0].leaves ?? '';
+}
+
 /** The DDL of a table's change capture, in order (run in one transaction; `install --print-sql` prints it). */
 export function captureStatements(plan: TablePlan, channel: string): string[] {
   const n = captureNames(channel);

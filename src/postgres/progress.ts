@@ -43,6 +43,8 @@ export function workerSchemaStatements(): string[] {
     // The key that authenticates the run's checkpoints in Kafka (kafka/offsets.ts), and the history of
     // the database (system identifier and timeline) the last session ran on.
     `ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS checkpoint_key text, ADD COLUMN IF NOT EXISTS origin text`,
+    // More of what the records were written with: a change of any leaves records no later one replaces.
+    `ALTER TABLE ${T} ADD COLUMN IF NOT EXISTS format text, ADD COLUMN IF NOT EXISTS partitions int, ADD COLUMN IF NOT EXISTS topic_id text, ADD COLUMN IF NOT EXISTS leaves text`,
     ...requestsTableStatements(),
     // Change-log entries the drain could not read (a key of the wrong shape: not written by the
     // connector's trigger), set aside with the reason rather than failing the connector.
@@ -104,6 +106,10 @@ export interface ProgressRow {
   resnapshot_rows: string;
   checkpoint_key: string;
   origin: string | null;
+  format: string | null;
+  partitions: number | null;
+  topic_id: string | null;
+  leaves: string | null;
 }
 
 /** The connector's progress row, created (empty: pending snapshot, a new run) when it has none, or given a run when it has none yet. */
@@ -115,7 +121,7 @@ export async function selectOrInsertProgress(db: Queryable, connector: string, n
     [connector, newRun, newKey],
   );
   const r = await db.query<ProgressRow>(
-    `SELECT snapshot_state, snapshot_key, snapshot_rows::text, watermark, topic, table_oid::text, table_name, channel, run, commit_seq::text, key_columns, resnapshot_id::text, resnapshot_key, resnapshot_rows::text, checkpoint_key, origin FROM ${T} WHERE connector = $1`,
+    `SELECT snapshot_state, snapshot_key, snapshot_rows::text, watermark, topic, table_oid::text, table_name, channel, run, commit_seq::text, key_columns, resnapshot_id::text, resnapshot_key, resnapshot_rows::text, checkpoint_key, origin, format, partitions, topic_id, leaves FROM ${T} WHERE connector = $1`,
     [connector],
   );
   return r.rows[0];
@@ -139,10 +145,15 @@ export async function updateOrigin(db: Queryable, connector: string, origin: str
   await db.query(`UPDATE ${T} SET origin = $2 WHERE connector = $1`, [connector, origin]);
 }
 
-export async function updateIdentity(db: Queryable, connector: string, id: { topic: string; tableOid: number; tableName: string; channel: string | null; key: string }): Promise<void> {
-  await db.query(`UPDATE ${T} SET topic = $2, table_oid = $3, table_name = $4, channel = $5, key_columns = $6, updated_at = now() WHERE connector = $1`, [
-    connector, id.topic, id.tableOid, id.tableName, id.channel, id.key,
-  ]);
+export async function updateIdentity(
+  db: Queryable,
+  connector: string,
+  id: { topic: string; tableOid: number; tableName: string; channel: string | null; key: string; format: string | null; partitions: number | null; topicId: string | null; leaves: string | null },
+): Promise<void> {
+  await db.query(
+    `UPDATE ${T} SET topic = $2, table_oid = $3, table_name = $4, channel = $5, key_columns = $6, format = $7, partitions = $8, topic_id = $9, leaves = $10, updated_at = now() WHERE connector = $1`,
+    [connector, id.topic, id.tableOid, id.tableName, id.channel, id.key, id.format, id.partitions, id.topicId, id.leaves],
+  );
 }
 
 /** Forgets the snapshot and the watermark and starts a new run (the row stays). */

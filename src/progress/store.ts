@@ -26,6 +26,13 @@ export interface Identity {
   channel: string | null;
   /** The primary key the records are keyed by, "id bigint, tenant text" ('' when not known: progress from before it was stored). */
   key: string;
+  /** sink.format the records were written in (null: not known, progress from before it was stored). */
+  format: string | null;
+  /** The topic's partition count, and its id (Kafka's topic UUID: another when the topic was deleted and created again). */
+  partitions: number | null;
+  topicId: string | null;
+  /** A partitioned table's leaf partitions (oids, sorted, comma-separated); '' for a plain table. */
+  leaves: string | null;
 }
 
 /** Where the connector stands after its last committed batch. */
@@ -118,7 +125,10 @@ export class ProgressStore {
     const identity =
       row.topic === null || row.table_oid === null
         ? null
-        : { topic: row.topic, tableOid: Number(row.table_oid), tableName: row.table_name ?? '', channel: row.channel, key: row.key_columns ?? '' };
+        : {
+            topic: row.topic, tableOid: Number(row.table_oid), tableName: row.table_name ?? '', channel: row.channel, key: row.key_columns ?? '',
+            format: row.format, partitions: row.partitions === null ? null : Number(row.partitions), topicId: row.topic_id, leaves: row.leaves,
+          };
     const position: Position = {
       run: row.run as string,
       commit: Number(row.commit_seq),
@@ -209,12 +219,30 @@ export function newCheckpointKey(): string {
   return randomBytes(32).toString('hex');
 }
 
-/** What differs between the identity of the stored progress and the one now, in words; [] when nothing. */
+/**
+ * What differs between the identity of the stored progress and the one now that means the topic
+ * must start over (a new snapshot of a new run), in words; [] when nothing.
+ */
 export function identityChanges(before: Identity | null, now: Identity): string[] {
   if (before === null) return [];
   const out: string[] = [];
   if (before.topic !== now.topic) out.push(`topic ${before.topic} -> ${now.topic}`);
+  else if (before.topicId !== null && now.topicId !== null && before.topicId !== now.topicId) out.push(`topic ${now.topic} was deleted and created again (id ${before.topicId} -> ${now.topicId})`);
   if (before.tableOid !== now.tableOid) out.push(`table ${before.tableName} (oid ${before.tableOid}) -> ${now.tableName} (oid ${now.tableOid})`);
   if (before.channel !== now.channel) out.push(`change capture ${before.channel ?? 'off'} -> ${now.channel ?? 'off'}`);
+  return out;
+}
+
+/**
+ * What differs that leaves records in the topic no later record replaces (keys in another format or
+ * in another partition, rows gone without a trigger), in words; [] when nothing. Each needs a
+ * repairing re-snapshot (and so does a table dropped and created again: connector.ts).
+ */
+export function identityDrift(before: Identity | null, now: Identity): string[] {
+  if (before === null) return [];
+  const out: string[] = [];
+  if (before.format !== null && now.format !== null && before.format !== now.format) out.push(`sink.format ${before.format} -> ${now.format}: the keys in the topic are written differently now`);
+  if (before.partitions !== null && now.partitions !== null && before.partitions !== now.partitions) out.push(`the topic's partitions ${before.partitions} -> ${now.partitions}: keys go to other partitions now`);
+  if (before.leaves !== null && now.leaves !== null && before.leaves !== now.leaves && before.tableOid === now.tableOid) out.push('the partitions of the table changed (ATTACH, DETACH or DROP PARTITION fire no trigger)');
   return out;
 }

@@ -220,13 +220,13 @@ describe('the core, in process', () => {
     const first = await store.loadOrCreate();
     expect(first.run).to.match(/^[0-9a-f]{16}$/);
     await store.advance({ snapshotState: 'running', snapshotKey: ['a', '7'], snapshotRows: 7 });
-    await store.saveIdentity({ topic: 't', tableOid: 1, tableName: 'public.orders', channel: null, key: 'id bigint' });
+    await store.saveIdentity({ topic: 't', tableOid: 1, tableName: 'public.orders', channel: null, key: 'id bigint', format: null, partitions: null, topicId: null, leaves: null });
     expect(await store.loadOrCreate()).to.deep.include({ snapshotState: 'running', snapshotKey: ['a', '7'], snapshotRows: 7, commit: 1, run: first.run });
     await store.reset();
     const after = await store.loadOrCreate();
     expect(after).to.deep.include({ snapshotState: 'pending', snapshotKey: null, commit: 0 });
     expect(after.run, 'a reset starts a new run').to.not.equal(first.run);
-    expect(after.identity).to.deep.equal({ topic: 't', tableOid: 1, tableName: 'public.orders', channel: null, key: 'id bigint' });
+    expect(after.identity).to.deep.equal({ topic: 't', tableOid: 1, tableName: 'public.orders', channel: null, key: 'id bigint', format: null, partitions: null, topicId: null, leaves: null });
   });
 
   it('keeps a later position when an earlier one arrives late (a fenced worker finishing a write), and adopts a checkpoint only when it is ahead and of its run', async () => {

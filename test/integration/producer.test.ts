@@ -94,7 +94,7 @@ describe('the Kafka producer', () => {
       await old.connect();
       await old.publish([row(1), row(2)], cp(1));
       expect(outcomes).to.deep.equal(['committed']);
-      expect((await readLastCheckpoint(settings, offsetsTopic, 'c', key)).checkpoint).to.deep.equal(cp(1));
+      expect((await readLastCheckpoint(settings, offsetsTopic, 'c', { run: 'run', checkpointKey: key })).checkpoint).to.deep.equal(cp(1));
 
       await next.connect(); // fences the old producer
       const err = await old.publish([row(3)], cp(2)).then(() => null, (e: unknown) => e);
@@ -121,8 +121,8 @@ describe('the Kafka producer', () => {
       await other.close();
     }
     expect((await readTopic(topic)).map((r) => r.key).sort()).to.deep.equal(['{"id":1}', '{"id":2}', '{"id":4}']);
-    expect((await readLastCheckpoint(settings, offsetsTopic, 'c', key)).checkpoint).to.deep.equal(cp(2));
-    expect((await readLastCheckpoint(settings, offsetsTopic, 'nobody', key)).checkpoint).to.equal(null);
+    expect((await readLastCheckpoint(settings, offsetsTopic, 'c', { run: 'run', checkpointKey: key })).checkpoint).to.deep.equal(cp(2));
+    expect((await readLastCheckpoint(settings, offsetsTopic, 'nobody', { run: 'run', checkpointKey: key })).checkpoint).to.equal(null);
   });
 
   it('trusts only the checkpoints the connector\'s own run wrote: a record outside a transaction, of another shape or without the run\'s MAC is skipped, and the last authentic one counts', async () => {
@@ -149,7 +149,7 @@ describe('the Kafka producer', () => {
     } finally {
       await other.close();
     }
-    const last = await readLastCheckpoint(settings, offsetsTopic, 'c', key);
+    const last = await readLastCheckpoint(settings, offsetsTopic, 'c', { run: 'run', checkpointKey: key });
     expect(last.checkpoint).to.deep.equal(cp(3));
     expect(last.ignored.map((r) => r.why)).to.deep.equal([
       'not a checkpoint of format 1',

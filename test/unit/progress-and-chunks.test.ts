@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { chunkRecords, recordBytes } from '../../src/kafka/producer';
 import { RecordBuilder, type KafkaRecord } from '../../src/kafka/records';
-import { identityChanges, type Identity } from '../../src/progress/store';
+import { identityChanges, identityDrift, type Identity } from '../../src/progress/store';
 
 describe('stored progress identity', () => {
-  const base: Identity = { topic: 'orders', tableOid: 42, tableName: 'public.orders', channel: 'ch', key: 'id bigint' };
+  const base: Identity = { topic: 'orders', tableOid: 42, tableName: 'public.orders', channel: 'ch', key: 'id bigint', format: null, partitions: null, topicId: null, leaves: null };
 
   it('sees no change on the first run or when nothing changed', () => {
     expect(identityChanges(null, base)).to.deep.equal([]);
@@ -17,6 +17,22 @@ describe('stored progress identity', () => {
       'table public.orders (oid 42) -> public.orders (oid 43)',
       'change capture ch -> off',
     ]);
+  });
+});
+
+describe('stored progress identity: what a repair must mend', () => {
+  const base: Identity = { topic: 'orders', tableOid: 42, tableName: 'public.orders', channel: 'ch', key: 'id bigint', format: 'json', partitions: 1, topicId: 'a', leaves: '' };
+
+  it('starts over for a topic deleted and created again (another id), not for an id not known before', () => {
+    expect(identityChanges(base, { ...base, topicId: 'b' })).to.deep.equal(['topic orders was deleted and created again (id a -> b)']);
+    expect(identityChanges({ ...base, topicId: null }, base)).to.deep.equal([]);
+  });
+
+  it('names a changed format, partition count or set of partitions of the table, and nothing not known before', () => {
+    expect(identityDrift(base, { ...base, format: 'debezium', partitions: 3, leaves: '1,2' })).to.have.length(3);
+    expect(identityDrift({ ...base, format: null, partitions: null, leaves: null }, base)).to.deep.equal([]);
+    expect(identityDrift(null, base)).to.deep.equal([]);
+    expect(identityDrift(base, { ...base, tableOid: 43, leaves: '9' }), 'another table: a reset, not drift of its partitions').to.deep.equal([]);
   });
 });
 
