@@ -36,14 +36,16 @@ typecheck: install ## tsc --noEmit (strict)
 unit: build ## unit tests (no services)
 	npx mocha --config .mocharc.unit.json
 
-services-up: install ## start PostgreSQL (if none answers) and Apache Kafka (fetched from Maven Central) on 127.0.0.1
+services-up: install ## start PostgreSQL (if none answers), Apache Kafka (from Maven Central) and PgBouncer (Debian's) on 127.0.0.1
 	scripts/postgres/up.sh
 	scripts/kafka/up.sh
+	scripts/pgbouncer/up.sh
 	scripts/connect/fetch.sh
 	scripts/flink/fetch.sh
 
-services-down: ## stop the Kafka broker (and a private PostgreSQL cluster, if this project started one)
+services-down: ## stop the Kafka broker, the PgBouncers (and a private PostgreSQL cluster, if this project started one)
 	scripts/kafka/down.sh
+	scripts/pgbouncer/down.sh
 	scripts/postgres/down.sh
 
 integration: build services-up ## integration tests against the real PostgreSQL and Kafka

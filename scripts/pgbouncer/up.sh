@@ -87,6 +87,9 @@ default_pool_size = 20
 server_idle_timeout = 5
 ;; A failed server login (a database not created yet) blocks its pool this long.
 server_login_retry = 1
+;; Any role but postgres (looked up by auth_query) naming a database that does not exist waits this long, then gets
+;; "query_wait_timeout" (default 120 s); postgres gets "database ... does not exist" at once.
+query_wait_timeout = 10
 log_connections = 0
 log_disconnections = 0
 ${RUN_AS:+user = $RUN_AS}

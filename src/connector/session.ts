@@ -18,8 +18,9 @@ import type { Client, Notification } from 'pg';
 import { lowerIdleFlag, raiseIdleFlag } from '../postgres/capture';
 import { destroyClient, endWithin } from '../postgres/connect';
 import { ownershipLockKey } from '../postgres/names';
-import { listen, listeningChannels, lockHolder, openWatchedSession, ping, tryAdvisoryLock, unlisten, unlockAdvisory, type LockHolder } from '../postgres/control';
-import { RetriableError } from '../util/errors';
+import { listen, listeningChannels, lockHolder, openWatchedSession, ping, probeConnection, transactionPoolingProblem, tryAdvisoryLock, unlisten, unlockAdvisory, type LockHolder } from '../postgres/control';
+import { FatalError, RetriableError } from '../util/errors';
+import type { Queryable } from '../postgres/queries';
 import { CONTROL_CLOSE_MS, frozenOwnerTimeoutMs, ORPHAN_TAKEOVER_MS, OWNERSHIP_POLL_MS } from '../timings';
 import { sleep } from '../util/retry';
 
@@ -39,6 +40,8 @@ export class ControlHub {
     private readonly heartbeatMs: number,
     /** This replica's id: in the session's application_name, so that any replica can name a connector's owner. */
     private readonly replica: string | null = null,
+    /** A second connection to the database for the pooler probe (a connection of the data pool: no extra session). */
+    private readonly probe: <T>(fn: (other: Queryable) => Promise<T>) => Promise<T> = probeConnection(url, { applicationName: controlApplicationName(replica) }),
   ) {}
 
   /** The connection, opened on first use (one open at a time, whoever asks). */
@@ -54,6 +57,15 @@ export class ControlHub {
       { applicationName: controlApplicationName(this.replica), nameDatabase: true, queryTimeoutMs: Math.max(5000, this.heartbeatMs) },
       frozenOwnerTimeoutMs(this.heartbeatMs),
     );
+    // Its locks and LISTENs need one server session for as long as it lives: not through a transaction pooler.
+    const pooled = await transactionPoolingProblem(client, this.probe).catch((err: unknown) => {
+      destroyClient(client);
+      throw err;
+    });
+    if (pooled) {
+      destroyClient(client);
+      throw new FatalError(pooled);
+    }
     client.on('error', (err) => this.lost(client, new RetriableError(`control connection failed: ${err.message}`, err)));
     client.on('end', () => this.lost(client, new RetriableError('control connection closed')));
     client.on('notification', (n: Notification) => {

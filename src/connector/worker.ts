@@ -48,7 +48,8 @@ export class Worker {
     for (const c of config.connectors) {
       if (this.databases.has(c.databaseUrl)) continue;
       const heartbeatMs = Math.min(...config.connectors.filter((x) => x.databaseUrl === c.databaseUrl).map((x) => x.heartbeatIntervalMs));
-      this.databases.set(c.databaseUrl, { control: new ControlHub(c.databaseUrl, heartbeatMs, replica), data: new DataPool(c.databaseUrl, config.dataPoolSize, logger) });
+      const data = new DataPool(c.databaseUrl, config.dataPoolSize, logger);
+      this.databases.set(c.databaseUrl, { control: new ControlHub(c.databaseUrl, heartbeatMs, replica, (fn) => data.withClient(fn)), data });
     }
     this.connectors = config.connectors.map(
       (c) => new Connector(c, config.kafka, this.events, logger.child({ connector: c.name }), this.databases.get(c.databaseUrl) as DatabaseLink, this.membership),

@@ -9,6 +9,7 @@ import { connect, describeDatabase } from './connect';
 import { introspectTable } from './introspect';
 import { planTable, type TablePlan } from './plan';
 import { missingRights } from './rights';
+import { probeConnection, transactionPoolingProblem } from './control';
 
 export interface PreflightResult {
   connector: string;
@@ -37,7 +38,8 @@ export async function preflightAll(connectors: ConnectorConfig[], connectTimeout
         return;
       }
       try {
-        for (const cfg of group) results.set(cfg.name, await preflightOn(db, cfg));
+        const pooled = await transactionPoolingProblem(db, probeConnection(url, { applicationName: 'pg-kafka-cdc preflight', connectTimeoutMs })).catch(() => null);
+        for (const cfg of group) results.set(cfg.name, pooled ? { ...base(cfg), problems: [`${cfg.file}: /source/database: ${pooled}`] } : await preflightOn(db, cfg));
       } finally {
         await db.end().catch(() => undefined);
       }

@@ -33,7 +33,7 @@ export async function itemsScenario(
     worker: opts.worker,
   });
   const workers: WorkerProcess[] = [];
-  return {
+  const scenario: Scenario = {
     db,
     topic,
     name,
@@ -41,7 +41,7 @@ export async function itemsScenario(
     port,
     workers,
     startWorker(env = {}) {
-      const w = WorkerProcess.start(workerFile, port, env);
+      const w = WorkerProcess.start(scenario.workerFile, port, env);
       workers.push(w);
       return w;
     },
@@ -50,6 +50,7 @@ export async function itemsScenario(
       await db.close();
     },
   };
+  return scenario;
 }
 
 /**

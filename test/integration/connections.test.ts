@@ -47,7 +47,7 @@ describe('connections per replica', function () {
         worker: { postgres: { data_pool_size: POOL } },
         connectors: tables.map((t) => ({ name: t, source: { table_name: t, notification: {} }, sink: { topic: topics.get(t), delivery: 'at_least_once' } })),
       });
-      const sessions = async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'pg-kafka-cdc%' OR application_name LIKE 'pgkc member%'`))[0].n;
+      const sessions = async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND (application_name LIKE 'pg-kafka-cdc%' OR application_name LIKE 'pgkc member%')`))[0].n;
       let peak = 0;
       let sampling = true;
       const sampler = (async () => {
