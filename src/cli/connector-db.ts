@@ -2,7 +2,7 @@
 import type { Client } from 'pg';
 import { loadWorkerConfig, type Env } from '../config/load';
 import type { ConnectorConfig, WorkerConfig } from '../config/types';
-import { connect, describeDatabase } from '../postgres/connect';
+import { connect, describeDatabase } from '../postgres/connection';
 import { ConfigError, describeError, problemsFound } from '../util/errors';
 
 /**

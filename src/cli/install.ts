@@ -13,9 +13,10 @@ import { planTable } from '../postgres/plan';
 import { workerSchemaStatements } from '../postgres/progress';
 import { grantStatements } from '../postgres/rights';
 import { displayTable } from '../postgres/sql';
-import { DDL_LOCK, inDdlTransaction } from '../postgres/transaction';
+import { ddlScript, runDdlScript } from '../postgres/ddl';
 import { describeError } from '../util/errors';
 import { databaseUrlFromEnv, loadOrReport, unknownConnector, withDatabase } from './connector-db';
+import { isInsufficientPrivilege } from '../postgres/sqlstate';
 
 export interface InstallOptions {
   connector: string | null;
@@ -58,22 +59,18 @@ async function installOne(cfg: ConnectorConfig, url: string, opts: InstallOption
       ...(role !== null ? grantStatements(role, plan, cfg.channel) : []),
     ];
     const what = `connector ${cfg.name}: ${displayTable(plan.table)}${cfg.channel ? `, change capture on channel ${cfg.channel}` : ''}${role ? `, rights for role ${role}` : ''}`;
+    const script = ddlScript(statements, { lockTimeout: '10s' });
     if (opts.printSql) {
       out(`-- pg-kafka-cdc install, ${what}`);
-      out('BEGIN;');
-      out(`SELECT pg_advisory_xact_lock(${DDL_LOCK}); -- serialises with the workers' own DDL`);
-      for (const s of statements) out(`${s};`);
-      out('COMMIT;');
+      for (const s of script) out(`${s};`);
       out('');
       return 0;
     }
     try {
-      await inDdlTransaction(db, async () => {
-        for (const s of statements) await db.query(s);
-      }, { lockTimeout: '10s' });
+      await runDdlScript(db, script);
     } catch (e) {
       err(`install of ${cfg.name} failed, nothing was changed: ${describeError(e)}`);
-      if ((e as { code?: unknown }).code === '42501') err('  run install as the owner of the table (to create its triggers) with the right to create the schema kafka_cdc, or give --database-url-env with such a user\'s URL');
+      if (isInsufficientPrivilege(e)) err('  run install as the owner of the table (to create its triggers) with the right to create the schema kafka_cdc, or give --database-url-env with such a user\'s URL');
       return 1;
     }
     out(`installed ${what}${role === null ? ' (no role to grant to: the database URL names no user; give --grant-to)' : ''}`);

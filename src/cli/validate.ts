@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { inspectWorkerConfig, type Env } from '../config/load';
 import type { WorkerConfig } from '../config/types';
-import { preflightAll, type PreflightResult } from '../postgres/preflight';
+import { preflightAll, type PreflightResult } from './preflight';
 import { displayTable } from '../postgres/sql';
 import { transactionLogFacts, transactionProblem } from '../kafka/topics';
 import { describeError, problemsFound } from '../util/errors';

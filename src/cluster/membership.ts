@@ -26,8 +26,8 @@ import * as os from 'node:os';
 import type { Client } from 'pg';
 import type { EventBus } from '../observe/events';
 import type { Logger } from '../observe/logger';
-import { endWithin } from '../postgres/connect';
-import { openWatchedSession } from '../postgres/control';
+import { endWithin } from '../postgres/connection';
+import { openWatchedSession, sessionsNamed } from '../postgres/control';
 import { describeError } from '../util/errors';
 import { MEMBERSHIP_REFRESH_MS, MEMBER_SESSION_IDLE_MS, READY_SHARE_WAIT_MS } from '../timings';
 
@@ -180,12 +180,7 @@ export class Membership {
   private async count(databaseUrl: string): Promise<void> {
     try {
       if (!this.client) await this.join(databaseUrl);
-      const r = await (this.client as Client).query<{ id: string }>(
-        `SELECT DISTINCT substr(application_name, $2) AS id FROM pg_stat_activity
-          WHERE datname = current_database() AND starts_with(application_name, $1) ORDER BY 1`,
-        [`${PREFIX} ${this.group} `, `${PREFIX} ${this.group} `.length + 1],
-      );
-      const members = r.rows.map((x) => x.id);
+      const members = await sessionsNamed(this.client as Client, `${PREFIX} ${this.group} `);
       if (!members.includes(this.replica)) members.push(this.replica);
       members.sort();
       if (members.join() !== this.members.join()) this.log.info({ members, share: shareOf(this.connectors.length, members.length, members.indexOf(this.replica)) }, 'replicas of this deployment changed');

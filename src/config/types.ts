@@ -3,7 +3,8 @@
  * *_env fields resolved. The raw shapes mirror schemas/*.schema.json one to one (a unit test
  * checks the keys agree); the resolved shapes are what connectors run with.
  */
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+import type { LogLevel } from '../observe/logger';
+export type { LogLevel };
 /** exactly_once: Kafka transactions that carry the position; at_least_once: a crash can repeat a batch. */
 export type Delivery = 'exactly_once' | 'at_least_once';
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -59,11 +60,9 @@ export interface KafkaSettings {
   sasl?: { mechanism: SaslMechanism; username: string; password: string };
 }
 
-/** A table reference split into schema (null: resolved by search_path) and name. */
-export interface TableName {
-  schema: string | null;
-  name: string;
-}
+import type { TableName } from '../postgres/sql';
+import type { FormatName as RecordFormat } from '../format/format';
+export type { TableName, RecordFormat };
 
 export interface ConnectorConfig {
   name: string;
@@ -107,4 +106,3 @@ export interface WorkerConfig {
   connectors: ConnectorConfig[];
 }
 
-export type RecordFormat = 'json' | 'connect_json' | 'debezium';

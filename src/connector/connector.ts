@@ -20,12 +20,12 @@ import { databaseOrigin, ensureWorkerSchema, updateOrigin } from '../postgres/pr
 import { insertRequest, openRequests } from '../postgres/requests';
 import { missingRights } from '../postgres/rights';
 import { introspectTable } from '../postgres/introspect';
-import { recordEnvelope } from '../postgres/formats';
+import { formatOf } from '../format';
 import { VERSION } from '../version';
 import { keySignature, planTable, type TablePlan } from '../postgres/plan';
 import { tableStatements, type TableStatements } from '../postgres/queries';
 import { identityChanges, identityDrift, ProgressStore, type Identity, type Progress } from '../progress/store';
-import { describeError, FatalError, isRetriable, RetriableError } from '../util/errors';
+import { describeError, FatalError, RetriableError } from '../util/errors';
 import { Backoff, sleep } from '../util/retry';
 import { FAILED_RETRY_MS, STOP_GRACE_MS } from '../timings';
 import { BacklogMonitor } from './backlog';
@@ -33,11 +33,12 @@ import { DrainFloor } from './drain-floor';
 import { captureModeOf, type CaptureMode, type OrdinalCapture, type SessionContext, type TriggerCapture } from './context';
 import { ControlSession, type ControlHub, type OwnershipGate } from './session';
 import type { DataPool, DataScope } from '../postgres/pool';
-import type { Queryable } from '../postgres/queries';
+import type { Queryable } from '../postgres/connection';
 import { Resnapshots } from './resnapshot';
 import { runSnapshot } from './snapshot';
 import { drainChanges, pollByOrdinal } from './stream';
 import { displayTable } from '../postgres/sql';
+import { isInsufficientPrivilege, isRetriable, isUndefinedObject, sqlstateOf } from '../postgres/sqlstate';
 
 
 /** The connector's part in spreading connectors over replicas (cluster/membership.ts); absent: take every connector it can. */
@@ -231,9 +232,10 @@ export class Connector {
       progressStore = progress;
       await publisher.connect(); // exactly_once: fences every earlier owner first
       const state = await this.recover(data, progress, mode, plan);
-      const records = new RecordBuilder(cfg.topic, cfg.name, state.run, recordEnvelope(plan, VERSION));
+      const format = formatOf(cfg.format);
+      const records = new RecordBuilder(cfg.topic, cfg.name, state.run, format.encoder({ plan, connector: cfg.name, version: VERSION }));
       const ctx: SessionContext = {
-        cfg, kafka: this.kafka, plan, statements, data, control, publisher, records, progress, events: this.events, log: this.log, signal,
+        cfg, kafka: this.kafka, plan, format, statements, data, control, publisher, records, progress, events: this.events, log: this.log, signal,
         madeProgress: () => this.madeProgress(),
         checkSchema: () => this.checkSchema(data, plan),
       };
@@ -256,7 +258,7 @@ export class Connector {
       // PostgreSQL's words about an alias (the plan of this session is what went stale).
       if (planned && isUndefinedObject(err)) await this.checkSchema(data, planned);
       // A grant revoked meanwhile: say which and how to give it back, rather than "permission denied".
-      if (planned && (err as { code?: unknown })?.code === '42501') await this.checkRights(data, planned);
+      if (planned && isInsufficientPrivilege(err)) await this.checkRights(data, planned);
       throw err;
     } finally {
       this.closeSession = null;
@@ -313,7 +315,7 @@ export class Connector {
   private async plan(data: Queryable): Promise<{ plan: TablePlan; statements: TableStatements; mode: CaptureMode }> {
     const { cfg } = this;
     const planned = await this.replan(data);
-    const statements = tableStatements(planned, cfg.channel ? captureNames(cfg.channel).logTable : null);
+    const statements = tableStatements(planned, cfg.channel ? captureNames(cfg.channel).logTable : null, formatOf(cfg.format));
     return { plan: planned, statements, mode: captureModeOf(cfg.channel, statements, this.floor) };
   }
 
@@ -549,11 +551,6 @@ export class Connector {
   }
 }
 
-/** PostgreSQL's undefined_column and undefined_table. */
-function isUndefinedObject(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return code === '42703' || code === '42P01';
-}
 
 /** A changed primary key: the topic's records are keyed by the old one, and those keys would never get their tombstones. */
 function keyChanged(topic: string, table: string, before: string, after: string): FatalError {
@@ -563,8 +560,11 @@ function keyChanged(topic: string, table: string, before: string, after: string)
   );
 }
 
+/** What failed: kafka, config (an operator must act), postgres (a SQLSTATE or a database connection), or internal (anything else: a bug). */
 function errorKind(err: unknown): string {
   if (err instanceof KafkaError) return 'kafka';
   if (err instanceof FatalError) return 'config';
-  return 'postgres';
+  if (sqlstateOf(err) !== null || err instanceof RetriableError) return 'postgres';
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? 'postgres' : 'internal';
 }

@@ -4,6 +4,7 @@ import type { RecordPublisher } from '../kafka/producer';
 import type { RecordBuilder } from '../kafka/records';
 import type { EventBus } from '../observe/events';
 import type { Logger } from '../observe/logger';
+import type { RecordFormat } from '../format/format';
 import type { TablePlan } from '../postgres/plan';
 import type { DataScope } from '../postgres/pool';
 import type { ChangeLogStatements, OrdinalStatements, TableStatements } from '../postgres/queries';
@@ -16,6 +17,8 @@ export interface SessionContext {
   /** The worker's Kafka settings (a repairing re-snapshot reads the topic). */
   kafka: KafkaSettings;
   plan: TablePlan;
+  /** How records are rendered (sink.format): its SQL side and its encoder. */
+  format: RecordFormat;
   /** The statements of the connector's table (SQL lives in postgres/). */
   statements: TableStatements;
   /** The data connections of the connector's database (a pool shared by its connectors): every read, and progress writes. */

@@ -29,10 +29,11 @@ import { countOf, type KafkaRecord } from '../kafka/records';
 import { readLiveKeys } from '../kafka/live-keys';
 import { partitionFor } from '../kafka/producer';
 import type { ResnapshotPosition } from '../progress/store';
-import type { Queryable } from '../postgres/queries';
+import type { Queryable } from '../postgres/connection';
 import { describeError } from '../util/errors';
 import { MAX_REQUEST_ATTEMPTS, RESNAPSHOT_CHECK_MS, RESNAPSHOT_PAGE_TIMEOUT_MS } from '../timings';
 import type { SessionContext } from './context';
+import { isInfrastructureFailure, isStatementTimeout, sqlstateOf } from '../postgres/sqlstate';
 
 interface Active {
   request: SnapshotRequest;
@@ -113,7 +114,7 @@ export class Resnapshots {
       page = await a.page(data, a.limit, a.key);
     } catch (err) {
       if (!isPredicateFailure(err)) throw err;
-      if ((err as { code?: unknown }).code === '57014' && a.limit > 1) {
+      if (isStatementTimeout(err) && a.limit > 1) {
         // The server cancelled the page as too slow: read fewer rows per page from now on.
         a.limit = Math.max(1, Math.floor(a.limit / 2));
         this.ctx.log.warn({ request: a.request.id, rowsPerPage: a.limit, timeoutMs: RESNAPSHOT_PAGE_TIMEOUT_MS }, 're-snapshot page took too long; reading fewer rows per page');
@@ -177,7 +178,7 @@ export class Resnapshots {
   private async begin(request: SnapshotRequest, from: ResnapshotPosition): Promise<boolean> {
     const { data, plan, progress, log, cfg } = this.ctx;
     let estimated = plan.info.estimatedRows;
-    let page = wholeTable(snapshotStatements(plan).page);
+    let page = wholeTable(snapshotStatements(plan, this.ctx.format).page);
     const refuse = async (why: string) => {
       this.active = { request, page, key: null, rows: 0, estimated: 0, limit: cfg.snapshotBatchSize, repair: null };
       await this.end('failed', why);
@@ -192,7 +193,7 @@ export class Resnapshots {
       else {
         const checked = await checkExpression(data, plan.table, request.predicate, { requester: request.requestedBy, allowStableDateTime: true });
         estimated = await estimateMatches(data, plan.table, checked);
-        page = filteredSnapshotStatements(plan, checked, RESNAPSHOT_PAGE_TIMEOUT_MS).page;
+        page = filteredSnapshotStatements(plan, this.ctx.format, checked, RESNAPSHOT_PAGE_TIMEOUT_MS).page;
       }
     } catch (err) {
       if (err instanceof ExpressionRefused) return refuse(`its predicate ${err.message}`);
@@ -264,8 +265,5 @@ export class Resnapshots {
  * but for those few: a request must end failed, never send the session round a retry loop.
  */
 export function isPredicateFailure(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return false;
-  if (['08', '58'].includes(code.slice(0, 2))) return false; // connection exceptions, system errors (I/O)
-  return !['57P01', '57P02', '57P03', '53300', '40001', '40P01', '55P03'].includes(code); // shutdown, too many connections, serialization, deadlock, lock
+  return sqlstateOf(err) !== null && !isInfrastructureFailure(err);
 }

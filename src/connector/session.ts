@@ -16,13 +16,14 @@
  */
 import type { Client, Notification } from 'pg';
 import { lowerIdleFlag, raiseIdleFlag } from '../postgres/capture';
-import { destroyClient, endWithin } from '../postgres/connect';
+import { destroyClient, endWithin } from '../postgres/connection';
 import { ownershipLockKey } from '../postgres/names';
 import { listen, listeningChannels, lockHolder, openWatchedSession, ping, probeConnection, transactionPoolingProblem, tryAdvisoryLock, unlisten, unlockAdvisory, type LockHolder } from '../postgres/control';
 import { FatalError, RetriableError } from '../util/errors';
-import type { Queryable } from '../postgres/queries';
+import type { Queryable } from '../postgres/connection';
 import { CONTROL_CLOSE_MS, frozenOwnerTimeoutMs, ORPHAN_TAKEOVER_MS, OWNERSHIP_POLL_MS } from '../timings';
 import { sleep } from '../util/retry';
+import { sqlstateOf } from '../postgres/sqlstate';
 
 /** The shared control connection of one database. */
 export class ControlHub {
@@ -106,7 +107,7 @@ export class ControlHub {
       // A failure without a PostgreSQL error code is the connection's (a client-side timeout, a
       // reset): a statement may still run on the server, a lock be granted after we gave up on it.
       // The connection goes, and every lock with it; the heartbeat could not tell, being queued too.
-      if ((err as { code?: unknown })?.code === undefined && !(err instanceof RetriableError)) this.lost(client, new RetriableError(`control statement failed: ${(err as Error).message}`, err));
+      if (sqlstateOf(err) === null && !(err instanceof RetriableError)) this.lost(client, new RetriableError(`control statement failed: ${(err as Error).message}`, err));
       throw err;
     } finally {
       this.inFlight -= 1;

@@ -20,6 +20,7 @@ import { IDLE_LOCK_WAIT_MS, RESNAPSHOT_CHECK_MS, SCHEMA_CHECK_MS } from '../timi
 import { sleep } from '../util/retry';
 import type { OrdinalCapture, SessionContext, TriggerCapture } from './context';
 import type { Resnapshots } from './resnapshot';
+import { isCastFailure } from '../postgres/sqlstate';
 
 
 
@@ -36,7 +37,7 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
     try {
       read = await log.drain(data, cfg.captureBatchSize, inFlight, mode.floor.seq);
     } catch (err) {
-      if (!isKeyCastFailure(err) || !(await setAsideUnreadable(ctx, log, inFlight, mode.floor.seq))) throw err;
+      if (!isCastFailure(err) || !(await setAsideUnreadable(ctx, log, inFlight, mode.floor.seq))) throw err;
       read = await log.drain(data, cfg.captureBatchSize, inFlight, mode.floor.seq);
     }
     let rows = read.rows;
@@ -129,11 +130,6 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
   if (prefetched) await prefetched.catch(() => undefined);
 }
 
-/** A data exception (a text that is not a value of the key's type) or an impossible cast: the drain met a key it cannot read. */
-function isKeyCastFailure(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === 'string' && (code.startsWith('22') || code === '42804' || code === '42846');
-}
 
 /** Finds the entries of the next batch whose key cannot be read, and sets them aside; false when there are none (the failure was something else). */
 async function setAsideUnreadable(ctx: SessionContext, log: ChangeLogStatements, inFlight: string[], floor: string): Promise<boolean> {

@@ -11,7 +11,7 @@ import type { Logger } from '../observe/logger';
 import { createMetrics } from '../observe/metrics';
 import { StatusBoard } from '../observe/status';
 import { groupOf, Membership, replicaId } from '../cluster/membership';
-import { describeDatabase } from '../postgres/connect';
+import { describeDatabase } from '../postgres/connection';
 import { DataPool } from '../postgres/pool';
 import { Connector, type DatabaseLink } from './connector';
 import { ControlHub } from './session';

@@ -20,7 +20,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Consumer, FetchIsolationLevels, ListOffsetTimestamps, type RecordsBatch } from '@platformatic/kafka';
 import type { KafkaSettings } from '../config/types';
-import type { Checkpoint } from '../progress/store';
+import type { Checkpoint } from '../progress/position';
 import { kafkaClientOptions } from './client';
 import { sleep } from '../util/retry';
 import { OFFSETS_STABLE_WAIT_MS } from '../timings';

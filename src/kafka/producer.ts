@@ -17,7 +17,7 @@
  */
 import { compatibilityPartitioner, Producer, type Partitioner } from '@platformatic/kafka';
 import type { KafkaSettings } from '../config/types';
-import type { Checkpoint } from '../progress/store';
+import type { Checkpoint } from '../progress/position';
 import { failpoint } from '../util/failpoints';
 import { sleep } from '../util/retry';
 import { kafkaClientOptions } from './client';

@@ -4,7 +4,7 @@
  * - value: JSON object of key and included columns as row_to_json renders them (UTC), or null
  *   for a delete (a tombstone);
  * - with sink.format connect_json, key and value are Kafka Connect JsonConverter envelopes
- *   {"schema": ..., "payload": ...} (postgres/formats.ts); a tombstone is still null;
+ *   {"schema": ..., "payload": ...} (src/format/connect-json.ts); a tombstone is still null;
  * - with sink.format debezium, the key is as in connect_json and the value is Debezium's change
  *   event (before, after, source, op r/c/u/d, ts_ms) in the JsonConverter envelope; a delete is
  *   the event with op d, then the tombstone;
@@ -20,7 +20,8 @@
  * A run is one snapshot-and-stream of the connector (new after a reset).
  *
  * Records are built as the bytes the Kafka client writes (no serializer pass), and the header
- * names and the op and connector values are encoded once per connector, not once per record.
+ * names and the op and connector values are encoded once per connector, not once per record. The
+ * key and value bytes are the record format's (src/format/): its encoder wraps what PostgreSQL rendered.
  */
 export type Op = 'snapshot' | 'upsert' | 'delete';
 
@@ -48,59 +49,45 @@ const [H_OP, H_CONNECTOR, H_CHANGE_ID, H_ORDINAL, H_TRUNCATE] = HEADERS.map((h) 
 const TRUE = Buffer.from('true');
 const OP_VALUES: Record<Op, Buffer> = { snapshot: Buffer.from('snapshot'), upsert: Buffer.from('upsert'), delete: Buffer.from('delete') };
 
-/**
- * How keys and values are written (sink.format): plain JSON, Kafka Connect's JsonConverter envelope,
- * or Debezium's change-event envelope. The schemas are JSON text computed once per session
- * (postgres/formats.ts); the payloads are rendered by PostgreSQL.
- */
-export type RecordEnvelope =
-  | { kind: 'json' }
-  | { kind: 'connect_json'; schemas: { key: string; value: string } }
-  | {
-      kind: 'debezium';
-      schemas: { key: string; value: string };
-      /** What the source block names: the table's database, schema and name, and this worker's version. */
-      source: { database: string; schema: string; table: string; version: string };
-      /** The clock of ts_ms (a test pins it). */
-      clock?: () => number;
-    };
-
-/** Debezium's op of a record: r a snapshot read, c a created row, u an updated one, d a deleted one. */
-type DebeziumOp = 'r' | 'c' | 'u' | 'd';
+/** Debezium's op of a record: r a snapshot read, c a created row, u an updated one, d a deleted one (the formats' change event). */
+export type EventOp = 'r' | 'c' | 'u' | 'd';
 /** Debezium's source.snapshot: true for the initial snapshot, incremental for a re-snapshot on demand. */
-type SnapshotKind = 'true' | 'false' | 'incremental';
+export type SnapshotKind = 'true' | 'false' | 'incremental';
+/** What a record stands for, for the formats that write change events (debezium); the others ignore it. */
+export interface ChangeEvent {
+  op: EventOp;
+  snapshot: SnapshotKind;
+  /** When the change was made (ms since the epoch, PostgreSQL's clock); the encoder's clock when absent. */
+  sourceMs?: number;
+}
+
+/**
+ * How keys and values become bytes: the encoder side of a record format (src/format/). PostgreSQL
+ * renders the key and value payloads; the encoder only wraps them, with constant text computed once.
+ */
+export interface RecordEncoder {
+  /** The key's text from the key PostgreSQL rendered. */
+  key(k: string): string;
+  /** The value's text of a row (its event: what the record stands for), or null for a tombstone. */
+  value(row: RowImage, changeId: string, event: ChangeEvent): string | null;
+  /** A delete is an event record before its tombstone (the debezium format), not the tombstone alone. */
+  readonly deleteEvent: boolean;
+}
+
+/** Plain JSON: key and value as PostgreSQL rendered them. */
+export const PLAIN_JSON: RecordEncoder = { key: (k) => k, value: (row) => row.v, deleteEvent: false };
 
 export class RecordBuilder {
   private readonly connector: Buffer;
-  private readonly keyPrefix: string | null;
-  private readonly valuePrefix: string | null;
-  /** debezium: the constant start of the source block, up to its ts_ms. */
-  private readonly sourcePrefix: string | null;
-  private readonly sourceNames: string | null;
-  private readonly clock: () => number;
 
   constructor(
     private readonly topic: string,
     connectorName: string,
     /** The run the change ids name. */
     readonly run: string,
-    envelope: RecordEnvelope = { kind: 'json' },
+    private readonly encoder: RecordEncoder = PLAIN_JSON,
   ) {
     this.connector = Buffer.from(connectorName);
-    const schemas = envelope.kind === 'json' ? null : envelope.schemas;
-    this.keyPrefix = schemas && `{"schema":${schemas.key},"payload":`;
-    this.valuePrefix = schemas && `{"schema":${schemas.value},"payload":`;
-    if (envelope.kind === 'debezium') {
-      const { database, schema, table, version } = envelope.source;
-      const s = JSON.stringify;
-      this.sourcePrefix = `"source":{"version":${s(version)},"connector":"pg-kafka-cdc","name":${s(connectorName)},"ts_ms":`;
-      this.sourceNames = `,"db":${s(database)},"schema":${s(schema)},"table":${s(table)},"change_id":`;
-      this.clock = envelope.clock ?? Date.now;
-    } else {
-      this.sourcePrefix = null;
-      this.sourceNames = null;
-      this.clock = Date.now;
-    }
   }
 
   /**
@@ -111,9 +98,9 @@ export class RecordBuilder {
   change(row: RowImage & { seqs: string[]; truncated?: boolean; inserted?: boolean; changed_ms?: number }): { records: KafkaRecord[]; op: Op } {
     const op = opOf(row, 'change');
     const changeId = `${this.run}:c${row.seqs.join(',')}`;
-    const debeziumOp: DebeziumOp = row.v === null ? 'd' : row.inserted ? 'c' : 'u';
-    const records = [this.record(row, op, changeId, { op: debeziumOp, snapshot: 'false', sourceMs: row.changed_ms })];
-    if (row.v === null && this.sourcePrefix !== null) records.push(this.record(row, op, changeId, null));
+    const eventOp: EventOp = row.v === null ? 'd' : row.inserted ? 'c' : 'u';
+    const records = [this.record(row, op, changeId, { op: eventOp, snapshot: 'false', sourceMs: row.changed_ms })];
+    if (row.v === null && this.encoder.deleteEvent) records.push(this.record(row, op, changeId, null));
     if (row.truncated && row.v === null) for (const r of records) r.headers.set(H_TRUNCATE, TRUE);
     return { records, op };
   }
@@ -142,12 +129,10 @@ export class RecordBuilder {
         [H_CHANGE_ID, Buffer.from(changeId)],
       ]);
     const out: KafkaRecord[] = [];
-    if (this.sourcePrefix !== null) {
+    if (this.encoder.deleteEvent) {
       const payload = keyPayload(key);
-      if (payload !== null) {
-        const event = this.debeziumEvent({ k: payload, v: null, o: null }, changeId, { op: 'd', snapshot: 'incremental' });
-        out.push({ topic: this.topic, key, value: Buffer.from(event), headers: headers(), ...(partition === null ? {} : { partition }) });
-      }
+      const event = payload === null ? null : this.encoder.value({ k: payload, v: null, o: null }, changeId, { op: 'd', snapshot: 'incremental' });
+      if (event !== null) out.push({ topic: this.topic, key, value: Buffer.from(event), headers: headers(), ...(partition === null ? {} : { partition }) });
     }
     out.push({ topic: this.topic, key, value: null, headers: headers(), ...(partition === null ? {} : { partition }) });
     return out;
@@ -159,37 +144,18 @@ export class RecordBuilder {
   }
 
   /**
-   * One record. event: what the debezium format's change event says (ignored by the other formats);
-   * null for the tombstone after a debezium delete event.
+   * One record. event: what the record stands for (formats with change events write it); null for
+   * the tombstone after a delete's event.
    */
-  record(row: RowImage, op: Op, changeId: string, event: { op: DebeziumOp; snapshot: SnapshotKind; sourceMs?: number } | null): KafkaRecord {
+  record(row: RowImage, op: Op, changeId: string, event: ChangeEvent | null): KafkaRecord {
     const headers = new Map<Buffer, Buffer>([
       [H_OP, OP_VALUES[op]],
       [H_CONNECTOR, this.connector],
       [H_CHANGE_ID, Buffer.from(changeId)],
     ]);
     if (row.o !== null) headers.set(H_ORDINAL, Buffer.from(row.o));
-    const key = this.keyPrefix === null ? row.k : `${this.keyPrefix}${row.k}}`;
-    let value: string | null;
-    if (this.sourcePrefix !== null) value = event === null ? null : this.debeziumEvent(row, changeId, event);
-    else value = row.v === null ? null : this.valuePrefix === null ? row.v : `${this.valuePrefix}${row.v}}`;
-    return { topic: this.topic, key: Buffer.from(key), value: value === null ? null : Buffer.from(value), headers };
-  }
-
-  /**
-   * Debezium's change event. after is the row as it is now (null for d). before is null for r and c;
-   * for u and d it holds the key columns only (the other fields null): the worker re-reads rows and
-   * never knows a row's earlier values, but Debezium consumers (Flink's debezium-json) need before
-   * on an update or a delete to know which row it retracts.
-   */
-  private debeziumEvent(row: RowImage, changeId: string, event: { op: DebeziumOp; snapshot: SnapshotKind; sourceMs?: number }): string {
-    const now = this.clock();
-    const before = event.op === 'u' || event.op === 'd' ? row.k : 'null';
-    const sourceMs = event.sourceMs === undefined ? now : Math.round(Number(event.sourceMs));
-    const payload =
-      `{"before":${before},"after":${row.v ?? 'null'},${this.sourcePrefix}${sourceMs},"snapshot":"${event.snapshot}"` +
-      `${this.sourceNames}${JSON.stringify(changeId)}},"op":"${event.op}","ts_ms":${now}}`;
-    return `${this.valuePrefix}${payload}}`;
+    const value = event === null ? null : this.encoder.value(row, changeId, event);
+    return { topic: this.topic, key: Buffer.from(this.encoder.key(row.k)), value: value === null ? null : Buffer.from(value), headers };
   }
 }
 

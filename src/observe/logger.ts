@@ -3,10 +3,10 @@
  * Connection URLs are redacted wherever they appear in a message; known secret fields are censored.
  */
 import pino from 'pino';
-import type { LogLevel } from '../config/types';
 import { redact } from '../util/errors';
 
 export type Logger = pino.Logger;
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
   return pino(

@@ -40,7 +40,7 @@ export function createMetrics(events: EventBus, connectors: string[], pools: Poo
   });
   const batchSize = new Histogram({ name: `${p}publish_batch_size`, help: 'Records per batch sent to Kafka.', buckets: [1, 10, 100, 500, 1000, 2000, 5000, 10000, 50000], registers: [registry] });
   const produce = new Histogram({ name: `${p}kafka_produce_seconds`, help: 'Time for Kafka to acknowledge one batch.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30], registers: [registry] });
-  const errors = new Counter({ name: `${p}errors_total`, help: 'Connector session failures, by kind (postgres, kafka, config).', labelNames: ['connector', 'kind'], registers: [registry] });
+  const errors = new Counter({ name: `${p}errors_total`, help: 'Connector session failures, by kind (postgres, kafka, config, internal: anything else, a bug to report).', labelNames: ['connector', 'kind'], registers: [registry] });
   const reconnects = new Counter({ name: `${p}reconnects_total`, help: 'Reconnection attempts after a failure, by target (postgres, kafka).', labelNames: ['connector', 'target'], registers: [registry] });
   const transactions = new Counter({ name: `${p}transactions_total`, help: 'Kafka transactions ended (exactly_once), by outcome (committed, aborted).', labelNames: ['connector', 'outcome'], registers: [registry] });
   const commitSeconds = new Histogram({
@@ -78,7 +78,7 @@ export function createMetrics(events: EventBus, connectors: string[], pools: Poo
     pending.set({ connector: c }, 0);
     up.set({ connector: c }, 0);
     ownedHere.set({ connector: c }, 0);
-    for (const kind of ['postgres', 'kafka', 'config']) errors.inc({ connector: c, kind }, 0);
+    for (const kind of ['postgres', 'kafka', 'config', 'internal']) errors.inc({ connector: c, kind }, 0);
     for (const target of ['postgres', 'kafka']) reconnects.inc({ connector: c, target }, 0);
     for (const outcome of ['committed', 'aborted']) transactions.inc({ connector: c, outcome }, 0);
     fenced.inc({ connector: c }, 0);

@@ -32,10 +32,10 @@
 import type { ClientBase } from 'pg';
 import type { TablePlan } from './plan';
 import { captureNames, idleLockKey, WORKER_SCHEMA } from './names';
-import type { Queryable } from './queries';
-import { asInstallStep } from './rights';
+import type { Queryable } from './connection';
 import { displayTable, quoteIdent, quoteLiteral, quoteTable } from './sql';
-import { inDdlTransaction } from './transaction';
+import { asInstallStep, inDdlTransaction } from './ddl';
+import { isLockNotAvailable } from './sqlstate';
 
 const W = quoteIdent(WORKER_SCHEMA);
 
@@ -274,7 +274,7 @@ export async function raiseIdleFlag(db: ClientBase, channel: string, waitMs: num
     return true;
   } catch (err) {
     await db.query('ROLLBACK').catch(() => undefined);
-    if ((err as { code?: string }).code === '55P03') return false; // lock_not_available: the timeout
+    if (isLockNotAvailable(err)) return false; // the timeout
     throw err;
   }
 }

@@ -3,8 +3,8 @@
  * the ownership lock, LISTEN and the heartbeat's check that the LISTEN is still there.
  */
 import type { Client } from 'pg';
-import { connect, destroyClient, type ConnectOptions } from './connect';
-import type { Queryable } from './queries';
+import { connect, destroyClient, type ConnectOptions } from './connection';
+import type { Queryable } from './connection';
 import { quoteIdent } from './sql';
 
 /**
@@ -160,4 +160,17 @@ export async function unlisten(db: Queryable, channel: string): Promise<void> {
 /** Releases a session-level advisory lock this session holds (a no-op, false, when it does not). */
 export async function unlockAdvisory(db: Queryable, key: bigint): Promise<boolean> {
   return (await db.query<{ ok: boolean }>('SELECT pg_advisory_unlock($1::int8) AS ok', [key.toString()])).rows[0].ok;
+}
+
+/**
+ * The members of a deployment: the distinct suffixes of the application names that start with
+ * prefix on this database's sessions (cluster/membership.ts).
+ */
+export async function sessionsNamed(db: Queryable, prefix: string): Promise<string[]> {
+  const r = await db.query<{ id: string }>(
+    `SELECT DISTINCT substr(application_name, $2) AS id FROM pg_stat_activity
+      WHERE datname = current_database() AND starts_with(application_name, $1) ORDER BY 1`,
+    [prefix, prefix.length + 1],
+  );
+  return r.rows.map((x) => x.id);
 }

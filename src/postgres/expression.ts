@@ -19,9 +19,10 @@
  * - PostgreSQL's own rendering of the analysed expression (pg_get_function_sqlbody) is what the
  *   worker later pastes, in parentheses, into its queries: never the text as it was written.
  */
-import type { Queryable } from './queries';
-import { inTransaction } from './transaction';
+import type { Queryable } from './connection';
+import { inTransaction } from './connection';
 import { quoteIdent, quoteTable } from './sql';
+import { isInsufficientPrivilege, isInvalidFunctionDefinition, isUndefinedRole, sqlstateOf } from './sqlstate';
 
 /** An expression PostgreSQL accepted under the rules above. */
 export interface CheckedExpression {
@@ -223,7 +224,7 @@ async function unreadableColumns(tx: Queryable, qualified: string, used: string[
       )
     ).rows[0];
   } catch (err) {
-    if ((err as { code?: unknown }).code === '42704') return new ExpressionRefused(`was asked for by role "${requester}", which does not exist (any more)`);
+    if (isUndefinedRole(err)) return new ExpressionRefused(`was asked for by role "${requester}", which does not exist (any more)`);
     throw err;
   }
   if (!r.any) return new ExpressionRefused(`was asked for by role "${r.role}", which may not SELECT from ${qualified}`);
@@ -233,13 +234,15 @@ async function unreadableColumns(tx: Queryable, qualified: string, used: string[
 
 /** PostgreSQL refused the function: its words, made about the expression. */
 function refusedByPostgres(err: unknown): ExpressionRefused {
-  const e = err as { code?: unknown; message?: string };
-  if (typeof e?.code !== 'string') throw err; // not PostgreSQL's answer (a lost connection): not the expression's fault
-  if (e.code === '42P13' && /return type mismatch/.test(e.message ?? '')) return new ExpressionRefused('is not a boolean expression (argument of WHERE must be type boolean)', e.code);
-  if (e.code === '42501' && /temporary/.test(e.message ?? '')) {
-    throw Object.assign(new Error(`checking an expression needs the TEMPORARY privilege on the database (PUBLIC has it by default): ${e.message}`), { code: e.code });
+  const code = sqlstateOf(err);
+  const message = (err as Error).message ?? String(err);
+  if (code === null) throw err; // not PostgreSQL's answer (a lost connection): not the expression's fault
+  // The function's declared type: a RETURN of another type is this error (its message says which).
+  if (isInvalidFunctionDefinition(err) && /return type mismatch/.test(message)) return new ExpressionRefused('is not a boolean expression (argument of WHERE must be type boolean)', code);
+  if (isInsufficientPrivilege(err) && /temporary/.test(message)) {
+    throw Object.assign(new Error(`checking an expression needs the TEMPORARY privilege on the database (PUBLIC has it by default): ${message}`), { code });
   }
-  return new ExpressionRefused(`${e.message} (${e.code})`, e.code);
+  return new ExpressionRefused(`${message} (${code})`, code);
 }
 
 /**

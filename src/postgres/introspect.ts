@@ -1,6 +1,6 @@
 /** What the worker needs to know about a table, read from the catalogs. */
-import type { TableName } from '../config/types';
-import type { Queryable } from './queries';
+import type { TableName } from './sql';
+import type { Queryable } from './connection';
 import { quoteTable } from './sql';
 
 export interface Column {

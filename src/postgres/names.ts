@@ -11,7 +11,7 @@
  * The worker's own schema `kafka_cdc` also holds `progress` and `snapshot_requests`, shared by connectors.
  */
 import { createHash } from 'node:crypto';
-import type { TableName } from '../config/types';
+import type { TableName } from './sql';
 import { identBytes, MAX_IDENT_BYTES } from './sql';
 
 export const WORKER_SCHEMA = 'kafka_cdc';

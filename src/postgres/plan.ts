@@ -2,10 +2,17 @@
  * Checks a connector's source settings against the table as the catalogs describe it, and
  * decides what is read: key columns, value columns, ordinal. Pure: no I/O, so it is unit-tested.
  */
-import type { ConnectorConfig, RecordFormat } from '../config/types';
 import { captureNames, WORKER_SCHEMA } from './names';
-import { displayTable, identBytes, MAX_IDENT_BYTES } from './sql';
+import { displayTable, identBytes, MAX_IDENT_BYTES, type TableName } from './sql';
 import { ORDINAL_TYPES, unsupportedKeyType, type Column, type TableInfo } from './introspect';
+
+/** What a connector says of its table (config/types ConnectorConfig has it all). */
+export interface TableSpec {
+  table: TableName;
+  includedColumns: string[] | null;
+  ordinalColumn: string | null;
+  channel: string | null;
+}
 
 export interface TablePlan {
   info: TableInfo;
@@ -20,8 +27,6 @@ export interface TablePlan {
    */
   wholeRow: boolean;
   ordinal: Column | null;
-  /** How records are rendered (sink.format): json (row_to_json) or connect_json (Connect's forms). */
-  format: RecordFormat;
 }
 
 /** The primary key as text, "id bigint, tenant text": a connector whose key changes cannot go on writing its topic. */
@@ -31,7 +36,7 @@ export function keySignature(keyColumns: Column[]): string {
 
 export type PlanResult = { ok: true; plan: TablePlan } | { ok: false; problems: string[] };
 
-export function planTable(cfg: ConnectorConfig, info: TableInfo | null, where: string): PlanResult {
+export function planTable(cfg: TableSpec, info: TableInfo | null, where: string): PlanResult {
   const problems: string[] = [];
   const shownTable = displayTable(cfg.table);
   if (info === null) return { ok: false, problems: [`${where}/source/table_name: table "${shownTable}" does not exist (or is not visible to this user)`] };
@@ -85,7 +90,6 @@ export function planTable(cfg: ConnectorConfig, info: TableInfo | null, where: s
       valueColumns: info.columns.filter((c) => keep.has(c.name)),
       wholeRow: cfg.includedColumns === null,
       ordinal,
-      format: cfg.format,
     },
   };
 }

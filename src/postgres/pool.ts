@@ -7,11 +7,16 @@
  * most once a minute, rather than failing and retrying.
  */
 import { Pool, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
-import type { Logger } from '../observe/logger';
 import { DATA_QUERY_TIMEOUT_MS, DATA_STATEMENT_TIMEOUT_MS, POOL_WAIT_LOG_MS, POOL_WAIT_TIMEOUT_MS } from '../timings';
-import { applySessionSettings, clientConfig, describeDatabase, destroyClient, namedConnectError, sessionSettings } from './connect';
-import type { Queryable } from './queries';
+import { applySessionSettings, clientConfig, describeDatabase, destroyClient, namedConnectError, sessionSettings } from './connection';
+import type { Queryable } from './connection';
 import { RetriableError } from '../util/errors';
+import { sqlstateOf } from './sqlstate';
+
+/** Where the pool says that it is saturated (the worker's logger). */
+export interface PoolLog {
+  warn(obj: object, msg: string): void;
+}
 
 const DATA_SESSION = { applicationName: 'pg-kafka-cdc data', queryTimeoutMs: DATA_QUERY_TIMEOUT_MS, statementTimeoutMs: DATA_STATEMENT_TIMEOUT_MS };
 
@@ -24,7 +29,7 @@ export class DataPool implements Queryable {
   constructor(
     private readonly url: string,
     readonly cap: number,
-    private readonly log: Logger,
+    private readonly log: PoolLog,
   ) {
     this.pool = new Pool({
       ...clientConfig(url, DATA_SESSION),
@@ -63,7 +68,7 @@ export class DataPool implements Queryable {
       return await fn(client);
     } catch (err) {
       // A failure without a PostgreSQL error code is the connection's (timeout, reset): do not reuse it.
-      if ((err as { code?: unknown })?.code === undefined) broken = err as Error;
+      if (sqlstateOf(err) === null) broken = err as Error;
       throw err;
     } finally {
       client.off('error', onError);

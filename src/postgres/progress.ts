@@ -5,11 +5,10 @@
  */
 import type { ClientBase } from 'pg';
 import { WORKER_SCHEMA } from './names';
-import type { Queryable } from './queries';
-import { asInstallStep } from './rights';
+import type { Queryable } from './connection';
 import { requestsTableStatements } from './requests';
 import { quoteIdent } from './sql';
-import { inDdlTransaction } from './transaction';
+import { asInstallStep, inDdlTransaction } from './ddl';
 
 const W = quoteIdent(WORKER_SCHEMA);
 const T = `${W}.progress`;

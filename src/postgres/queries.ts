@@ -5,14 +5,14 @@
  * Every row a query returns is already the record: PostgreSQL renders the key and the value as
  * JSON text (row_to_json), so the worker never parses or re-serialises a row.
  */
-import { types, type QueryResult, type QueryResultRow } from 'pg';
+import { types } from 'pg';
 import type { Column } from './introspect';
 import { keySignature, type TablePlan } from './plan';
 import { WORKER_SCHEMA } from './names';
-import { connectPayload } from './formats';
 import { expressionSettings, type CheckedExpression } from './expression';
-import { inTransaction } from './transaction';
+import { inTransaction, type Queryable } from './connection';
 import { quoteIdent, quoteTable } from './sql';
+import { isConnectionFailure, sqlstateOf } from './sqlstate';
 
 /** A row as every data query returns it. */
 export interface RecordRow {
@@ -109,27 +109,24 @@ export interface TableStatements {
   ordinal: OrdinalStatements | null;
 }
 
-/** What the statements need of a connection (a pg Client or PoolClient). */
-export interface Queryable {
-  query<R extends QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
+
+/**
+ * How a record format renders keys and values in SQL (its SQL side: src/format/): expressions over a
+ * row of alias, each giving JSON text. The statements here put them where they belong.
+ */
+export interface Rendering {
+  key(alias: string, plan: TablePlan): string;
+  value(alias: string, plan: TablePlan): string;
+  /** The drain reads whether a key's first entry was an INSERT (op c). */
+  readonly readsInserted: boolean;
 }
 
-const col = (alias: string, c: Column) => `${alias}.${quoteIdent(c.name)}`;
+/** A column of alias, quoted: t."name". */
+export const col = (alias: string, c: Column) => `${alias}.${quoteIdent(c.name)}`;
 
 /** JSON object text of some columns of alias, named as the columns: {"id":1,"name":"x"}. */
-function jsonOf(alias: string, cols: Column[]): string {
+export function jsonOf(alias: string, cols: Column[]): string {
   return `(SELECT row_to_json(_j) FROM (SELECT ${cols.map((c) => col(alias, c)).join(', ')}) AS _j)::text`;
-}
-
-/** The record value: the whole row as it is now (no included_columns), or the planned columns; in connect_json and debezium, the planned columns in Connect's forms. */
-function valueOf(alias: string, plan: TablePlan): string {
-  if (plan.format !== 'json') return connectPayload(alias, plan.valueColumns);
-  return plan.wholeRow ? `row_to_json(${alias}.*)::text` : jsonOf(alias, plan.valueColumns);
-}
-
-/** The record key: the key columns as a JSON object (in connect_json and debezium, in Connect's forms). */
-function keyOf(alias: string, plan: TablePlan): string {
-  return plan.format !== 'json' ? connectPayload(alias, plan.keyColumns) : jsonOf(alias, plan.keyColumns);
 }
 
 function ordinalOf(alias: string, ordinal: Column | null): string {
@@ -143,21 +140,21 @@ function keysetAfter(alias: string, cols: Column[], firstParam: number): string 
   return `(${left}) > (${right})`;
 }
 
-export function tableStatements(plan: TablePlan, logTable: string | null): TableStatements {
+export function tableStatements(plan: TablePlan, logTable: string | null, render: Rendering): TableStatements {
   const table = quoteTable(plan.table);
-  const { order, record } = recordParts(plan);
+  const { order, record } = recordParts(plan, render);
   return {
-    snapshot: snapshotStatements(plan),
-    changeLog: logTable === null ? null : changeLogStatements(plan, table, logTable),
+    snapshot: snapshotStatements(plan, render),
+    changeLog: logTable === null ? null : changeLogStatements(plan, table, logTable, render),
     ordinal: plan.ordinal ? ordinalStatements(plan, plan.ordinal, table, record, order) : null,
   };
 }
 
 /** The ORDER BY and the record columns of a query over the table (alias t). */
-function recordParts(plan: TablePlan): { order: string; record: string; keyText: string; k: string; v: string; o: string } {
+function recordParts(plan: TablePlan, render: Rendering): { order: string; record: string; keyText: string; k: string; v: string; o: string } {
   const keys = plan.keyColumns;
-  const k = keyOf('t', plan);
-  const v = valueOf('t', plan);
+  const k = render.key('t', plan);
+  const v = render.value('t', plan);
   const o = ordinalOf('t', plan.ordinal);
   return {
     order: keys.map((c) => col('t', c)).join(', '),
@@ -170,9 +167,9 @@ function recordParts(plan: TablePlan): { order: string; record: string; keyText:
 }
 
 /** Keyset pages of the table in primary-key order (the initial snapshot, and a re-snapshot of the whole table). */
-export function snapshotStatements(plan: TablePlan): SnapshotStatements {
+export function snapshotStatements(plan: TablePlan, render: Rendering): SnapshotStatements {
   const table = quoteTable(plan.table);
-  const { order, record, keyText } = recordParts(plan);
+  const { order, record, keyText } = recordParts(plan, render);
   const first = `SELECT ${record}, ${keyText} FROM ${table} AS t ORDER BY ${order} LIMIT $1`;
   const next = `SELECT ${record}, ${keyText} FROM ${table} AS t WHERE ${keysetAfter('t', plan.keyColumns, 2)} ORDER BY ${order} LIMIT $1`;
   return {
@@ -201,9 +198,9 @@ export interface FilteredSnapshotStatements {
  * transaction, with names resolved in pg_catalog only and a server-side statement timeout, so a page
  * that is too slow is cancelled by the server rather than left running.
  */
-export function filteredSnapshotStatements(plan: TablePlan, where: CheckedExpression, statementTimeoutMs: number): FilteredSnapshotStatements {
+export function filteredSnapshotStatements(plan: TablePlan, render: Rendering, where: CheckedExpression, statementTimeoutMs: number): FilteredSnapshotStatements {
   const table = quoteTable(plan.table);
-  const { order, keyText, k, v, o } = recordParts(plan);
+  const { order, keyText, k, v, o } = recordParts(plan, render);
   const select = `SELECT CASE WHEN f.m THEN ${k} END AS k, CASE WHEN f.m THEN ${v} END AS v, CASE WHEN f.m THEN ${o} END AS o, ${keyText}, f.m
     FROM ${table} AS t CROSS JOIN LATERAL (SELECT coalesce((${where.canonical}), false) AS m) AS f`;
   const first = `${select} ORDER BY ${order} LIMIT $1`;
@@ -218,7 +215,7 @@ export function filteredSnapshotStatements(plan: TablePlan, where: CheckedExpres
   };
 }
 
-function changeLogStatements(plan: TablePlan, table: string, logTable: string): ChangeLogStatements {
+function changeLogStatements(plan: TablePlan, table: string, logTable: string, render: Rendering): ChangeLogStatements {
   const keys = plan.keyColumns;
   const log = `${quoteIdent(WORKER_SCHEMA)}.${quoteIdent(logTable)}`;
   // The log holds keys as a JSON array (rendered by the trigger, so DateStyle of the writing session
@@ -230,15 +227,15 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string): 
   const join = keys
     .map((c) => `${col('t', c)} = ${col('kr', c)} AND ${col('t', c)}::text COLLATE "C" = ${col('kr', c)}::text COLLATE "C"`)
     .join(' AND ');
-  const inserted = plan.format === 'debezium' ? '(array_agg(inserted ORDER BY seq))[1]' : 'false';
-  const drain = `WITH batch AS (SELECT seq, k, changed_at, truncated${plan.format === 'debezium' ? ', inserted' : ''} FROM ${log} WHERE seq >= $3::int8 AND seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1),
+  const inserted = render.readsInserted ? '(array_agg(inserted ORDER BY seq))[1]' : 'false';
+  const drain = `WITH batch AS (SELECT seq, k, changed_at, truncated${render.readsInserted ? ', inserted' : ''} FROM ${log} WHERE seq >= $3::int8 AND seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1),
       snap AS (SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() AS s),
       keys AS (SELECT k::text::jsonb AS k, array_agg(seq) AS seqs, min(seq) AS first_seq, min(changed_at) AS changed_at, max(changed_at) AS last_at, bool_or(truncated) AS truncated,
                       ${inserted} AS inserted FROM batch GROUP BY k::text)
       SELECT keys.seqs::text[] AS seqs, (extract(epoch FROM keys.changed_at) * 1000)::float8 AS changed_ms, (extract(epoch FROM keys.last_at) * 1000000)::int8::text AS last_us, keys.truncated, keys.inserted,
              (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms,
-             ${keyOf('kr', plan)} AS k,
-             CASE WHEN ${col('t', keys[0])} IS NULL THEN NULL ELSE ${valueOf('t', plan)} END AS v,
+             ${render.key('kr', plan)} AS k,
+             CASE WHEN ${col('t', keys[0])} IS NULL THEN NULL ELSE ${render.value('t', plan)} END AS v,
              ${ordinalOf('t', plan.ordinal)} AS o,
              (${keys.map((c) => `${col('kr', c)} IS NULL`).join(' OR ')}) AS bad,
              snap.xmin AS snap_xmin, snap.xmax AS snap_xmax
@@ -272,9 +269,8 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string): 
         try {
           if (!(await db.query<{ ok: boolean }>(readable, [entry.k])).rows[0].ok) out.push({ ...entry, reason: `its key ${entry.k} lacks a part of the primary key (${keySignature(keys)})` });
         } catch (err) {
-          const code = (err as { code?: unknown }).code;
-          if (typeof code !== 'string' || code.slice(0, 2) === '08') throw err; // the connection's failure, not the entry's
-          out.push({ ...entry, reason: `its key ${entry.k} is not a key of the table (${keySignature(keys)}): ${(err as Error).message} (${code})` });
+          if (isConnectionFailure(err)) throw err; // the connection's failure, not the entry's
+          out.push({ ...entry, reason: `its key ${entry.k} is not a key of the table (${keySignature(keys)}): ${(err as Error).message} (${sqlstateOf(err)})` });
         }
       }
       return out;

@@ -8,7 +8,7 @@
  * people and to the command.
  */
 import { WORKER_SCHEMA } from './names';
-import type { Queryable } from './queries';
+import type { Queryable } from './connection';
 import { quoteIdent } from './sql';
 
 const W = quoteIdent(WORKER_SCHEMA);

@@ -4,18 +4,15 @@
  * worker then needs no DDL right and owns nothing, only the grants of grantStatements(). missingRights()
  * says, read-only, which right a worker lacks, for `validate` and for `run` before it starts.
  */
-import type { ClientBase } from 'pg';
-import { FatalError } from '../util/errors';
 import { captureCurrent } from './capture';
+import { INSTALL_HINT } from './ddl';
 import { captureNames, WORKER_SCHEMA } from './names';
 import type { TablePlan } from './plan';
 import { workerSchemaCurrent } from './progress';
-import type { Queryable } from './queries';
+import type { Queryable } from './connection';
 import { displayTable, quoteIdent, quoteTable } from './sql';
 
 const W = quoteIdent(WORKER_SCHEMA);
-/** Where an administrator is told to look. */
-const INSTALL_HINT = 'run `pg-kafka-cdc install --config <worker file>` once as the table\'s owner or an administrator (`--print-sql` shows what it runs), or see docs/least-privilege.md';
 
 /** The privileges a running worker needs on each object (capture: the change log too). */
 function neededPrivileges(plan: TablePlan, channel: string | null): Array<{ object: string; shown: string; privilege: string; what: 'table' | 'worker' | 'log' }> {
@@ -94,18 +91,4 @@ export async function missingRights(db: Queryable, plan: TablePlan, channel: str
     problems.push({ path, problem: `database user "${user}" lacks ${l.privileges.join(', ')} on ${l.shown}: GRANT ${l.privileges.join(', ')} ON ${l.object} TO ${quoteIdent(user)}` });
   }
   return problems;
-}
-
-/**
- * Runs an install step (DDL in one transaction). When the user lacks the right for it, fails for
- * good with what to do, and nothing is half-installed: the transaction rolled back.
- */
-export async function asInstallStep(db: ClientBase, what: string, fn: () => Promise<unknown>): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    if ((err as { code?: unknown }).code !== '42501') throw err; // insufficient_privilege
-    const user = (await db.query<{ u: string }>('SELECT current_user AS u').catch(() => null))?.rows[0]?.u ?? '?';
-    throw new FatalError(`${what}, and database user "${user}" may not create it (${(err as Error).message}): ${INSTALL_HINT}`, err);
-  }
 }

@@ -2,7 +2,12 @@
  * The one place where identifiers from config reach SQL. Every table, column, schema, function,
  * trigger and channel name goes through quoteIdent; values always travel as query parameters.
  */
-import type { TableName } from '../config/types';
+
+/** A table reference split into schema (null: resolved by search_path) and name. */
+export interface TableName {
+  schema: string | null;
+  name: string;
+}
 
 /** Quotes an identifier for PostgreSQL: wraps it in double quotes and doubles inner quotes. */
 export function quoteIdent(name: string): string {

@@ -43,30 +43,8 @@ export class FatalError extends CdcError {
   }
 }
 
-/**
- * PostgreSQL SQLSTATE classes and codes worth retrying (cf. graphile/worker RETRYABLE_ERROR_CODES):
- * connection exceptions, insufficient resources, operator intervention (shutdown, terminated
- * backend), serialization failures and deadlocks.
- */
-const RETRIABLE_SQLSTATE_CLASSES = ['08', '53', '57', '58'];
-const RETRIABLE_SQLSTATES = new Set(['40001', '40P01', '55P03', '55006', '25006']);
 
-const RETRIABLE_SOCKET_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED',
-]);
 
-/** Whether an error from pg or our own code is worth a retry. Unknown errors are retried. */
-export function isRetriable(err: unknown): boolean {
-  if (err instanceof CdcError) return err.retriable;
-  const e = err as { code?: unknown };
-  if (typeof e?.code === 'string') {
-    if (RETRIABLE_SOCKET_CODES.has(e.code)) return true;
-    if (/^[0-9A-Z]{5}$/.test(e.code)) {
-      return RETRIABLE_SQLSTATES.has(e.code) || RETRIABLE_SQLSTATE_CLASSES.includes(e.code.slice(0, 2));
-    }
-  }
-  return true;
-}
 
 /** A short, secret-free description of any error for logs and status. */
 export function describeError(err: unknown): string {

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RecordBuilder } from '../../src/kafka/records';
-import { recordEnvelope } from '../../src/postgres/formats';
+import { FORMATS } from '../../src/format';
 import { REPO_ROOT } from '../helpers/worker';
 import { installCapture, lowerIdleFlag, raiseIdleFlag } from '../../src/postgres/capture';
 import { introspectTable } from '../../src/postgres/introspect';
@@ -38,7 +38,7 @@ describe('the core, in process', () => {
 
   it('reads the table in keyset pages by composite key, and resumes after any key without a gap or a repeat', async () => {
     const plan = await planFor(db);
-    const { snapshot } = tableStatements(plan, null);
+    const { snapshot } = tableStatements(plan, null, FORMATS.json);
     const seen: string[] = [];
     let after: string[] | null = null;
     for (;;) {
@@ -58,7 +58,7 @@ describe('the core, in process', () => {
 
   it('polls by ordinal past a watermark, key order breaking ties', async () => {
     const plan = await planFor(db, { ordinalColumn: 'updated_at' });
-    const { ordinal } = tableStatements(plan, null);
+    const { ordinal } = tableStatements(plan, null, FORMATS.json);
     expect(ordinal).to.not.equal(null);
     expect(await ordinal!.maxOrdinal(db.client)).to.match(/^2024-01-01/);
     // [] is the pin of a table that was empty: everything, from the start.
@@ -74,7 +74,7 @@ describe('the core, in process', () => {
     const plan = await planFor(db, { channel: 'core_orders' });
     expect(await installCapture(db.client, plan, 'core_orders')).to.equal('installed');
     expect(await installCapture(db.client, plan, 'core_orders'), 'a second install changes nothing').to.equal('current');
-    const log = tableStatements(plan, captureNames('core_orders').logTable).changeLog!;
+    const log = tableStatements(plan, captureNames('core_orders').logTable, FORMATS.json).changeLog!;
     await db.query(`UPDATE orders SET amount = 0 WHERE tenant = 'a' AND id IN (1, 2)`);
     await db.query(`UPDATE orders SET amount = 1 WHERE tenant = 'a' AND id = 1`);
     await db.query(`DELETE FROM orders WHERE tenant = 'b' AND id = 3`);
@@ -160,15 +160,15 @@ describe('the core, in process', () => {
       '\\xdeadbeef', ARRAY['x', NULL, 'z'], ARRAY[1, 2], ARRAY['2026-01-01 00:00:00+00'::timestamptz], '1 day 2 hours')`);
     for (const format of ['json', 'connect_json', 'debezium'] as const) {
       const plan = await planFor(db, { table: { schema: null, name: 'formats' }, format });
-      const [row] = await tableStatements(plan, null).snapshot.page(db.client, 10, null);
-      const envelope = recordEnvelope(plan, '0.0.0-test');
-      if (envelope.kind === 'debezium') envelope.clock = () => 1764151200000; // 2025-11-26T10:00:00Z: ts_ms is the only moving part
-      const record = new RecordBuilder('formats', 'core', 'run', envelope).snapshot(row, 1);
+      const [row] = await tableStatements(plan, null, FORMATS[format]).snapshot.page(db.client, 10, null);
+      // 2025-11-26T10:00:00Z: ts_ms is the only moving part.
+      const encoder = FORMATS[format].encoder({ plan, connector: 'core', version: '0.0.0-test', clock: () => 1764151200000 });
+      const record = new RecordBuilder('formats', 'core', 'run', encoder).snapshot(row, 1);
       // The exact bytes of key and value, a line each: numbers beyond 2^53 and decimals must stay as PostgreSQL wrote them.
       let rendered = `${record.key.toString()}\n${record.value?.toString() ?? 'null'}\n`;
       if (format === 'debezium') {
         // The change events too: an insert (c), an update (u, before holds the key), a delete (d, then the tombstone).
-        const builder = new RecordBuilder('formats', 'core', 'run', envelope);
+        const builder = new RecordBuilder('formats', 'core', 'run', encoder);
         const changed = { changed_ms: 1764151199000.5, seqs: ['7'] };
         const events = [
           ...builder.change({ ...row, ...changed, inserted: true }).records,

@@ -68,6 +68,13 @@ describe('least privilege', function () {
     expect(printed.stdout).to.contain(`GRANT SELECT, DELETE ON "kafka_cdc"."pgkc_items_items_log" TO "${role}";`);
     expect((await db.query<{ s: string | null }>(`SELECT to_regnamespace('kafka_cdc')::text AS s`))[0].s, 'print-sql created nothing').to.equal(null);
 
+    // What it printed is the whole transaction install runs: run by hand (as psql -f would), it installs everything.
+    expect(printed.stdout).to.match(/^-- pg-kafka-cdc install, connector items[^\n]*\nBEGIN;\n/).and.to.match(/\nCOMMIT;\n*$/);
+    await db.query(printed.stdout);
+    const validByHand = await runCli(['validate', '--config', workerFile]);
+    expect(validByHand.code, validByHand.stderr).to.equal(0);
+
+    // install itself (idempotent over what the script made).
     const installed = await runCli(['install', '--config', workerFile, '--database-url-env', 'ADMIN_DB_URL'], admin());
     expect(installed.code, installed.stderr).to.equal(0);
     expect(installed.stdout).to.contain(`installed connector items: public.items, change capture on channel pgkc_items_items, rights for role ${role}`);

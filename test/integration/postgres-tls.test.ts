@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { connect } from '../../src/postgres/connect';
+import { connect } from '../../src/postgres/connection';
 import { runCli } from '../helpers/cli';
 import { assertConverges } from '../helpers/converge';
 import type { TestDb } from '../helpers/db';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { explainConnectError } from '../../src/postgres/connect';
+import { explainConnectError } from '../../src/postgres/connection';
 import { grantStatements } from '../../src/postgres/rights';
 import type { TablePlan } from '../../src/postgres/plan';
 

@@ -2,7 +2,8 @@
 import { expect } from 'chai';
 import { AuthenticationError, MultipleErrors, NetworkError, ProtocolError, TimeoutError, UserError } from '@platformatic/kafka';
 import { KafkaError, kafkaErrorCodes, kafkaFailure } from '../../src/kafka/errors';
-import { CdcError, ConfigError, describeError, FatalError, isRetriable, redact, RetriableError } from '../../src/util/errors';
+import { CdcError, ConfigError, describeError, FatalError, redact, RetriableError } from '../../src/util/errors';
+import { isRetriable } from '../../src/postgres/sqlstate';
 
 describe('errors', () => {
   describe('redact', () => {

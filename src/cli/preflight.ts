@@ -5,11 +5,11 @@
 import type { Client } from 'pg';
 import type { ConnectorConfig } from '../config/types';
 import { describeError } from '../util/errors';
-import { connect, describeDatabase } from './connect';
-import { introspectTable } from './introspect';
-import { planTable, type TablePlan } from './plan';
-import { missingRights } from './rights';
-import { probeConnection, transactionPoolingProblem } from './control';
+import { connect, describeDatabase, inReadOnlyCheck } from '../postgres/connection';
+import { introspectTable } from '../postgres/introspect';
+import { planTable, type TablePlan } from '../postgres/plan';
+import { missingRights } from '../postgres/rights';
+import { probeConnection, transactionPoolingProblem } from '../postgres/control';
 
 export interface PreflightResult {
   connector: string;
@@ -56,16 +56,15 @@ function base(cfg: ConnectorConfig): PreflightResult {
 async function preflightOn(db: Client, cfg: ConnectorConfig): Promise<PreflightResult> {
   const where = `${cfg.file}: `;
   try {
-    await db.query('BEGIN READ ONLY');
-    const info = await introspectTable(db, cfg.table);
-    const result = planTable(cfg, info, where);
-    // The rights the connector's user needs (capture installed by an administrator, or the right to install it).
-    const rights = result.ok ? (await missingRights(db, result.plan, cfg.channel)).map((m) => `${where}${m.path}: ${m.problem}`) : [];
-    return result.ok && rights.length === 0 ? { ...base(cfg), plan: result.plan } : { ...base(cfg), problems: result.ok ? rights : result.problems };
+    return await inReadOnlyCheck(db, async () => {
+      const info = await introspectTable(db, cfg.table);
+      const result = planTable(cfg, info, where);
+      // The rights the connector's user needs (capture installed by an administrator, or the right to install it).
+      const rights = result.ok ? (await missingRights(db, result.plan, cfg.channel)).map((m) => `${where}${m.path}: ${m.problem}`) : [];
+      return result.ok && rights.length === 0 ? { ...base(cfg), plan: result.plan } : { ...base(cfg), problems: result.ok ? rights : result.problems };
+    });
   } catch (err) {
     return { ...base(cfg), unreachable: `${where}/source/database: preflight failed on ${describeDatabase(cfg.databaseUrl)}: ${describeError(err)}` };
-  } finally {
-    await db.query('ROLLBACK').catch(() => undefined);
   }
 }
 

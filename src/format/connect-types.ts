@@ -1,9 +1,8 @@
 /**
- * The record formats, on the SQL side. PostgreSQL renders every key and value (the worker never
- * parses a row); for `connect_json` and `debezium` it renders each column in the form its Kafka
- * Connect type wants, and the worker wraps that payload in the JsonConverter envelope with a schema
- * it computed once from the column types (connectSchemas, debeziumSchemas; the change-event envelope
- * of `debezium` is built in kafka/records.ts). The type mapping, in docs/consuming.md:
+ * Kafka Connect's types, shared by the formats connect_json and debezium: PostgreSQL renders each
+ * column in the form its Connect type wants (connectPayload, the SQL side), and the encoders wrap
+ * that payload in the JsonConverter envelope with a schema computed once from the column types
+ * (connectSchemas, debeziumSchemas). The type mapping, in docs/consuming.md:
  *
  *   int2/int4/int8 -> int16/int32/int64; float4/float8 -> float/double (NaN, +-Infinity: null)
  *   numeric(p,s) -> Connect Decimal (scale s), sent as the exact JSON number
@@ -16,10 +15,8 @@
  *   bytea -> bytes (base64); arrays of the scalars above -> array; other arrays -> array of string
  *   infinite timestamps and dates -> null
  */
-import type { RecordEnvelope } from '../kafka/records';
-import type { Column } from './introspect';
-import type { TablePlan } from './plan';
-import { quoteIdent } from './sql';
+import type { Column } from '../postgres/introspect';
+import { quoteIdent } from '../postgres/sql';
 
 type ConnectType = 'int16' | 'int32' | 'int64' | 'float' | 'double' | 'boolean' | 'string' | 'bytes' | 'array' | 'struct';
 
@@ -164,16 +161,4 @@ export function connectPayload(alias: string, cols: Column[]): string {
 
 function quoteLiteralName(name: string): string {
   return `'${name.replace(/'/g, "''")}'`;
-}
-
-/** The envelope of a connector's records (sink.format), with its schemas computed from the plan. */
-export function recordEnvelope(plan: TablePlan, version: string): RecordEnvelope {
-  const name = `pg_kafka_cdc.${plan.table.schema}.${plan.table.name}`;
-  if (plan.format === 'connect_json') return { kind: 'connect_json', schemas: connectSchemas(name, plan.keyColumns, plan.valueColumns) };
-  if (plan.format === 'json') return { kind: 'json' };
-  return {
-    kind: 'debezium',
-    schemas: debeziumSchemas(name, plan.keyColumns, plan.valueColumns),
-    source: { database: plan.info.database, schema: plan.table.schema, table: plan.table.name, version },
-  };
 }

@@ -1,11 +1,11 @@
 /**
- * How the worker opens PostgreSQL connections. Every session renders JSON the same way
+ * Connections and transactions: how the worker opens PostgreSQL connections, what its statements
+ * need of one (Queryable), and a transaction around a function. Every session renders JSON the same way
  * (TimeZone UTC, ISO dates, hex bytea, shortest exact floats), so a value published by the
  * snapshot and by change capture is byte-for-byte the same text.
  */
 import { PG_CONNECT_TIMEOUT_MS } from '../timings';
-import { Client, type ClientConfig } from 'pg';
-import type { Queryable } from './queries';
+import { Client, type ClientBase, type ClientConfig, type QueryResult, type QueryResultRow } from 'pg';
 
 /**
  * The settings the worker's record contract and its own statements depend on. They are applied with
@@ -151,4 +151,45 @@ export function destroyClient(client: Client): void {
   const stream = (client as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream;
   stream?.destroy?.();
   client.end().catch(() => undefined);
+}
+
+/** What the statements need of a connection (a pg Client, a PoolClient, the data pool). */
+export interface Queryable {
+  query<R extends QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
+}
+
+/** A source of connections (postgres/pool.ts): a transaction needs one connection for all its statements. */
+export interface SessionSource extends Queryable {
+  withClient<T>(fn: (client: ClientBase) => Promise<T>): Promise<T>;
+}
+
+function isSessionSource(db: Queryable): db is SessionSource {
+  return typeof (db as Partial<SessionSource>).withClient === 'function';
+}
+
+/**
+ * A transaction around fn (begin: 'BEGIN READ ONLY' for one that must not write). fn gets the
+ * connection the transaction runs on: with a pool, a connection taken for the transaction alone.
+ */
+export async function inTransaction<T>(db: Queryable, fn: (tx: Queryable) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  if (isSessionSource(db)) return db.withClient((client) => inTransaction(client, fn, begin));
+  await db.query(begin);
+  try {
+    const result = await fn(db);
+    await db.query('COMMIT');
+    return result;
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/** A READ ONLY transaction around fn that is always rolled back: checks that must never change anything. */
+export async function inReadOnlyCheck<T>(db: ClientBase, fn: () => Promise<T>): Promise<T> {
+  await db.query('BEGIN READ ONLY');
+  try {
+    return await fn();
+  } finally {
+    await db.query('ROLLBACK').catch(() => undefined);
+  }
 }
