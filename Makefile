@@ -9,7 +9,7 @@ ifneq ($(NODE_BIN),)
 export PATH := $(NODE_BIN):$(PATH)
 endif
 
-.PHONY: help install build lint typecheck unit integration test services-up services-down demo bench clean
+.PHONY: help install build lint format typecheck unit integration test services-up services-down demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -27,8 +27,13 @@ build: install ## compile TypeScript (src and test) into dist/
 	npx tsc -p tsconfig.json
 	chmod +x dist/src/cli/main.js
 
-lint: install ## eslint
+lint: install ## eslint, prettier --check, and the layers of src/ (dependency-cruiser, docs/architecture.md)
 	npx eslint .
+	npx prettier --check --log-level warn 'src/**/*.ts' 'test/**/*.ts' 'bench/**/*.ts'
+	npx depcruise src --config .dependency-cruiser.cjs
+
+format: install ## rewrite the TypeScript sources in the project's format (prettier)
+	npx prettier --write --log-level warn 'src/**/*.ts' 'test/**/*.ts' 'bench/**/*.ts'
 
 typecheck: install ## tsc --noEmit (strict)
 	npx tsc -p tsconfig.json --noEmit

@@ -128,7 +128,11 @@ export async function readTopic(topic: string, timeoutMs = 180_000): Promise<Arr
 }
 
 /** Runs a command to completion; returns stdout, stderr, exit code and wall time. */
-export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; timeoutMs?: number; stdoutTo?: string } = {}): Promise<{ code: number | null; out: string; err: string; seconds: number }> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number; stdoutTo?: string } = {},
+): Promise<{ code: number | null; out: string; err: string; seconds: number }> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const outFd = opts.stdoutTo ? fs.openSync(opts.stdoutTo, 'w') : null;
@@ -275,7 +279,11 @@ export class BenchWorker {
   private sampler: NodeJS.Timeout | null = null;
   readonly exit: Promise<number | null>;
 
-  private constructor(readonly proc: ChildProcess, readonly port: number, readonly profileDir: string | null) {
+  private constructor(
+    readonly proc: ChildProcess,
+    readonly port: number,
+    readonly profileDir: string | null,
+  ) {
     const onData = (d: Buffer) => {
       this.buffer += d.toString();
       const parts = this.buffer.split('\n');
@@ -455,7 +463,10 @@ export interface ProfileEntry {
 /** Top self-time functions of the newest .cpuprofile in dir (the V8 format: nodes, samples, timeDeltas). */
 export function summariseProfile(dir: string, top = 15): { file: string; totalMs: number; top: ProfileEntry[]; byModule: Array<{ module: string; selfPercent: number }> } | null {
   if (!fs.existsSync(dir)) return null;
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f));
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => path.join(dir, f));
   if (files.length === 0) return null;
   const file = files.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
   const prof = JSON.parse(fs.readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
@@ -483,8 +494,14 @@ export function summariseProfile(dir: string, top = 15): { file: string; totalMs
   return {
     file: path.relative(REPO_ROOT, file),
     totalMs: round(total / 1000),
-    top: [...agg.values()].sort((a, b) => b.us - a.us).slice(0, top).map((e) => ({ fn: e.fn, where: e.where, selfPercent: pct(e.us) })),
-    byModule: [...mod.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10).map(([module, us]) => ({ module, selfPercent: pct(us) })),
+    top: [...agg.values()]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, top)
+      .map((e) => ({ fn: e.fn, where: e.where, selfPercent: pct(e.us) })),
+    byModule: [...mod.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 10)
+      .map(([module, us]) => ({ module, selfPercent: pct(us) })),
   };
 }
 

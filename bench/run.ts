@@ -61,9 +61,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const OVERHEAD_SECONDS = Number(process.env.BENCH_OVERHEAD_SECONDS ?? Math.min(SECONDS, 30));
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'snapshot,stream,overhead').split(',').map((s) => s.trim()));
 const PROFILE = process.env.BENCH_PROFILE === '1';
-const SIZES = process.env.BENCH_SIZES
-  ? process.env.BENCH_SIZES.split(',').map(Number)
-  : [100_000, 1_000_000, ...(process.env.BENCH_5M === '1' ? [5_000_000] : [])];
+const SIZES = process.env.BENCH_SIZES ? process.env.BENCH_SIZES.split(',').map(Number) : [100_000, 1_000_000, ...(process.env.BENCH_5M === '1' ? [5_000_000] : [])];
 const SNAPSHOT_BATCH = process.env.BENCH_SNAPSHOT_BATCH ? Number(process.env.BENCH_SNAPSHOT_BATCH) : undefined;
 /** BENCH_CAPTURE_BATCH, BENCH_DRAIN_PAUSE_MS: the connectors' capture settings in the streaming, backlog and overhead parts. */
 const CAPTURE = {
@@ -111,9 +109,7 @@ async function createTable(db: string, name: string, rows: number): Promise<{ ke
     await c.query(tableDdl(name));
     await c.query(fillSql(name, rows));
     await c.query(`VACUUM (ANALYZE, FREEZE) ${name}`);
-    const r = await c.query<{ k: string; v: string }>(
-      `SELECT avg(length(json_build_object('id', id)::text))::float8 AS k, avg(octet_length(row_to_json(t)::text))::float8 AS v FROM ${name} AS t`,
-    );
+    const r = await c.query<{ k: string; v: string }>(`SELECT avg(length(json_build_object('id', id)::text))::float8 AS k, avg(octet_length(row_to_json(t)::text))::float8 AS v FROM ${name} AS t`);
     return { keyBytes: round(Number(r.rows[0].k), 1), valueBytes: round(Number(r.rows[0].v), 1) };
   } finally {
     await c.end();
@@ -218,7 +214,23 @@ async function snapshotBench(): Promise<SnapshotResult[]> {
     log(`snapshot ${rows}: Kafka ProducerPerformance (${recordSize} B records)`);
     const perf = await run(
       'java',
-      ['-Xmx512m', '-cp', `${KAFKA_LIBS}/*`, 'org.apache.kafka.tools.ProducerPerformance', '--topic', perfTopic, '--num-records', String(rows), '--record-size', String(recordSize), '--throughput', '-1', '--producer-props', `bootstrap.servers=${BROKER}`, 'acks=all'],
+      [
+        '-Xmx512m',
+        '-cp',
+        `${KAFKA_LIBS}/*`,
+        'org.apache.kafka.tools.ProducerPerformance',
+        '--topic',
+        perfTopic,
+        '--num-records',
+        String(rows),
+        '--record-size',
+        String(recordSize),
+        '--throughput',
+        '-1',
+        '--producer-props',
+        `bootstrap.servers=${BROKER}`,
+        'acks=all',
+      ],
       { timeoutMs: 600_000 },
     );
     const m = /(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\)/.exec(perf.out.trim().split('\n').pop() ?? '');
@@ -255,7 +267,9 @@ async function snapshotBench(): Promise<SnapshotResult[]> {
     await c.query(`DROP TABLE ${table}`);
     await c.end();
     results.push(res);
-    log(`snapshot ${rows}: worker ${variants.map((v) => `${v.compression}/${v.delivery} ${v.rowsPerSec} rows/s`).join(', ')}, postgres ${res.postgresCopy.rowsPerSec}, kafka ${res.kafkaProducerPerf.rowsPerSec}, peak RSS ${main.peakRssMb} MB`);
+    log(
+      `snapshot ${rows}: worker ${variants.map((v) => `${v.compression}/${v.delivery} ${v.rowsPerSec} rows/s`).join(', ')}, postgres ${res.postgresCopy.rowsPerSec}, kafka ${res.kafkaProducerPerf.rowsPerSec}, peak RSS ${main.peakRssMb} MB`,
+    );
   }
   return results;
 }
@@ -269,7 +283,11 @@ interface PgbenchResult {
   raw: string;
 }
 
-async function pgbench(db: string, scripts: Array<{ file: string; weight: number }>, opts: { seconds: number; clients: number; rate?: number; vars?: Record<string, string>; env?: Record<string, string> }): Promise<PgbenchResult> {
+async function pgbench(
+  db: string,
+  scripts: Array<{ file: string; weight: number }>,
+  opts: { seconds: number; clients: number; rate?: number; vars?: Record<string, string>; env?: Record<string, string> },
+): Promise<PgbenchResult> {
   const args = ['-h', PG_HOST, '-p', String(PG_PORT), '-U', PG_USER, '-n', '-M', 'prepared', '-c', String(opts.clients), '-j', String(Math.min(2, opts.clients)), '-T', String(opts.seconds)];
   if (opts.rate) args.push('-R', String(opts.rate));
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push('-D', `${k}=${v}`);
@@ -321,9 +339,7 @@ async function createTableNamed(db: string): Promise<void> {
 async function logStats(db: string, logTable: string): Promise<{ pending: number; oldestAgeSeconds: number }> {
   const c = await pg(db);
   try {
-    const r = await c.query<{ n: string; age: number | null }>(
-      `SELECT count(*)::text AS n, extract(epoch FROM clock_timestamp() - min(changed_at))::float8 AS age FROM kafka_cdc.${logTable}`,
-    );
+    const r = await c.query<{ n: string; age: number | null }>(`SELECT count(*)::text AS n, extract(epoch FROM clock_timestamp() - min(changed_at))::float8 AS age FROM kafka_cdc.${logTable}`);
     return { pending: Number(r.rows[0].n), oldestAgeSeconds: round(Number(r.rows[0].age ?? 0), 2) };
   } finally {
     await c.end();
@@ -374,7 +390,14 @@ async function streamRun(db: string, scripts: { update: string; insert: string }
     const m0 = await worker.metrics();
     const cpu = new CpuSampler(() => worker.pid).start();
     const t0 = Date.now();
-    const bench = await pgbench(db, [{ file: scripts.update, weight: 9 }, { file: scripts.insert, weight: 1 }], { seconds: SECONDS, clients, rate: rate ?? undefined, vars: { rows: String(STREAM_ROWS) } });
+    const bench = await pgbench(
+      db,
+      [
+        { file: scripts.update, weight: 9 },
+        { file: scripts.insert, weight: 1 },
+      ],
+      { seconds: SECONDS, clients, rate: rate ?? undefined, vars: { rows: String(STREAM_ROWS) } },
+    );
     const m1 = await worker.metrics();
     const windowSeconds = (Date.now() - t0) / 1000;
     const cpuReport = cpu.stop();
@@ -386,7 +409,8 @@ async function streamRun(db: string, scripts: { update: string; insert: string }
     await sleep(300);
     const m2 = await worker.metrics();
     const peakRssMb = worker.peakRssMb();
-    const published = (t: string) => metricSum(t, 'pg_kafka_cdc_records_published_total', { connector: name, op: 'upsert' }) + metricSum(t, 'pg_kafka_cdc_records_published_total', { connector: name, op: 'delete' });
+    const published = (t: string) =>
+      metricSum(t, 'pg_kafka_cdc_records_published_total', { connector: name, op: 'upsert' }) + metricSum(t, 'pg_kafka_cdc_records_published_total', { connector: name, op: 'delete' });
     const h0 = histogram(m0, 'pg_kafka_cdc_end_to_end_latency_seconds');
     const h2 = histogram(m2, 'pg_kafka_cdc_end_to_end_latency_seconds');
     const hq = (q: number) => {
@@ -420,7 +444,9 @@ async function streamRun(db: string, scripts: { update: string; insert: string }
       peakRssMb,
     };
     if (profileDir) result.profile = summariseProfile(profileDir);
-    log(`stream ${label}: pgbench ${bench.tps} tps, published ${result.publishedPerSec}/s, p99 direct ${result.latencyDirect.p99} ms, histogram ${result.latencyFromHistogram.p99} ms, end pending ${endLog.pending}`);
+    log(
+      `stream ${label}: pgbench ${bench.tps} tps, published ${result.publishedPerSec}/s, p99 direct ${result.latencyDirect.p99} ms, histogram ${result.latencyFromHistogram.p99} ms, end pending ${endLog.pending}`,
+    );
     return result;
   } finally {
     await worker.stop();
@@ -602,7 +628,9 @@ async function overheadBench(): Promise<OverheadResult[]> {
     await worker.waitFor(async () => (await worker.connector(name))?.state === 'streaming', 60_000, 'streaming');
     // The connector's own triggers, as it installed them, to put back after the other variants.
     const c = await pg(db);
-    ownTriggers = (await c.query<{ def: string }>(`SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = 'items'::regclass AND tgname = ANY($1)`, [OVH_TRIGGERS])).rows.map((r) => r.def);
+    ownTriggers = (await c.query<{ def: string }>(`SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = 'items'::regclass AND tgname = ANY($1)`, [OVH_TRIGGERS])).rows.map(
+      (r) => r.def,
+    );
     await c.end();
     for (let round = 1; round <= OVERHEAD_ROUNDS; round++) {
       for (const variant of OVERHEAD_VARIANTS) {
@@ -718,16 +746,24 @@ async function connectorsBench(): Promise<ConnectorsResult[]> {
     const sessions = async () => {
       const q = await pg(db);
       try {
-        return Number((await q.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND (application_name LIKE 'pg-kafka-cdc%' OR application_name LIKE 'pgkc member%')`)).rows[0].n);
+        return Number(
+          (await q.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND (application_name LIKE 'pg-kafka-cdc%' OR application_name LIKE 'pgkc member%')`)).rows[0]
+            .n,
+        );
       } finally {
         await q.end();
       }
     };
     try {
-      await worker.waitFor(async () => {
-        for (const name of names) if ((await worker.connector(name))?.state !== 'streaming') return false;
-        return true;
-      }, 600_000, `${n} connectors streaming`, 500);
+      await worker.waitFor(
+        async () => {
+          for (const name of names) if ((await worker.connector(name))?.state !== 'streaming') return false;
+          return true;
+        },
+        600_000,
+        `${n} connectors streaming`,
+        500,
+      );
       const startSeconds = (Date.now() - started) / 1000;
       await sleep(5000);
       const idleRssMb = round((procStatusKb(worker.pid, 'VmRSS') ?? 0) / 1024, 1);
@@ -784,7 +820,12 @@ interface Results {
 
 /** The median of a few runs (NaN for none). */
 function median(xs: number[]): number {
-  return quantile([...xs].sort((a, b) => a - b), 0.5) ?? NaN;
+  return (
+    quantile(
+      [...xs].sort((a, b) => a - b),
+      0.5,
+    ) ?? NaN
+  );
 }
 
 function report(results: Results): string {
@@ -796,7 +837,18 @@ function report(results: Results): string {
     out.push(
       table(
         ['connectors', 'streaming after s', 'idle RSS MB', 'peak RSS MB', 'offered/s', 'pgbench tps', 'published/s', 'max lag s', 'peak PG sessions', 'worker cores busy'],
-        results.connectors.map((r) => [fmt(r.connectors), String(r.startSeconds), String(r.idleRssMb), String(r.peakRssMb), fmt(r.offeredRate), fmt(r.pgbenchTps), fmt(r.publishedPerSec), String(r.maxLagSeconds), String(r.peakSessions), String(r.cpu.coresByGroup.worker ?? '-')]),
+        results.connectors.map((r) => [
+          fmt(r.connectors),
+          String(r.startSeconds),
+          String(r.idleRssMb),
+          String(r.peakRssMb),
+          fmt(r.offeredRate),
+          fmt(r.pgbenchTps),
+          fmt(r.publishedPerSec),
+          String(r.maxLagSeconds),
+          String(r.peakSessions),
+          String(r.cpu.coresByGroup.worker ?? '-'),
+        ]),
       ),
     );
     out.push('');
@@ -826,7 +878,7 @@ function report(results: Results): string {
       out.push(`time per row ${fmt(b.rows)} vs ${fmt(a.rows)}: ${fmt(b.worker.usPerRow / a.worker.usPerRow, 2)}x; peak RSS ${fmt(b.worker.peakRssMb, 1)} vs ${fmt(a.worker.peakRssMb, 1)} MB`);
     }
     out.push('');
-    out.push('Snapshot by sink.compression and sink.delivery (same table, one worker run each; broker bytes = the topic\'s log segments)');
+    out.push("Snapshot by sink.compression and sink.delivery (same table, one worker run each; broker bytes = the topic's log segments)");
     out.push(
       table(
         ['rows', 'compression', 'delivery', 'rows/s', 'vs Kafka', 'worker CPU s per 1M rows', 'peak RSS MB', 'broker MB', 'broker B/row'],
@@ -879,8 +931,18 @@ function report(results: Results): string {
       for (const o of others) {
         out.push(
           `snapshot ${fmt(s.rows)}, median of ${of(head).length} alternating runs each: ${head} ${fmt(med(head, (v) => v.rowsPerSec))} rows/s vs ${o} ${fmt(med(o, (v) => v.rowsPerSec))} rows/s = ` +
-            `${fmt(med(head, (v) => v.rowsPerSec) / med(o, (v) => v.rowsPerSec), 3)}x (runs: ${of(head).map((v) => fmt(v.rowsPerSec)).join(', ')} vs ${of(o).map((v) => fmt(v.rowsPerSec)).join(', ')}); ` +
-            `worker CPU ${fmt(med(head, (v) => v.workerCpuUsPerRow), 1)} vs ${fmt(med(o, (v) => v.workerCpuUsPerRow), 1)} s per 1M rows`,
+            `${fmt(med(head, (v) => v.rowsPerSec) / med(o, (v) => v.rowsPerSec), 3)}x (runs: ${of(head)
+              .map((v) => fmt(v.rowsPerSec))
+              .join(', ')} vs ${of(o)
+              .map((v) => fmt(v.rowsPerSec))
+              .join(', ')}); ` +
+            `worker CPU ${fmt(
+              med(head, (v) => v.workerCpuUsPerRow),
+              1,
+            )} vs ${fmt(
+              med(o, (v) => v.workerCpuUsPerRow),
+              1,
+            )} s per 1M rows`,
         );
       }
     }
@@ -888,18 +950,24 @@ function report(results: Results): string {
   }
   if (results.backlog) {
     for (const b of results.backlog) {
-      out.push(`Backlog drain, ${b.delivery} (worker's own limit): ${fmt(b.changes)} changes committed with no worker, drained in ${fmt(b.seconds, 1)} s from worker start = ${fmt(b.changesPerSec)} changes/s; cores busy ${fmt(b.cpu.coresBusy, 2)} (worker ${fmt(b.cpu.coresByGroup.worker, 2)}, postgres ${fmt(b.cpu.coresByGroup.postgres, 2)}, java ${fmt(b.cpu.coresByGroup.java, 2)})`);
+      out.push(
+        `Backlog drain, ${b.delivery} (worker's own limit): ${fmt(b.changes)} changes committed with no worker, drained in ${fmt(b.seconds, 1)} s from worker start = ${fmt(b.changesPerSec)} changes/s; cores busy ${fmt(b.cpu.coresBusy, 2)} (worker ${fmt(b.cpu.coresByGroup.worker, 2)}, postgres ${fmt(b.cpu.coresByGroup.postgres, 2)}, java ${fmt(b.cpu.coresByGroup.java, 2)})`,
+      );
     }
     if (DELIVERIES.length > 1) {
       const med = (d: string) => median(results.backlog!.filter((b) => b.delivery === d).map((b) => b.changesPerSec));
-      out.push(`backlog drain, median of alternating runs: ${DELIVERIES[0]} ${fmt(med(DELIVERIES[0]))} vs ${DELIVERIES[1]} ${fmt(med(DELIVERIES[1]))} changes/s = ${fmt(med(DELIVERIES[0]) / med(DELIVERIES[1]), 3)}x`);
+      out.push(
+        `backlog drain, median of alternating runs: ${DELIVERIES[0]} ${fmt(med(DELIVERIES[0]))} vs ${DELIVERIES[1]} ${fmt(med(DELIVERIES[1]))} changes/s = ${fmt(med(DELIVERIES[0]) / med(DELIVERIES[1]), 3)}x`,
+      );
     }
     out.push('');
   }
   if (results.overhead) {
     const ovh = results.overhead;
     const syncNote = process.env.BENCH_OVERHEAD_ASYNC_COMMIT === '1' ? 'synchronous_commit=off' : 'synchronous_commit=on';
-    out.push(`Source overhead, ${syncNote}: single-row UPDATE by random key (4 clients, ${OVERHEAD_SECONDS} s; with the worker draining, and with no worker: the triggers alone) and 1,000-row UPDATE (2 clients, ${OVERHEAD_BULK_SECONDS} s, no worker); ${OVERHEAD_ROUNDS} alternating rounds, medians`);
+    out.push(
+      `Source overhead, ${syncNote}: single-row UPDATE by random key (4 clients, ${OVERHEAD_SECONDS} s; with the worker draining, and with no worker: the triggers alone) and 1,000-row UPDATE (2 clients, ${OVERHEAD_BULK_SECONDS} s, no worker); ${OVERHEAD_ROUNDS} alternating rounds, medians`,
+    );
     const rows: string[][] = [];
     for (const workload of ['single-row', 'single-row, no worker', '1000-row'] as const) {
       const of = (v: OverheadVariant) => ovh.filter((o) => o.workload === workload && o.variant === v);
@@ -951,7 +1019,19 @@ async function main(): Promise<void> {
   const file = path.join(REPO_ROOT, 'bench', 'results.json');
   fs.writeFileSync(
     file,
-    JSON.stringify({ runId: RUN_ID, started, finished: new Date().toISOString(), settings: { seconds: SECONDS, overheadSeconds: OVERHEAD_SECONDS, sizes: SIZES, snapshotBatch: SNAPSHOT_BATCH ?? 'default', profile: PROFILE }, environment: env, results, table: text }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        runId: RUN_ID,
+        started,
+        finished: new Date().toISOString(),
+        settings: { seconds: SECONDS, overheadSeconds: OVERHEAD_SECONDS, sizes: SIZES, snapshotBatch: SNAPSHOT_BATCH ?? 'default', profile: PROFILE },
+        environment: env,
+        results,
+        table: text,
+      },
+      null,
+      2,
+    ) + '\n',
   );
   log(`wrote ${path.relative(REPO_ROOT, file)}`);
 }

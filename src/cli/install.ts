@@ -53,11 +53,7 @@ async function installOne(cfg: ConnectorConfig, url: string, opts: InstallOption
     }
     const plan = planned.plan;
     const role = opts.grantTo ?? userOf(cfg.databaseUrl);
-    const statements = [
-      ...workerSchemaStatements(),
-      ...(cfg.channel !== null ? captureStatements(plan, cfg.channel) : []),
-      ...(role !== null ? grantStatements(role, plan, cfg.channel) : []),
-    ];
+    const statements = [...workerSchemaStatements(), ...(cfg.channel !== null ? captureStatements(plan, cfg.channel) : []), ...(role !== null ? grantStatements(role, plan, cfg.channel) : [])];
     const what = `connector ${cfg.name}: ${displayTable(plan.table)}${cfg.channel ? `, change capture on channel ${cfg.channel}` : ''}${role ? `, rights for role ${role}` : ''}`;
     const script = ddlScript(statements, { lockTimeout: '10s' });
     if (opts.printSql) {
@@ -70,7 +66,8 @@ async function installOne(cfg: ConnectorConfig, url: string, opts: InstallOption
       await runDdlScript(db, script);
     } catch (e) {
       err(`install of ${cfg.name} failed, nothing was changed: ${describeError(e)}`);
-      if (isInsufficientPrivilege(e)) err('  run install as the owner of the table (to create its triggers) with the right to create the schema kafka_cdc, or give --database-url-env with such a user\'s URL');
+      if (isInsufficientPrivilege(e))
+        err("  run install as the owner of the table (to create its triggers) with the right to create the schema kafka_cdc, or give --database-url-env with such a user's URL");
       return 1;
     }
     out(`installed ${what}${role === null ? ' (no role to grant to: the database URL names no user; give --grant-to)' : ''}`);

@@ -64,15 +64,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--grant-to <role>', "the role the worker runs as (default: the user of each connector's database URL)")
     .option('--database-url-env <name>', "connect with the URL in this environment variable (an administrator's) instead of the connector's")
     .action(async (o: { config: string; connector?: string; printSql: boolean; grantTo?: string; databaseUrlEnv?: string }) =>
-      setExit(
-        await installCommand(
-          o.config,
-          { connector: o.connector ?? null, printSql: o.printSql, grantTo: o.grantTo ?? null, databaseUrlEnv: o.databaseUrlEnv ?? null },
-          process.env,
-          out,
-          err,
-        ),
-      ),
+      setExit(await installCommand(o.config, { connector: o.connector ?? null, printSql: o.printSql, grantTo: o.grantTo ?? null, databaseUrlEnv: o.databaseUrlEnv ?? null }, process.env, out, err)),
     );
 
   program
@@ -80,7 +72,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description("ask the connector's owner for a new snapshot of its table (or of the rows --where matches) while it goes on streaming")
     .requiredOption('-c, --config <worker.json>', 'the worker file')
     .requiredOption('--connector <name>', 'the connector to re-snapshot')
-    .option('--where <predicate>', 'only the rows this SQL boolean expression over the table\'s columns matches')
+    .option('--where <predicate>', "only the rows this SQL boolean expression over the table's columns matches")
     .option('--repair', 'also tombstone the keys the topic holds and the table does not (mends any drift without a new topic)', false)
     .option('--cancel', 'cancel the open re-snapshot requests of the connector', false)
     .action(async (o: { config: string; connector: string; where?: string; cancel: boolean; repair: boolean }) =>

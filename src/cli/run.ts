@@ -10,7 +10,6 @@ import { createLogger } from '../observe/logger';
 import { validateAll } from './validate';
 import { problemsFound } from '../util/errors';
 
-
 export async function runCommand(workerFile: string, env: Env, err: (line: string) => void): Promise<number> {
   const v = await validateAll(workerFile, env, false);
   if (v.problems.length > 0 || !v.config) {

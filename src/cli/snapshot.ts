@@ -76,6 +76,9 @@ async function cancel(cfg: ConnectorConfig, db: Client, out: (l: string) => void
   const cancelled = await cancelRequests(db, cfg.name);
   if (cfg.channel) await notifyChannel(db, cfg.channel);
   if (cancelled.length === 0) out(`no open re-snapshot request for ${cfg.name}: nothing to cancel`);
-  else out(`cancelled re-snapshot request${cancelled.length === 1 ? '' : 's'} ${cancelled.map((r) => r.id).join(', ')} of ${cfg.name}; the owner stops within a second (pages already published stay in the topic)`);
+  else
+    out(
+      `cancelled re-snapshot request${cancelled.length === 1 ? '' : 's'} ${cancelled.map((r) => r.id).join(', ')} of ${cfg.name}; the owner stops within a second (pages already published stay in the topic)`,
+    );
   return 0;
 }

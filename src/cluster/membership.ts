@@ -52,7 +52,10 @@ export function replicaId(env: NodeJS.ProcessEnv = process.env): string {
 
 /** The group of a deployment: a digest of its connector names (replicas with the same connectors share it). */
 export function groupOf(connectors: string[]): string {
-  return createHash('sha256').update([...connectors].sort().join('\n')).digest('hex').slice(0, 8);
+  return createHash('sha256')
+    .update([...connectors].sort().join('\n'))
+    .digest('hex')
+    .slice(0, 8);
 }
 
 /** The share of the member at rank (0-based, members sorted by id) when n members split m connectors. */
@@ -183,7 +186,8 @@ export class Membership {
       const members = await sessionsNamed(this.client as Client, `${PREFIX} ${this.group} `);
       if (!members.includes(this.replica)) members.push(this.replica);
       members.sort();
-      if (members.join() !== this.members.join()) this.log.info({ members, share: shareOf(this.connectors.length, members.length, members.indexOf(this.replica)) }, 'replicas of this deployment changed');
+      if (members.join() !== this.members.join())
+        this.log.info({ members, share: shareOf(this.connectors.length, members.length, members.indexOf(this.replica)) }, 'replicas of this deployment changed');
       this.members = members;
       this.warned = false;
     } catch (err) {

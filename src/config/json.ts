@@ -14,7 +14,7 @@ export function readJsonFile(file: string, shownAs: string): JsonResult {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as { code?: string }).code;
-    return { ok: false, problem: `${shownAs}: cannot read the file (${code === 'ENOENT' ? 'it does not exist' : code ?? String(err)})` };
+    return { ok: false, problem: `${shownAs}: cannot read the file (${code === 'ENOENT' ? 'it does not exist' : (code ?? String(err))})` };
   }
   const errors: ParseError[] = [];
   parse(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });

@@ -48,7 +48,10 @@ export function inspectWorkerConfig(workerFile: string, env: Env): { config: Wor
   const connectors: ConnectorConfig[] = [];
   let files: string[] = [];
   try {
-    files = fs.readdirSync(connectorsDir).filter((f) => f.endsWith('.json')).sort();
+    files = fs
+      .readdirSync(connectorsDir)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
   } catch {
     problems.push(at(`/connectors_dir: folder ${shown(connectorsDir)} does not exist`));
   }
@@ -105,7 +108,11 @@ export function inspectWorkerConfig(workerFile: string, env: Env): { config: Wor
       // One channel names one trigger, function and change log: two connectors must never share it.
       const otherChannel = channels.get(channel);
       if (otherChannel) {
-        problems.push(where(`/source/notification/channel_name: channel "${channel}" is already used by the connector in ${otherChannel}${c.source.notification?.channel_name ? '' : ' (derived from the names; set channel_name to tell them apart)'}`));
+        problems.push(
+          where(
+            `/source/notification/channel_name: channel "${channel}" is already used by the connector in ${otherChannel}${c.source.notification?.channel_name ? '' : ' (derived from the names; set channel_name to tell them apart)'}`,
+          ),
+        );
         continue;
       }
       channels.set(channel, shown(file));

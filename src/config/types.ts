@@ -43,7 +43,12 @@ export interface RawConnectorConfig {
     ordinal_column?: string;
     notification?: { channel_name?: string };
   };
-  sink: { topic?: string; partitions: number; replication_factor: number; compact: boolean; compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+  sink: {
+    topic?: string;
+    partitions: number;
+    replication_factor: number;
+    compact: boolean;
+    compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
     format: RecordFormat;
     delivery: Delivery;
     transactional_id?: string;
@@ -105,4 +110,3 @@ export interface WorkerConfig {
   connectorsDir: string;
   connectors: ConnectorConfig[];
 }
-

@@ -40,7 +40,6 @@ import { drainChanges, pollByOrdinal } from './stream';
 import { displayTable } from '../postgres/sql';
 import { isInsufficientPrivilege, isRetriable, isUndefinedObject, sqlstateOf } from '../postgres/sqlstate';
 
-
 /** The connector's part in spreading connectors over replicas (cluster/membership.ts); absent: take every connector it can. */
 export interface ClusterLink extends OwnershipGate {
   readonly replica: string;
@@ -235,7 +234,19 @@ export class Connector {
       const format = formatOf(cfg.format);
       const records = new RecordBuilder(cfg.topic, cfg.name, state.run, format.encoder({ plan, connector: cfg.name, version: VERSION }));
       const ctx: SessionContext = {
-        cfg, kafka: this.kafka, plan, format, statements, data, control, publisher, records, progress, events: this.events, log: this.log, signal,
+        cfg,
+        kafka: this.kafka,
+        plan,
+        format,
+        statements,
+        data,
+        control,
+        publisher,
+        records,
+        progress,
+        events: this.events,
+        log: this.log,
+        signal,
         madeProgress: () => this.madeProgress(),
         checkSchema: () => this.checkSchema(data, plan),
       };
@@ -283,7 +294,10 @@ export class Connector {
         if ((foreign?.pid ?? null) !== blockedBy) {
           // Not a worker: nothing would ever hand the connector over. Say so, loudly, once per holder.
           blockedBy = foreign?.pid ?? null;
-          this.events.emit('ownership_blocked', { connector: this.cfg.name, holder: foreign && { pid: foreign.pid, role: foreign.role, application_name: foreign.applicationName, client_addr: foreign.clientAddr } });
+          this.events.emit('ownership_blocked', {
+            connector: this.cfg.name,
+            holder: foreign && { pid: foreign.pid, role: foreign.role, application_name: foreign.applicationName, client_addr: foreign.clientAddr },
+          });
           if (foreign) {
             this.log.error(
               { pid: foreign.pid, role: foreign.role, applicationName: foreign.applicationName, clientAddr: foreign.clientAddr },
@@ -366,7 +380,9 @@ export class Connector {
       await this.saveIdentity(data, { ...identity, partitions: topic.partitions });
       await this.requestRepair(data, plan, `the topic's partitions ${identity.partitions} -> ${topic.partitions}: keys go to other partitions now`);
       // The session's producer may still place keys by the old count: a new session starts with a new one.
-      throw new RetriableError(`the partitions of topic ${this.cfg.topic} changed (${identity.partitions} -> ${topic.partitions}): starting a new session, whose producer places keys by the new count`);
+      throw new RetriableError(
+        `the partitions of topic ${this.cfg.topic} changed (${identity.partitions} -> ${topic.partitions}): starting a new session, whose producer places keys by the new count`,
+      );
     }
   }
 
@@ -445,8 +461,15 @@ export class Connector {
     if (created) this.log.info({ topic: cfg.topic, partitions: cfg.partitions, compact: cfg.compact }, 'created topic');
     const topic = await topicFacts(this.kafka, cfg.topic);
     const identity: Identity = {
-      topic: cfg.topic, tableOid: plan.info.oid, tableName: displayTable(plan.table), channel: cfg.channel, key: keySignature(plan.keyColumns),
-      format: cfg.format, partitions: topic?.partitions ?? null, topicId: topic?.id ?? null, leaves: await partitionLeaves(data, plan),
+      topic: cfg.topic,
+      tableOid: plan.info.oid,
+      tableName: displayTable(plan.table),
+      channel: cfg.channel,
+      key: keySignature(plan.keyColumns),
+      format: cfg.format,
+      partitions: topic?.partitions ?? null,
+      topicId: topic?.id ?? null,
+      leaves: await partitionLeaves(data, plan),
     };
     const changes = identityChanges(state.identity, identity);
     if (changes.length === 0 && state.identity?.key && state.identity.key !== identity.key) throw keyChanged(cfg.topic, identity.tableName, state.identity.key, identity.key);
@@ -480,7 +503,8 @@ export class Connector {
       if (mode.kind === 'trigger') {
         mode.logOid = (await mode.log.oid(data)) ?? 0;
         const inOrder = await mode.log.inOrder(data);
-        if (!inOrder) this.log.warn({ channel }, 'the change log\'s sequence has a CACHE above 1: the drain reads it from its start every batch (ALTER SEQUENCE ... CACHE 1 to let it skip what it drained)');
+        if (!inOrder)
+          this.log.warn({ channel }, "the change log's sequence has a CACHE above 1: the drain reads it from its start every batch (ALTER SEQUENCE ... CACHE 1 to let it skip what it drained)");
         this.floor.reset(mode.logOid, inOrder);
         this.backlog.watch(mode.log, this.floor);
       }
@@ -522,7 +546,11 @@ export class Connector {
     if (last.ignored.length > 0) {
       // Not the worker's: written outside a transaction, or without the run's MAC. Never trusted.
       this.events.emit('ignored_checkpoints', { connector: cfg.name, records: last.ignored.length });
-      for (const r of last.ignored.slice(0, 5)) this.log.warn({ offsetsTopic: cfg.offsetsTopic, offset: r.offset.toString(), why: r.why }, 'ignored a record in the offsets topic that this worker did not write (does another client write it? see docs/security.md)');
+      for (const r of last.ignored.slice(0, 5))
+        this.log.warn(
+          { offsetsTopic: cfg.offsetsTopic, offset: r.offset.toString(), why: r.why },
+          'ignored a record in the offsets topic that this worker did not write (does another client write it? see docs/security.md)',
+        );
     }
     if (last.openTransaction) this.log.warn({ offsetsTopic: cfg.offsetsTopic }, 'another producer keeps a transaction open on the offsets topic: recovery read it up to its last stable offset');
     const done = await progress.reconcile(last.checkpoint, mode.kind === 'trigger' ? mode.logOid : null);
@@ -540,7 +568,10 @@ export class Connector {
       ' (an asynchronous failover or a point-in-time restore lost what the topic has)';
     this.events.emit('history', { connector: cfg.name, kind: 'behind_kafka', detail: reason });
     const request = await insertRequest(data, cfg.name, null, plan.info.estimatedRows, { repair: true, reason });
-    this.log.error({ from: done.from, to: done.to, request: request.id }, `${reason}: nothing is trimmed by the old checkpoint; re-aligning the topic with repairing re-snapshot request ${request.id}`);
+    this.log.error(
+      { from: done.from, to: done.to, request: request.id },
+      `${reason}: nothing is trimmed by the old checkpoint; re-aligning the topic with repairing re-snapshot request ${request.id}`,
+    );
     return progress.loadOrCreate();
   }
 
@@ -550,7 +581,6 @@ export class Connector {
     return false;
   }
 }
-
 
 /** A changed primary key: the topic's records are keyed by the old one, and those keys would never get their tombstones. */
 function keyChanged(topic: string, table: string, before: string, after: string): FatalError {

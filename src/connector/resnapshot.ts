@@ -59,10 +59,12 @@ interface Repair {
 }
 
 /** Pages of the whole table, in the shape of a filtered page. */
-const wholeTable = (page: (db: Queryable, limit: number, after: string[] | null) => Promise<SnapshotRow[]>) => async (db: Queryable, limit: number, after: string[] | null): Promise<FilteredPage> => {
-  const rows = await page(db, limit, after);
-  return { rows, last: rows.length === 0 ? null : positionOf(rows[rows.length - 1]), read: rows.length };
-};
+const wholeTable =
+  (page: (db: Queryable, limit: number, after: string[] | null) => Promise<SnapshotRow[]>) =>
+  async (db: Queryable, limit: number, after: string[] | null): Promise<FilteredPage> => {
+    const rows = await page(db, limit, after);
+    return { rows, last: rows.length === 0 ? null : positionOf(rows[rows.length - 1]), read: rows.length };
+  };
 
 export class Resnapshots {
   private active: Active | null = null;
@@ -135,7 +137,8 @@ export class Resnapshots {
       a.key = position.key;
       a.rows = position.rows;
       this.ctx.madeProgress();
-      if (matched.length > 0) events.emit('published', { connector: cfg.name, ops: countOf('snapshot', matched.length), records: matched.length, produceSeconds, latenciesSeconds: [], resnapshot: true });
+      if (matched.length > 0)
+        events.emit('published', { connector: cfg.name, ops: countOf('snapshot', matched.length), records: matched.length, produceSeconds, latenciesSeconds: [], resnapshot: true });
     }
     if (page.read >= a.limit) this.emit('running');
     else if (a.repair) a.repair.tombstoning = true;
@@ -170,7 +173,14 @@ export class Resnapshots {
     await progress.save(checkpoint);
     repair.tombstones += batch.length;
     this.ctx.madeProgress();
-    events.emit('published', { connector: cfg.name, ops: countOf('delete', batch.length), records: built.length, produceSeconds: Number(process.hrtime.bigint() - started) / 1e9, latenciesSeconds: [], resnapshot: true });
+    events.emit('published', {
+      connector: cfg.name,
+      ops: countOf('delete', batch.length),
+      records: built.length,
+      produceSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+      latenciesSeconds: [],
+      resnapshot: true,
+    });
     this.emit('running');
   }
 
@@ -205,7 +215,10 @@ export class Resnapshots {
     // A repair reads what the topic holds before its first page: what it publishes from now on covers keys.
     const repair = request.repair ? await this.liveKeys() : null;
     this.active = { request, page, key: from.key, rows: from.rows, estimated, limit: cfg.snapshotBatchSize, repair };
-    log.info({ request: request.id, where: request.predicate, repair: request.repair, resumeAfter: from.key, rowsDone: from.rows, estimated }, from.key ? 'resuming re-snapshot' : request.repair ? 'starting a repairing re-snapshot' : 'starting re-snapshot');
+    log.info(
+      { request: request.id, where: request.predicate, repair: request.repair, resumeAfter: from.key, rowsDone: from.rows, estimated },
+      from.key ? 'resuming re-snapshot' : request.repair ? 'starting a repairing re-snapshot' : 'starting re-snapshot',
+    );
     this.emit('running');
     return true;
   }

@@ -18,7 +18,19 @@ import type { Client, Notification } from 'pg';
 import { lowerIdleFlag, raiseIdleFlag } from '../postgres/capture';
 import { destroyClient, endWithin } from '../postgres/connection';
 import { ownershipLockKey } from '../postgres/names';
-import { listen, listeningChannels, lockHolder, openWatchedSession, ping, probeConnection, transactionPoolingProblem, tryAdvisoryLock, unlisten, unlockAdvisory, type LockHolder } from '../postgres/control';
+import {
+  listen,
+  listeningChannels,
+  lockHolder,
+  openWatchedSession,
+  ping,
+  probeConnection,
+  transactionPoolingProblem,
+  tryAdvisoryLock,
+  unlisten,
+  unlockAdvisory,
+  type LockHolder,
+} from '../postgres/control';
 import { FatalError, RetriableError } from '../util/errors';
 import type { Queryable } from '../postgres/connection';
 import { CONTROL_CLOSE_MS, frozenOwnerTimeoutMs, ORPHAN_TAKEOVER_MS, OWNERSHIP_POLL_MS } from '../timings';

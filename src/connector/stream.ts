@@ -22,8 +22,6 @@ import type { OrdinalCapture, SessionContext, TriggerCapture } from './context';
 import type { Resnapshots } from './resnapshot';
 import { isCastFailure } from '../postgres/sqlstate';
 
-
-
 export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, resnapshots: Resnapshots): Promise<void> {
   const { cfg, data, publisher, records, events, signal, control } = ctx;
   const { log } = mode;
@@ -45,7 +43,11 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
     const token = mode.floor.read(entries, read.snapshot, entries.length >= cfg.captureBatchSize);
     const bad = rows.filter((r) => r.bad);
     if (bad.length > 0) {
-      await setAside(ctx, log, bad.map((r) => ({ seqs: r.seqs, k: r.k, reason: `its key lacks a part of the primary key (${r.k})` })));
+      await setAside(
+        ctx,
+        log,
+        bad.map((r) => ({ seqs: r.seqs, k: r.k, reason: `its key lacks a part of the primary key (${r.k})` })),
+      );
       rows = rows.filter((r) => !r.bad);
     }
     return { rows, readAtMs: Date.now(), token };
@@ -130,12 +132,15 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
   if (prefetched) await prefetched.catch(() => undefined);
 }
 
-
 /** Finds the entries of the next batch whose key cannot be read, and sets them aside; false when there are none (the failure was something else). */
 async function setAsideUnreadable(ctx: SessionContext, log: ChangeLogStatements, inFlight: string[], floor: string): Promise<boolean> {
   const found = await log.unreadable(ctx.data, ctx.cfg.captureBatchSize, inFlight, floor);
   if (found.length === 0) return false;
-  await setAside(ctx, log, found.map((f) => ({ seqs: [f.seq], k: f.k, reason: f.reason })));
+  await setAside(
+    ctx,
+    log,
+    found.map((f) => ({ seqs: [f.seq], k: f.k, reason: f.reason })),
+  );
   return true;
 }
 

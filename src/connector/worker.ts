@@ -34,7 +34,11 @@ export class Worker {
   private started: Promise<void> | null = null;
   private stopped: Promise<void> | null = null;
 
-  constructor(private readonly config: WorkerConfig, private readonly logger: Logger, private readonly opts: WorkerOptions = {}) {
+  constructor(
+    private readonly config: WorkerConfig,
+    private readonly logger: Logger,
+    private readonly opts: WorkerOptions = {},
+  ) {
     this.events = new EventBus((event, err) => logger.warn({ event, err: describeError(err) }, 'an observer of connector events failed'));
     this.status = new StatusBoard(
       this.events,
@@ -65,14 +69,26 @@ export class Worker {
   /** Starts the HTTP server and every connector. Idempotent. Resolves once the server listens. */
   start(): Promise<void> {
     this.started ??= (async () => {
-      const registry = createMetrics(this.events, this.config.connectors.map((c) => c.name), () =>
-        [...this.databases].map(([url, d]) => ({ database: describeDatabase(url), ...d.data.stats() })),
+      const registry = createMetrics(
+        this.events,
+        this.config.connectors.map((c) => c.name),
+        () => [...this.databases].map(([url, d]) => ({ database: describeDatabase(url), ...d.data.stats() })),
       );
       logEvents(this.events, (name) => this.logger.child({ connector: name }), this.status);
       this.http = await startHttpServer(this.config.http.host, this.opts.httpPort ?? this.config.http.port, registry, this.status);
       // Counted before any connector tries its lock, so that a replica joining a running deployment takes only its share.
       await this.membership.start();
-      this.logger.info({ host: this.config.http.host, port: this.http.port, connectors: this.connectors.length, replica: this.membership.replica, replicas: this.membership.view().members.length, share: this.membership.share() }, 'worker started');
+      this.logger.info(
+        {
+          host: this.config.http.host,
+          port: this.http.port,
+          connectors: this.connectors.length,
+          replica: this.membership.replica,
+          replicas: this.membership.view().members.length,
+          share: this.membership.share(),
+        },
+        'worker started',
+      );
       for (const c of this.connectors) c.start();
     })();
     return this.started;

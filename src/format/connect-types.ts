@@ -130,10 +130,15 @@ export function debeziumSchemas(name: string, keyColumns: Column[], valueColumns
   const source = {
     type: 'struct',
     fields: [
-      str('version'), str('connector'), str('name'),
+      str('version'),
+      str('connector'),
+      str('name'),
       { type: 'int64', optional: false, field: 'ts_ms' },
       { type: 'string', optional: true, name: 'io.debezium.data.Enum', version: 1, parameters: { allowed: 'true,false,incremental' }, default: 'false', field: 'snapshot' },
-      str('db'), str('schema'), str('table'), str('change_id'),
+      str('db'),
+      str('schema'),
+      str('table'),
+      str('change_id'),
     ],
     optional: false,
     name: 'pg_kafka_cdc.Source',

@@ -31,9 +31,7 @@ export const debezium: RecordFormat = {
         const now = clock();
         const before = event.op === 'u' || event.op === 'd' ? row.k : 'null';
         const sourceMs = event.sourceMs === undefined ? now : Math.round(Number(event.sourceMs));
-        const payload =
-          `{"before":${before},"after":${row.v ?? 'null'},${sourceStart}${sourceMs},"snapshot":"${event.snapshot}"` +
-          `${sourceNames}${s(changeId)}},"op":"${event.op}","ts_ms":${now}}`;
+        const payload = `{"before":${before},"after":${row.v ?? 'null'},${sourceStart}${sourceMs},"snapshot":"${event.snapshot}"` + `${sourceNames}${s(changeId)}},"op":"${event.op}","ts_ms":${now}}`;
         return `${value}${payload}}`;
       },
       deleteEvent: true,

@@ -17,16 +17,32 @@ import { CdcError } from '../util/errors';
  * brokers are down.)
  */
 const PERMANENT_BROKER_ERRORS = new Set([
-  'MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'TOPIC_AUTHORIZATION_FAILED',
-  'CLUSTER_AUTHORIZATION_FAILED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'SASL_AUTHENTICATION_FAILED',
-  'INVALID_PARTITIONS', 'INVALID_TOPIC_EXCEPTION', 'POLICY_VIOLATION',
-  'UNSUPPORTED_SASL_MECHANISM', 'INVALID_REQUIRED_ACKS', 'ILLEGAL_SASL_STATE',
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+  'SASL_AUTHENTICATION_FAILED',
+  'INVALID_PARTITIONS',
+  'INVALID_TOPIC_EXCEPTION',
+  'POLICY_VIOLATION',
+  'UNSUPPORTED_SASL_MECHANISM',
+  'INVALID_REQUIRED_ACKS',
+  'ILLEGAL_SASL_STATE',
 ]);
 
 /** TLS errors that mean the broker's certificate is not trusted (a wrong CA, a wrong host name). */
 const TLS_VERIFY_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'ERR_TLS_CERT_ALTNAME_INVALID',
-  'CERT_HAS_EXPIRED', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
 ]);
 
 export type KafkaErrorReason = 'broker' | 'authentication' | 'tls' | 'network' | 'timeout' | 'client' | 'fenced';
@@ -159,17 +175,26 @@ export function kafkaFailure(err: unknown, doing: string, settings: Pick<KafkaSe
   if (codes.some((c) => FENCED_CODES.includes(c))) {
     // Retriable: the connector goes back to waiting for ownership, as a standby.
     return new KafkaError(`${where}: fenced: a newer producer of this connector's transactional id took over (another worker owns the connector now); standing down`, {
-      retriable: true, reason: 'fenced', codes, cause: err,
+      retriable: true,
+      reason: 'fenced',
+      codes,
+      cause: err,
     });
   }
   if (codes.some((c) => TLS_VERIFY_CODES.has(c))) {
     return new KafkaError(`${where}: the broker's TLS certificate is not trusted (${detail}); check kafka.ssl.ca_file and the broker host name`, {
-      retriable: false, reason: 'tls', codes, cause: err,
+      retriable: false,
+      reason: 'tls',
+      codes,
+      cause: err,
     });
   }
   if (codes.includes('SASL_AUTHENTICATION_FAILED') || codes.includes('UNSUPPORTED_SASL_MECHANISM') || codes.includes('ILLEGAL_SASL_STATE')) {
     return new KafkaError(`${where}: SASL authentication failed (${detail}); check kafka.sasl (mechanism, user name, password)`, {
-      retriable: false, reason: 'authentication', codes, cause: err,
+      retriable: false,
+      reason: 'authentication',
+      codes,
+      cause: err,
     });
   }
   const refusal = clientRefusal(err);
@@ -181,12 +206,18 @@ export function kafkaFailure(err: unknown, doing: string, settings: Pick<KafkaSe
     // Retried (a broker going down looks the same), but the message says the likely cause.
     const hint = tls ? '' : ' (a plaintext client on a TLS listener? then set kafka.ssl)';
     return new KafkaError(`${where}: the broker closed the connection before SASL authentication completed${hint}`, {
-      retriable: true, reason: 'network', codes, cause: err,
+      retriable: true,
+      reason: 'network',
+      codes,
+      cause: err,
     });
   }
   if (authenticationFailed(err)) {
     return new KafkaError(`${where}: SASL authentication failed (${detail}); check kafka.sasl (mechanism, user name, password)`, {
-      retriable: false, reason: 'authentication', codes, cause: err,
+      retriable: false,
+      reason: 'authentication',
+      codes,
+      cause: err,
     });
   }
   const permanent = codes.find((c) => PERMANENT_BROKER_ERRORS.has(c));

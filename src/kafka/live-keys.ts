@@ -46,7 +46,7 @@ export async function readLiveKeys(settings: KafkaSettings, topic: string): Prom
       const last = new Map<string, boolean>();
       const reader = consumer();
       try {
-        for (let offset = starts.get(topic)?.[partition] ?? 0n; offset < end; ) {
+        for (let offset = starts.get(topic)?.[partition] ?? 0n; offset < end;) {
           const response = await reader.fetch({
             node: t.partitions[partition].leader,
             isolationLevel: FetchIsolationLevels.READ_COMMITTED,

@@ -37,7 +37,7 @@ const FORMAT = 1;
 export function encodeSeqRanges(seqs: string[]): string {
   const sorted = seqs.map((s) => BigInt(s)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const parts: string[] = [];
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1n) j++;
     parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
@@ -84,16 +84,21 @@ export function checkpointRecord(topic: string, connector: string, cp: Checkpoin
 /** The checkpoint of an offsets record's value; throws on a value this worker did not write (wrong shape, or a MAC that is missing or not of this key). */
 export function parseCheckpoint(value: Buffer, key: string): Checkpoint {
   const v = JSON.parse(value.toString()) as {
-    format: number; run: string; commit: number; origin?: string | null; mac?: unknown;
+    format: number;
+    run: string;
+    commit: number;
+    origin?: string | null;
+    mac?: unknown;
     snapshot: { state: Checkpoint['snapshotState']; key: string[] | null; rows: number };
-    watermark: string[] | null; trim: { log_oid: number; seqs: string; until_us?: string | null } | null;
+    watermark: string[] | null;
+    trim: { log_oid: number; seqs: string; until_us?: string | null } | null;
     resnapshot?: { id: string; key: string[] | null; rows: number } | null;
   };
   if (v === null || typeof v !== 'object' || v.format !== FORMAT || typeof v.run !== 'string' || !Number.isSafeInteger(v.commit)) throw new Error(`not a checkpoint of format ${FORMAT}`);
   const { mac, ...rest } = v;
   const expected = Buffer.from(macOf(JSON.stringify(rest), key), 'hex');
   const given = typeof mac === 'string' && /^[0-9a-f]{64}$/.test(mac) ? Buffer.from(mac, 'hex') : null;
-  if (given === null || !timingSafeEqual(given, expected)) throw new Error('its MAC is missing or not made with the checkpoint key of the connector\'s run');
+  if (given === null || !timingSafeEqual(given, expected)) throw new Error("its MAC is missing or not made with the checkpoint key of the connector's run");
   return {
     run: v.run,
     commit: v.commit,
@@ -219,7 +224,7 @@ export async function readLastCheckpoint(settings: KafkaSettings, topic: string,
     for (let hi = end; hi > start; window *= 8n) {
       const lo = hi - window > start ? hi - window : start;
       const mine: CommittedRecord[] = [];
-      for (let offset = lo; offset < hi; ) {
+      for (let offset = lo; offset < hi;) {
         const response = await consumer.fetch({
           node: leader,
           isolationLevel: FetchIsolationLevels.READ_COMMITTED,

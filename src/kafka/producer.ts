@@ -179,7 +179,12 @@ export class RecordPublisher {
       if (transaction && !transaction.completed && error.reason !== 'fenced') {
         // Best effort: whatever happens, the next owner's fencing aborts it anyway.
         const started = process.hrtime.bigint();
-        if (await transaction.abort().then(() => true, () => false)) {
+        if (
+          await transaction.abort().then(
+            () => true,
+            () => false,
+          )
+        ) {
           this.options.onTransaction?.({ outcome: 'aborted', seconds: Number(process.hrtime.bigint() - started) / 1e9 });
         }
       }

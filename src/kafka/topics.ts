@@ -13,7 +13,6 @@ export interface TopicSpec {
   compact: boolean;
 }
 
-
 async function withAdmin<T>(settings: KafkaSettings, doing: string, fn: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = new Admin(kafkaClientOptions(settings, '-admin'));
   try {

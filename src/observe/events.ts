@@ -12,7 +12,17 @@ export interface ConnectorEvents {
   state: { connector: string; state: ConnectorState; error?: string };
   snapshot: { connector: string; rows: number; estimated: number; done: boolean };
   /** A re-snapshot on demand started, advanced a page, or ended (done, cancelled, failed). */
-  resnapshot: { connector: string; id: string; where: string | null; rows: number; estimated: number; state: 'running' | 'done' | 'cancelled' | 'failed'; error?: string; repair?: boolean; tombstones?: number };
+  resnapshot: {
+    connector: string;
+    id: string;
+    where: string | null;
+    rows: number;
+    estimated: number;
+    state: 'running' | 'done' | 'cancelled' | 'failed';
+    error?: string;
+    repair?: boolean;
+    tombstones?: number;
+  };
   published: {
     connector: string;
     ops: Record<Op, number>;

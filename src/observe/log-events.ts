@@ -24,9 +24,6 @@ export function logEvents(events: EventBus, logFor: (connector: string) => Logge
     if (e.state !== 'running' || now - (lastProgress.get(key) ?? 0) < progressEveryMs) return;
     lastProgress.set(key, now);
     const s = status.get(e.connector)?.resnapshot;
-    logFor(e.connector).info(
-      { request: e.id, rows: e.rows, estimated: e.estimated, percent: s?.percent, rowsPerSecond: s?.rows_per_second, etaSeconds: s?.eta_seconds },
-      're-snapshot progress',
-    );
+    logFor(e.connector).info({ request: e.id, rows: e.rows, estimated: e.estimated, percent: s?.percent, rowsPerSecond: s?.rows_per_second, etaSeconds: s?.eta_seconds }, 're-snapshot progress');
   });
 }

@@ -78,7 +78,11 @@ export class StatusBoard {
   /** Whether this replica holds its share of the connectors (set by the worker when it spreads them). */
   holdsShare: () => boolean = () => true;
 
-  constructor(events: EventBus, connectors: Array<{ name: string; topic: string; table: string }>, private readonly now: () => number = Date.now) {
+  constructor(
+    events: EventBus,
+    connectors: Array<{ name: string; topic: string; table: string }>,
+    private readonly now: () => number = Date.now,
+  ) {
     for (const c of connectors) {
       this.byName.set(c.name, {
         name: c.name,
@@ -98,35 +102,56 @@ export class StatusBoard {
       });
       this.rates.set(c.name, { snapshot: new RateMeter(now), resnapshot: new RateMeter(now) });
     }
-    events.on('state', (e) => this.update(e.connector, (s) => {
-      if (s.state !== e.state) s.since = new Date(this.now()).toISOString();
-      s.state = e.state;
-      if (e.error) s.last_error = { message: e.error, at: new Date(this.now()).toISOString() };
-    }));
+    events.on('state', (e) =>
+      this.update(e.connector, (s) => {
+        if (s.state !== e.state) s.since = new Date(this.now()).toISOString();
+        s.state = e.state;
+        if (e.error) s.last_error = { message: e.error, at: new Date(this.now()).toISOString() };
+      }),
+    );
     events.on('error', (e) => this.update(e.connector, (s) => (s.last_error = { message: e.message, at: new Date(this.now()).toISOString() })));
     events.on('owner', (e) => this.update(e.connector, (s) => (s.owner = e.owner)));
     events.on('membership', (e) => (this.replicaView = { id: e.replica, replicas: e.members, share: e.share, owned: e.owned }));
-    events.on('backlog', (e) => this.update(e.connector, (s) => {
-      s.lag_seconds = e.lagSeconds;
-      s.pending_changes = e.pending;
-    }));
+    events.on('backlog', (e) =>
+      this.update(e.connector, (s) => {
+        s.lag_seconds = e.lagSeconds;
+        s.pending_changes = e.pending;
+      }),
+    );
     events.on('published', (e) => this.update(e.connector, (s) => (s.records_published += e.records)));
-    events.on('ownership_blocked', (e) => this.update(e.connector, (s) => {
-      s.ownership_blocked_by = e.holder && { ...e.holder, since: new Date(this.now()).toISOString() };
-    }));
-    events.on('rejected', (e) => this.update(e.connector, (s) => {
-      s.rejected_changes = { count: s.rejected_changes.count + e.entries, last_reason: e.reason, at: new Date(this.now()).toISOString() };
-    }));
-    events.on('snapshot', (e) => this.update(e.connector, (s) => {
-      s.snapshot = { ...this.meters(s).snapshot.progress(e.rows, e.estimated, e.done), completed: e.done };
-    }));
-    events.on('resnapshot', (e) => this.update(e.connector, (s) => {
-      const meter = this.meters(s).resnapshot;
-      if (s.resnapshot?.request !== e.id) meter.reset();
-      const ended = e.state !== 'running';
-      const progress = meter.progress(e.rows, e.estimated, ended);
-      s.resnapshot = { request: e.id, where: e.where, state: e.state, ...progress, ...(ended && e.state !== 'done' ? { percent: s.resnapshot?.percent ?? 0, eta_seconds: null } : {}), error: e.error ?? null, repair: e.repair ?? false, tombstones: e.tombstones ?? 0 };
-    }));
+    events.on('ownership_blocked', (e) =>
+      this.update(e.connector, (s) => {
+        s.ownership_blocked_by = e.holder && { ...e.holder, since: new Date(this.now()).toISOString() };
+      }),
+    );
+    events.on('rejected', (e) =>
+      this.update(e.connector, (s) => {
+        s.rejected_changes = { count: s.rejected_changes.count + e.entries, last_reason: e.reason, at: new Date(this.now()).toISOString() };
+      }),
+    );
+    events.on('snapshot', (e) =>
+      this.update(e.connector, (s) => {
+        s.snapshot = { ...this.meters(s).snapshot.progress(e.rows, e.estimated, e.done), completed: e.done };
+      }),
+    );
+    events.on('resnapshot', (e) =>
+      this.update(e.connector, (s) => {
+        const meter = this.meters(s).resnapshot;
+        if (s.resnapshot?.request !== e.id) meter.reset();
+        const ended = e.state !== 'running';
+        const progress = meter.progress(e.rows, e.estimated, ended);
+        s.resnapshot = {
+          request: e.id,
+          where: e.where,
+          state: e.state,
+          ...progress,
+          ...(ended && e.state !== 'done' ? { percent: s.resnapshot?.percent ?? 0, eta_seconds: null } : {}),
+          error: e.error ?? null,
+          repair: e.repair ?? false,
+          tombstones: e.tombstones ?? 0,
+        };
+      }),
+    );
   }
 
   private meters(s: ConnectorStatus): { snapshot: RateMeter; resnapshot: RateMeter } {

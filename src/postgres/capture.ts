@@ -157,10 +157,17 @@ function dollarTag(body: string): string {
  */
 export async function installCapture(db: ClientBase, plan: TablePlan, channel: string): Promise<'installed' | 'current'> {
   if (await captureCurrent(db, plan, channel)) return 'current';
-  await asInstallStep(db, `change capture of ${displayTable(plan.table)} (channel ${channel}) is not installed or is older than this version`, () =>
-    inDdlTransaction(db, async () => {
-      for (const statement of captureStatements(plan, channel)) await db.query(statement);
-    }, { lockTimeout: '10s' }), // a timeout is retried later, rather than queueing every writer behind us
+  await asInstallStep(
+    db,
+    `change capture of ${displayTable(plan.table)} (channel ${channel}) is not installed or is older than this version`,
+    () =>
+      inDdlTransaction(
+        db,
+        async () => {
+          for (const statement of captureStatements(plan, channel)) await db.query(statement);
+        },
+        { lockTimeout: '10s' },
+      ), // a timeout is retried later, rather than queueing every writer behind us
   );
   return 'installed';
 }
@@ -207,14 +214,17 @@ export async function captureGap(db: Queryable, plan: TablePlan, channel: string
   const { missing, off } = r.rows[0];
   if (!r.rows[0].fn) return `the capture function ${plan.table.schema}.${n.functionName} is gone`;
   if (missing.length > 0) return `the capture trigger${missing.length === 1 ? '' : 's'} ${missing.join(', ')} of ${displayTable(plan.table)} ${missing.length === 1 ? 'is' : 'are'} gone`;
-  if (off.length > 0) return `the capture trigger${off.length === 1 ? '' : 's'} ${off.join(', ')} of ${displayTable(plan.table)} ${off.length === 1 ? 'is' : 'are'} disabled, or fire${off.length === 1 ? 's' : ''} only in replica sessions`;
+  if (off.length > 0)
+    return `the capture trigger${off.length === 1 ? '' : 's'} ${off.join(', ')} of ${displayTable(plan.table)} ${off.length === 1 ? 'is' : 'are'} disabled, or fire${off.length === 1 ? 's' : ''} only in replica sessions`;
   return null;
 }
 
 /** A partitioned table's leaf partitions (oids, sorted, comma-separated); '' for a plain table. */
 export async function partitionLeaves(db: Queryable, plan: TablePlan): Promise<string> {
   if (statementLevel(plan)) return '';
-  const r = await db.query<{ leaves: string | null }>(`SELECT string_agg(relid::oid::int8::text, ',' ORDER BY relid::oid::int8) AS leaves FROM pg_partition_tree($1::oid) WHERE isleaf`, [plan.info.oid]);
+  const r = await db.query<{ leaves: string | null }>(`SELECT string_agg(relid::oid::int8::text, ',' ORDER BY relid::oid::int8) AS leaves FROM pg_partition_tree($1::oid) WHERE isleaf`, [
+    plan.info.oid,
+  ]);
   return r.rows[0].leaves ?? '';
 }
 
@@ -289,12 +299,7 @@ export async function lowerIdleFlag(db: ClientBase, channel: string): Promise<vo
  * Drops the trigger, the function, the change log, the idle flag and the stored progress of a
  * connector. Idempotent; works whether or not the table still exists.
  */
-export async function dropConnectorObjects(
-  db: ClientBase,
-  connector: string,
-  channel: string | null,
-  table: { schema: string; name: string } | null,
-): Promise<string[]> {
+export async function dropConnectorObjects(db: ClientBase, connector: string, channel: string | null, table: { schema: string; name: string } | null): Promise<string[]> {
   const dropped: string[] = [];
   await inDdlTransaction(db, async () => {
     if (channel !== null) {

@@ -58,7 +58,10 @@ export function sessionSettings(opts: Pick<ConnectOptions, 'applicationName' | '
 /** Applies the session's settings in one round trip (values as parameters), whatever the URL asked for. */
 export async function applySessionSettings(db: Queryable, settings: Record<string, string>): Promise<void> {
   const names = Object.keys(settings);
-  await db.query(`SELECT ${names.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, false)`).join(', ')}`, names.flatMap((n) => [n, settings[n]]));
+  await db.query(
+    `SELECT ${names.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, false)`).join(', ')}`,
+    names.flatMap((n) => [n, settings[n]]),
+  );
 }
 
 /** A failure to connect, explained (explainConnectError) and naming the database: "cannot connect to host:port/db: ...". */
@@ -112,12 +115,13 @@ export function explainConnectError(err: unknown): unknown {
   if (!(err instanceof Error)) return err;
   const code = (err as { code?: unknown }).code;
   const why = (() => {
-    if (typeof code === 'string' && UNTRUSTED_CERT.has(code)) return "the server's TLS certificate is not signed by a CA this worker trusts: give the server's CA in the URL's sslrootcert (a mounted file)";
+    if (typeof code === 'string' && UNTRUSTED_CERT.has(code))
+      return "the server's TLS certificate is not signed by a CA this worker trusts: give the server's CA in the URL's sslrootcert (a mounted file)";
     if (code === 'CERT_HAS_EXPIRED') return "the server's TLS certificate has expired";
     if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return "the server's TLS certificate does not name the host of the URL (sslmode verify-full checks it): connect by a name the certificate lists";
     if (code === 'ENOENT' || code === 'EACCES') return 'a file named by sslrootcert, sslcert or sslkey in the URL cannot be read';
     if (code === '28000' && /no encryption/.test(err.message)) return 'the server accepts only TLS connections from here: set sslmode=verify-full and sslrootcert in the URL';
-    if (code === '28000' && /client certificate/.test(err.message)) return "the server wants a client certificate: set sslcert and sslkey in the URL (mounted files)";
+    if (code === '28000' && /client certificate/.test(err.message)) return 'the server wants a client certificate: set sslcert and sslkey in the URL (mounted files)';
     if (/does not support SSL/.test(err.message)) return 'the server does not offer TLS, but the URL asks for it (sslmode)';
     return null;
   })();
@@ -141,7 +145,10 @@ export function describeDatabase(url: string): string {
 export async function endWithin(client: Client, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
-  const ended = client.end().then(() => 'ended' as const, () => 'ended' as const);
+  const ended = client.end().then(
+    () => 'ended' as const,
+    () => 'ended' as const,
+  );
   if ((await Promise.race([ended, timeout])) === 'timeout') destroyClient(client);
   clearTimeout(timer);
 }

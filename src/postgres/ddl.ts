@@ -13,11 +13,12 @@ import { quoteLiteral } from './sql';
 export const DDL_LOCK = 7_208_811_304;
 
 /** Where an administrator is told to look. */
-export const INSTALL_HINT = 'run `pg-kafka-cdc install --config <worker file>` once as the table\'s owner or an administrator (`--print-sql` shows what it runs), or see docs/least-privilege.md';
+export const INSTALL_HINT = "run `pg-kafka-cdc install --config <worker file>` once as the table's owner or an administrator (`--print-sql` shows what it runs), or see docs/least-privilege.md";
 
 /** A transaction that first takes the worker schema's DDL lock (every DDL of the worker runs in one). */
 export async function inDdlTransaction<T>(db: ClientBase, fn: () => Promise<T>, opts: { lockTimeout?: string } = {}): Promise<T> {
-  return inTransaction(db, async () => { // db is one connection (ClientBase): fn's statements run in the transaction
+  return inTransaction(db, async () => {
+    // db is one connection (ClientBase): fn's statements run in the transaction
     if (opts.lockTimeout) await db.query(`SELECT set_config('lock_timeout', $1, true)`, [opts.lockTimeout]);
     await db.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK]);
     return fn();

@@ -34,7 +34,10 @@ export interface CheckedExpression {
 
 /** The expression is refused: why, in words (PostgreSQL's own where it refused the text). */
 export class ExpressionRefused extends Error {
-  constructor(message: string, readonly code: string | null = null) {
+  constructor(
+    message: string,
+    readonly code: string | null = null,
+  ) {
     super(message);
     this.name = 'ExpressionRefused';
   }
@@ -57,11 +60,36 @@ const FN = 'pgkc_expression';
 
 /** The node types an expression may contain (nodeToString names), and how refused ones are named. */
 const ALLOWED_NODES = new Set([
-  'QUERY', 'FROMEXPR', 'TARGETENTRY', // the frame of `RETURN expr`, checked on its own below
-  'CONST', 'PARAM', 'BOOLEXPR', 'OPEXPR', 'DISTINCTEXPR', 'NULLIFEXPR', 'SCALARARRAYOPEXPR', 'FUNCEXPR',
-  'NULLTEST', 'BOOLEANTEST', 'COALESCEEXPR', 'CASEEXPR', 'CASEWHEN', 'CASETESTEXPR', 'ARRAYEXPR', 'RELABELTYPE',
-  'COERCEVIAIO', 'ARRAYCOERCEEXPR', 'COLLATEEXPR', 'MINMAXEXPR', 'SQLVALUEFUNCTION', 'ROWEXPR', 'ROWCOMPAREEXPR',
-  'COERCETODOMAIN', 'COERCETODOMAINVALUE', 'FIELDSELECT', 'SUBSCRIPTINGREF',
+  'QUERY',
+  'FROMEXPR',
+  'TARGETENTRY', // the frame of `RETURN expr`, checked on its own below
+  'CONST',
+  'PARAM',
+  'BOOLEXPR',
+  'OPEXPR',
+  'DISTINCTEXPR',
+  'NULLIFEXPR',
+  'SCALARARRAYOPEXPR',
+  'FUNCEXPR',
+  'NULLTEST',
+  'BOOLEANTEST',
+  'COALESCEEXPR',
+  'CASEEXPR',
+  'CASEWHEN',
+  'CASETESTEXPR',
+  'ARRAYEXPR',
+  'RELABELTYPE',
+  'COERCEVIAIO',
+  'ARRAYCOERCEEXPR',
+  'COLLATEEXPR',
+  'MINMAXEXPR',
+  'SQLVALUEFUNCTION',
+  'ROWEXPR',
+  'ROWCOMPAREEXPR',
+  'COERCETODOMAIN',
+  'COERCETODOMAINVALUE',
+  'FIELDSELECT',
+  'SUBSCRIPTINGREF',
 ]);
 const NODE_WORDS: Record<string, string> = {
   SUBLINK: 'a subquery',
@@ -255,9 +283,13 @@ export function expressionSettings(statementTimeoutMs: number): string {
 
 /** The planner's estimate of the rows an accepted expression matches (read-only; nothing is evaluated). */
 export async function estimateMatches(db: Queryable, table: { schema: string; name: string }, checked: CheckedExpression): Promise<number> {
-  return inTransaction(db, async (tx) => {
-    await tx.query(expressionSettings(10_000));
-    const plan = await tx.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${quoteTable(table)} AS t WHERE (${checked.canonical})`);
-    return Math.round(plan.rows[0]['QUERY PLAN'][0].Plan['Plan Rows']);
-  }, 'BEGIN READ ONLY');
+  return inTransaction(
+    db,
+    async (tx) => {
+      await tx.query(expressionSettings(10_000));
+      const plan = await tx.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${quoteTable(table)} AS t WHERE (${checked.canonical})`);
+      return Math.round(plan.rows[0]['QUERY PLAN'][0].Plan['Plan Rows']);
+    },
+    'BEGIN READ ONLY',
+  );
 }

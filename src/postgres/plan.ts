@@ -67,7 +67,8 @@ export function planTable(cfg: TableSpec, info: TableInfo | null, where: string)
     const col = byName.get(cfg.ordinalColumn);
     if (!col) problems.push(`${where}/source/ordinal_column: column "${cfg.ordinalColumn}" does not exist in "${shownTable}"`);
     else if (col.keyPosition !== null) problems.push(`${where}/source/ordinal_column: column "${cfg.ordinalColumn}" is part of the primary key; the ordinal column must not be a key column`);
-    else if (!ORDINAL_TYPES.has(col.typname)) problems.push(`${where}/source/ordinal_column: column "${cfg.ordinalColumn}" is of type ${col.type}; supported types are smallint, integer, bigint, timestamp and timestamptz`);
+    else if (!ORDINAL_TYPES.has(col.typname))
+      problems.push(`${where}/source/ordinal_column: column "${cfg.ordinalColumn}" is of type ${col.type}; supported types are smallint, integer, bigint, timestamp and timestamptz`);
     else ordinal = col;
   }
 

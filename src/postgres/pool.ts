@@ -54,7 +54,10 @@ export class DataPool implements Queryable {
       client = scope?.cutOff ? await Promise.race([checkout, scope.cutOff]) : await checkout;
     } catch (err) {
       // A cut-off session stops waiting for a connection; one that comes later goes back to the pool.
-      checkout.then((c) => c.release(), () => undefined);
+      checkout.then(
+        (c) => c.release(),
+        () => undefined,
+      );
       throw err;
     }
     const active = scope?.active;
@@ -115,8 +118,10 @@ export class DataPool implements Queryable {
       const waited = Date.now() - started;
       if (saturated && waited >= POOL_WAIT_LOG_MS && Date.now() - this.lastSaturatedLog >= 60_000) {
         this.lastSaturatedLog = Date.now();
-        this.log.warn({ database: describeDatabase(this.url), cap: this.cap, waitedMs: waited, waiting: this.pool.waitingCount },
-          'every data connection of this database is busy: connectors wait for one (raise postgres.data_pool_size in the worker file, or add replicas)');
+        this.log.warn(
+          { database: describeDatabase(this.url), cap: this.cap, waitedMs: waited, waiting: this.pool.waitingCount },
+          'every data connection of this database is busy: connectors wait for one (raise postgres.data_pool_size in the worker file, or add replicas)',
+        );
       }
     }
   }

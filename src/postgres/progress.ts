@@ -67,10 +67,7 @@ const SCHEMA_MARK = `pg-kafka-cdc worker schema ${WORKER_SCHEMA_VERSION}`;
 
 /** Whether the worker schema is as this version needs it (its version mark, set last): a worker then runs no DDL. */
 export async function workerSchemaCurrent(db: Queryable): Promise<boolean> {
-  const r = await db.query<{ ok: boolean }>(
-    `SELECT coalesce(obj_description(to_regclass('${WORKER_SCHEMA}.progress'), 'pg_class') = $1, false) AS ok`,
-    [SCHEMA_MARK],
-  );
+  const r = await db.query<{ ok: boolean }>(`SELECT coalesce(obj_description(to_regclass('${WORKER_SCHEMA}.progress'), 'pg_class') = $1, false) AS ok`, [SCHEMA_MARK]);
   return r.rows[0].ok;
 }
 
@@ -132,10 +129,14 @@ export async function selectOrInsertProgress(db: Queryable, connector: string, n
  * position; some managed services restrict pg_control_system).
  */
 export async function databaseOrigin(db: Queryable): Promise<string | null> {
-  const sys = await db.query<{ s: string }>(`SELECT system_identifier::text AS s FROM pg_control_system()`).then((r) => r.rows[0].s, () => null);
-  const tli = await db
-    .query<{ t: number | null }>(`SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS t`)
-    .then((r) => r.rows[0].t, () => null);
+  const sys = await db.query<{ s: string }>(`SELECT system_identifier::text AS s FROM pg_control_system()`).then(
+    (r) => r.rows[0].s,
+    () => null,
+  );
+  const tli = await db.query<{ t: number | null }>(`SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS t`).then(
+    (r) => r.rows[0].t,
+    () => null,
+  );
   return sys === null || tli === null ? null : `${sys}:${tli}`;
 }
 
@@ -196,8 +197,16 @@ export function positionStatements(logTable: string | null): PositionStatements 
                             AND ($12::int8 IS NULL OR changed_at <= 'epoch'::timestamptz + $12::int8 * interval '1 microsecond'))
          UPDATE ${T} ${SET_POSITION} ${WHERE_LATER}`;
   const values = (connector: string, run: string, p: StoredPosition) => [
-    connector, run, p.commit, p.snapshotState, p.snapshotKey, p.snapshotRows, p.watermark,
-    p.resnapshot?.id ?? null, p.resnapshot?.key ?? null, p.resnapshot?.rows ?? 0,
+    connector,
+    run,
+    p.commit,
+    p.snapshotState,
+    p.snapshotKey,
+    p.snapshotRows,
+    p.watermark,
+    p.resnapshot?.id ?? null,
+    p.resnapshot?.key ?? null,
+    p.resnapshot?.rows ?? 0,
   ];
   return {
     update: async (db, connector, run, p) => {

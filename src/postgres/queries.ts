@@ -41,7 +41,6 @@ export function positionOf(row: SnapshotRow): string[] {
   return parseTextArray(row.p);
 }
 
-
 /** A drained change: the current row of a logged key (v null: the row is gone), and the log entries it stands for. */
 export interface ChangeRow extends RecordRow {
   /** The change-log sequence numbers this row stands for (one key may have changed many times). */
@@ -109,7 +108,6 @@ export interface TableStatements {
   ordinal: OrdinalStatements | null;
 }
 
-
 /**
  * How a record format renders keys and values in SQL (its SQL side: src/format/): expressions over a
  * row of alias, each giving JSON text. The statements here put them where they belong.
@@ -173,8 +171,7 @@ export function snapshotStatements(plan: TablePlan, render: Rendering): Snapshot
   const first = `SELECT ${record}, ${keyText} FROM ${table} AS t ORDER BY ${order} LIMIT $1`;
   const next = `SELECT ${record}, ${keyText} FROM ${table} AS t WHERE ${keysetAfter('t', plan.keyColumns, 2)} ORDER BY ${order} LIMIT $1`;
   return {
-    page: async (db: Queryable, limit: number, after: string[] | null) =>
-      (await db.query<SnapshotRow>(after === null ? first : next, after === null ? [limit] : [limit, ...after])).rows,
+    page: async (db: Queryable, limit: number, after: string[] | null) => (await db.query<SnapshotRow>(after === null ? first : next, after === null ? [limit] : [limit, ...after])).rows,
   };
 }
 
@@ -207,11 +204,15 @@ export function filteredSnapshotStatements(plan: TablePlan, render: Rendering, w
   const next = `${select} WHERE ${keysetAfter('t', plan.keyColumns, 2)} ORDER BY ${order} LIMIT $1`;
   return {
     page: (db, limit, after) =>
-      inTransaction(db, async (tx) => {
-        await tx.query(expressionSettings(statementTimeoutMs));
-        const read = (await tx.query<SnapshotRow & { m: boolean }>(after === null ? first : next, after === null ? [limit] : [limit, ...after])).rows;
-        return { rows: read.filter((r) => r.m), last: read.length === 0 ? null : positionOf(read[read.length - 1]), read: read.length };
-      }, 'BEGIN READ ONLY'),
+      inTransaction(
+        db,
+        async (tx) => {
+          await tx.query(expressionSettings(statementTimeoutMs));
+          const read = (await tx.query<SnapshotRow & { m: boolean }>(after === null ? first : next, after === null ? [limit] : [limit, ...after])).rows;
+          return { rows: read.filter((r) => r.m), last: read.length === 0 ? null : positionOf(read[read.length - 1]), read: read.length };
+        },
+        'BEGIN READ ONLY',
+      ),
   };
 }
 
@@ -224,9 +225,7 @@ function changeLogStatements(plan: TablePlan, table: string, logTable: string, r
   const fromKey = keys.map((c, i) => `(keys.k ->> ${i})::${c.castType} AS ${quoteIdent(c.name)}`).join(', ');
   // Equal is not enough: 1.50 = 1.5 and 'ABC' = 'abc' under a case-insensitive collation, but they
   // are different Kafka keys. A logged key whose text no longer exists gets its tombstone.
-  const join = keys
-    .map((c) => `${col('t', c)} = ${col('kr', c)} AND ${col('t', c)}::text COLLATE "C" = ${col('kr', c)}::text COLLATE "C"`)
-    .join(' AND ');
+  const join = keys.map((c) => `${col('t', c)} = ${col('kr', c)} AND ${col('t', c)}::text COLLATE "C" = ${col('kr', c)}::text COLLATE "C"`).join(' AND ');
   const inserted = render.readsInserted ? '(array_agg(inserted ORDER BY seq))[1]' : 'false';
   const drain = `WITH batch AS (SELECT seq, k, changed_at, truncated${render.readsInserted ? ', inserted' : ''} FROM ${log} WHERE seq >= $3::int8 AND seq <> ALL($2::int8[]) ORDER BY seq LIMIT $1),
       snap AS (SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() AS s),
@@ -296,10 +295,7 @@ function ordinalStatements(plan: TablePlan, ord: Column, table: string, record: 
   const maxOrdinal = `SELECT max(${col('t', ord)})::text AS m FROM ${table} AS t`;
   return {
     page: async (db, limit, watermark) =>
-      (watermark === null || watermark.length <= 1
-        ? await db.query<SnapshotRow>(pollFirst, [limit, watermark?.[0] ?? null])
-        : await db.query<SnapshotRow>(pollNext, [limit, ...watermark])
-      ).rows,
+      (watermark === null || watermark.length <= 1 ? await db.query<SnapshotRow>(pollFirst, [limit, watermark?.[0] ?? null]) : await db.query<SnapshotRow>(pollNext, [limit, ...watermark])).rows,
     maxOrdinal: async (db) => (await db.query<{ m: string | null }>(maxOrdinal)).rows[0].m,
   };
 }

@@ -118,17 +118,18 @@ export async function insertRequest(
   opts: { repair?: boolean; reason?: string | null } = {},
 ): Promise<SnapshotRequest> {
   const r = await db.query<RequestRow>(`INSERT INTO ${T} (connector, predicate, estimated_rows, repair, reason) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`, [
-    connector, predicate, estimatedRows, opts.repair ?? false, opts.reason ?? null,
+    connector,
+    predicate,
+    estimatedRows,
+    opts.repair ?? false,
+    opts.reason ?? null,
   ]);
   return fromRow(r.rows[0]);
 }
 
 /** Cancels every pending or running request of the connector; returns the cancelled ones. */
 export async function cancelRequests(db: Queryable, connector: string): Promise<SnapshotRequest[]> {
-  const r = await db.query<RequestRow>(
-    `UPDATE ${T} SET state = 'cancelled', finished_at = now() WHERE connector = $1 AND state IN ('pending', 'running') RETURNING ${COLUMNS}`,
-    [connector],
-  );
+  const r = await db.query<RequestRow>(`UPDATE ${T} SET state = 'cancelled', finished_at = now() WHERE connector = $1 AND state IN ('pending', 'running') RETURNING ${COLUMNS}`, [connector]);
   return r.rows.map(fromRow);
 }
 

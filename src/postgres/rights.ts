@@ -59,10 +59,14 @@ export async function missingRights(db: Queryable, plan: TablePlan, channel: str
   const problems: Array<{ path: string; problem: string }> = [];
   const schemaCurrent = facts.schema_exists && facts.schema_usage === true && (await workerSchemaCurrent(db));
   if (facts.schema_exists && facts.schema_usage === false) {
-    problems.push({ path: '/source/database', problem: `database user "${user}" lacks USAGE on schema ${WORKER_SCHEMA}: GRANT USAGE ON SCHEMA ${WORKER_SCHEMA} TO ${quoteIdent(user)}, or ${INSTALL_HINT}` });
+    problems.push({
+      path: '/source/database',
+      problem: `database user "${user}" lacks USAGE on schema ${WORKER_SCHEMA}: GRANT USAGE ON SCHEMA ${WORKER_SCHEMA} TO ${quoteIdent(user)}, or ${INSTALL_HINT}`,
+    });
   } else if (!schemaCurrent) {
     const canCreate = facts.schema_exists ? facts.schema_create === true && facts.owns_progress !== false : facts.db_create;
-    if (!canCreate) problems.push({ path: '/source/database', problem: `the worker schema ${WORKER_SCHEMA} is missing or older than this version, and database user "${user}" may not create it: ${INSTALL_HINT}` });
+    if (!canCreate)
+      problems.push({ path: '/source/database', problem: `the worker schema ${WORKER_SCHEMA} is missing or older than this version, and database user "${user}" may not create it: ${INSTALL_HINT}` });
   }
   const captureReady = channel !== null && schemaCurrent && (await captureCurrent(db, plan, channel));
   if (channel !== null && !captureReady && !plan.info.isOwner) {

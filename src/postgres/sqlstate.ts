@@ -10,8 +10,14 @@ export function sqlstateOf(err: unknown): string | null {
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : null;
 }
 
-const is = (...codes: string[]) => (err: unknown) => codes.includes(sqlstateOf(err) ?? '');
-const inClass = (...classes: string[]) => (err: unknown) => classes.includes((sqlstateOf(err) ?? '').slice(0, 2));
+const is =
+  (...codes: string[]) =>
+  (err: unknown) =>
+    codes.includes(sqlstateOf(err) ?? '');
+const inClass =
+  (...classes: string[]) =>
+  (err: unknown) =>
+    classes.includes((sqlstateOf(err) ?? '').slice(0, 2));
 
 /** No answer of PostgreSQL at all: the connection failed, or the client gave up (a timeout, a reset). */
 export const isConnectionFailure = (err: unknown): boolean => sqlstateOf(err) === null || inClass('08')(err);
@@ -42,13 +48,10 @@ export const isRetriableSqlstate = (err: unknown): boolean => inClass('08', '53'
  * The server or the connection failed rather than the statement: a request or an expression that
  * gets one of these is tried again; any other answer is the statement's own fault.
  */
-export const isInfrastructureFailure = (err: unknown): boolean =>
-  sqlstateOf(err) === null || inClass('08', '58')(err) || is('57P01', '57P02', '57P03', '53300', '40001', '40P01', '55P03')(err);
+export const isInfrastructureFailure = (err: unknown): boolean => sqlstateOf(err) === null || inClass('08', '58')(err) || is('57P01', '57P02', '57P03', '53300', '40001', '40P01', '55P03')(err);
 
 /** Socket failures (node's codes): the network, not the statement. */
-const RETRIABLE_SOCKET_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED',
-]);
+const RETRIABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
 
 /** Whether an error from pg or our own code is worth a retry. Unknown errors are retried. */
 export function isRetriable(err: unknown): boolean {

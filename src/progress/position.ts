@@ -50,4 +50,3 @@ export interface Checkpoint extends Position {
    */
   origin: string | null;
 }
-

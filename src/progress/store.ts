@@ -80,8 +80,15 @@ export class ProgressStore {
       row.topic === null || row.table_oid === null
         ? null
         : {
-            topic: row.topic, tableOid: Number(row.table_oid), tableName: row.table_name ?? '', channel: row.channel, key: row.key_columns ?? '',
-            format: row.format, partitions: row.partitions === null ? null : Number(row.partitions), topicId: row.topic_id, leaves: row.leaves,
+            topic: row.topic,
+            tableOid: Number(row.table_oid),
+            tableName: row.table_name ?? '',
+            channel: row.channel,
+            key: row.key_columns ?? '',
+            format: row.format,
+            partitions: row.partitions === null ? null : Number(row.partitions),
+            topicId: row.topic_id,
+            leaves: row.leaves,
           };
     const position: Position = {
       run: row.run as string,
@@ -196,7 +203,9 @@ export function identityDrift(before: Identity | null, now: Identity): string[] 
   if (before === null) return [];
   const out: string[] = [];
   if (before.format !== null && now.format !== null && before.format !== now.format) out.push(`sink.format ${before.format} -> ${now.format}: the keys in the topic are written differently now`);
-  if (before.partitions !== null && now.partitions !== null && before.partitions !== now.partitions) out.push(`the topic's partitions ${before.partitions} -> ${now.partitions}: keys go to other partitions now`);
-  if (before.leaves !== null && now.leaves !== null && before.leaves !== now.leaves && before.tableOid === now.tableOid) out.push('the partitions of the table changed (ATTACH, DETACH or DROP PARTITION fire no trigger)');
+  if (before.partitions !== null && now.partitions !== null && before.partitions !== now.partitions)
+    out.push(`the topic's partitions ${before.partitions} -> ${now.partitions}: keys go to other partitions now`);
+  if (before.leaves !== null && now.leaves !== null && before.leaves !== now.leaves && before.tableOid === now.tableOid)
+    out.push('the partitions of the table changed (ATTACH, DETACH or DROP PARTITION fire no trigger)');
   return out;
 }

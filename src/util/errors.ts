@@ -43,9 +43,6 @@ export class FatalError extends CdcError {
   }
 }
 
-
-
-
 /** A short, secret-free description of any error for logs and status. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) {

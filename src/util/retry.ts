@@ -12,7 +12,10 @@ export const DEFAULT_BACKOFF: BackoffOptions = BACKOFF;
 
 export class Backoff {
   private attempt = 0;
-  constructor(private readonly opts: BackoffOptions = DEFAULT_BACKOFF, private readonly random: () => number = Math.random) {}
+  constructor(
+    private readonly opts: BackoffOptions = DEFAULT_BACKOFF,
+    private readonly random: () => number = Math.random,
+  ) {}
 
   /** The next delay in ms; grows with each call until reset(). */
   next(): number {

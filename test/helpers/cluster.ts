@@ -28,7 +28,10 @@ function run(tool: string, args: string[]): string {
 }
 
 export class PgCluster {
-  private constructor(readonly dir: string, readonly port: number) {}
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+  ) {}
 
   /** A new primary, started: WAL for streaming standbys, trust auth on 127.0.0.1. */
   static async primary(): Promise<PgCluster> {
@@ -55,7 +58,16 @@ export class PgCluster {
   }
 
   start(): void {
-    run('pg_ctl', ['-D', this.dir, '-l', path.join(this.dir, 'server.log'), '-w', '-o', `-h 127.0.0.1 -p ${this.port} -k /tmp -c wal_level=replica -c max_wal_senders=4 -c max_connections=60`, 'start']);
+    run('pg_ctl', [
+      '-D',
+      this.dir,
+      '-l',
+      path.join(this.dir, 'server.log'),
+      '-w',
+      '-o',
+      `-h 127.0.0.1 -p ${this.port} -k /tmp -c wal_level=replica -c max_wal_senders=4 -c max_connections=60`,
+      'start',
+    ]);
   }
 
   /** Stops the server: fast (a clean shutdown) or immediate (as a crash). */

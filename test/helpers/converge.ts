@@ -25,11 +25,16 @@ export function diff(expected: Map<string, string>, actual: Map<string, string>)
 export async function assertConverges(db: TestDb, table: string, keyColumns: string[], topic: string, timeoutMs = 90_000): Promise<void> {
   let lastDiff: string[] = [];
   try {
-    await eventually(async () => {
-      const [expected, records] = await Promise.all([tableState(db, table, keyColumns), readTopic(topic)]);
-      lastDiff = diff(expected, fold(records));
-      return lastDiff.length === 0;
-    }, timeoutMs, `topic ${topic} to converge to ${table}`, 1000);
+    await eventually(
+      async () => {
+        const [expected, records] = await Promise.all([tableState(db, table, keyColumns), readTopic(topic)]);
+        lastDiff = diff(expected, fold(records));
+        return lastDiff.length === 0;
+      },
+      timeoutMs,
+      `topic ${topic} to converge to ${table}`,
+      1000,
+    );
   } catch (err) {
     expect.fail(`${(err as Error).message}\n${lastDiff.length} differences, first ones:\n  ${lastDiff.slice(0, 10).join('\n  ')}`);
   }

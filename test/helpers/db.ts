@@ -15,7 +15,10 @@ export interface TestDb {
 }
 
 export function dbNameFor(title: string): string {
-  const slug = title.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '');
+  const slug = title
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_|_$/g, '');
   return `pgkc_${slug}`.slice(0, 63);
 }
 

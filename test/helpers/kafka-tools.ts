@@ -18,11 +18,11 @@ export function runKafkaTool(mainClass: string, args: string[], input = ''): str
 /** Produces keyed records with Kafka's own console producer (the Java client and its default partitioner). */
 export function javaProduce(topic: string, records: Array<{ key: string; value: string }>): void {
   const input = records.map((r) => `${r.key}\t${r.value}`).join('\n') + '\n';
-  runKafkaTool('org.apache.kafka.tools.ConsoleProducer', [
-    '--bootstrap-server', KAFKA_BROKERS.join(','), '--topic', topic,
-    '--property', 'parse.key=true', '--property', 'key.separator=\t',
-    '--producer-property', 'acks=all',
-  ], input);
+  runKafkaTool(
+    'org.apache.kafka.tools.ConsoleProducer',
+    ['--bootstrap-server', KAFKA_BROKERS.join(','), '--topic', topic, '--property', 'parse.key=true', '--property', 'key.separator=\t', '--producer-property', 'acks=all'],
+    input,
+  );
 }
 
 /** The broker's SASL_SSL listener (scripts/kafka/up.sh): port, the CA that signed it, an unrelated CA, the test user. */

@@ -18,7 +18,10 @@ export class HalfOpenProxy {
     for (const f of this.deferred.splice(0)) f();
   }
 
-  constructor(private readonly targetPort: number, private readonly targetHost = '127.0.0.1') {}
+  constructor(
+    private readonly targetPort: number,
+    private readonly targetHost = '127.0.0.1',
+  ) {}
 
   async start(): Promise<number> {
     // allowHalfOpen: a frozen proxy does not answer the client's FIN either, as a dead path would not.

@@ -52,7 +52,10 @@ export class WorkerProcess {
   readonly output: string[] = [];
   private exit: Promise<number | null>;
 
-  constructor(readonly proc: ChildProcess, readonly port: number) {
+  constructor(
+    readonly proc: ChildProcess,
+    readonly port: number,
+  ) {
     proc.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()));
     proc.stderr?.on('data', (d: Buffer) => this.output.push(d.toString()));
     this.exit = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
@@ -85,10 +88,14 @@ export class WorkerProcess {
 
   /** Waits until the connector reports one of the states. */
   async waitForState(name: string, states: string[], timeoutMs = 60_000): Promise<ConnectorStatusView> {
-    return eventually(async () => {
-      const c = await this.connector(name);
-      return states.includes(c.state) ? c : null;
-    }, timeoutMs, `connector ${name} to be ${states.join(' or ')}`);
+    return eventually(
+      async () => {
+        const c = await this.connector(name);
+        return states.includes(c.state) ? c : null;
+      },
+      timeoutMs,
+      `connector ${name} to be ${states.join(' or ')}`,
+    );
   }
 
   /** A metric's value from /metrics (sum over series matching all the given labels). */

@@ -31,7 +31,8 @@ export function startWriter(url: string, opts: { table?: string; idSpace?: numbe
         }
         const id = 1 + Math.floor(Math.random() * idSpace);
         const r = Math.random();
-        if (r < 0.35) await c.query(`INSERT INTO ${table} (id, v, note) VALUES ($1, $2, 'ins') ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v, note = 'upd-conflict'`, [id, Math.floor(Math.random() * 1e6)]);
+        if (r < 0.35)
+          await c.query(`INSERT INTO ${table} (id, v, note) VALUES ($1, $2, 'ins') ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v, note = 'upd-conflict'`, [id, Math.floor(Math.random() * 1e6)]);
         else if (r < 0.65) await c.query(`UPDATE ${table} SET v = v + 1, note = 'upd' WHERE id = $1`, [id]);
         else if (r < 0.8) await c.query(`DELETE FROM ${table} WHERE id = $1`, [id]);
         else if (r < 0.9) await c.query(`UPDATE ${table} SET id = $2, note = 'moved' WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM ${table} WHERE id = $2)`, [id, idSpace + id]);

@@ -47,7 +47,12 @@ describe('connections per replica', function () {
         worker: { postgres: { data_pool_size: POOL } },
         connectors: tables.map((t) => ({ name: t, source: { table_name: t, notification: {} }, sink: { topic: topics.get(t), delivery: 'at_least_once' } })),
       });
-      const sessions = async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND (application_name LIKE 'pg-kafka-cdc%' OR application_name LIKE 'pgkc member%')`))[0].n;
+      const sessions = async () =>
+        (
+          await db.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND (application_name LIKE 'pg-kafka-cdc%' OR application_name LIKE 'pgkc member%')`,
+          )
+        )[0].n;
       let peak = 0;
       let sampling = true;
       const sampler = (async () => {
@@ -63,9 +68,13 @@ describe('connections per replica', function () {
         const startSeconds = (Date.now() - started) / 1000;
         // The application: its own connections, writing to every mirrored table.
         const app = await Promise.all(Array.from({ length: 10 }, () => openTestDb(db.name)));
-        await Promise.all(app.map((c, k) => (async () => {
-          for (let i = k; i < tables.length; i += app.length) await c.query(`UPDATE ${tables[i]} SET v = v + 1 WHERE id <= 5`);
-        })()));
+        await Promise.all(
+          app.map((c, k) =>
+            (async () => {
+              for (let i = k; i < tables.length; i += app.length) await c.query(`UPDATE ${tables[i]} SET v = v + 1 WHERE id <= 5`);
+            })(),
+          ),
+        );
         for (const c of app) await c.close();
         for (const t of tables.slice(0, 5)) await assertConverges(db, t, ['id'], topics.get(t) as string);
         await eventually(async () => (await worker!.connectors()).every((c) => c.pending_changes === 0), 120_000, 'every change published');

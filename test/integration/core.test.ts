@@ -93,7 +93,10 @@ describe('the core, in process', () => {
     ]);
     const firstTwo = rows.slice(0, 2).flatMap((r) => r.seqs);
     const rest = (await log.drain(db.client, 100, firstTwo, '0')).rows;
-    expect(rest.map((r) => r.k), 'entries in flight are left out').to.deep.equal(rows.slice(2).map((r) => r.k));
+    expect(
+      rest.map((r) => r.k),
+      'entries in flight are left out',
+    ).to.deep.equal(rows.slice(2).map((r) => r.k));
     // A batch's entries are trimmed in the statement that stores the position after it.
     const store = new ProgressStore(db.client, 'core-log', captureNames('core_orders').logTable);
     await store.loadOrCreate();

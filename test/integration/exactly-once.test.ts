@@ -133,7 +133,10 @@ describe('exactly-once delivery', function () {
     const uncommitted = await readTopic(s.topic, 30_000, { readUncommitted: true });
     expectNoDuplicates(committed);
     expect(committed.filter((r) => r.headers.op === 'upsert')).to.have.length(50);
-    expect(uncommitted.filter((r) => r.headers.op === 'upsert'), 'the aborted batch and its repetition').to.have.length(100);
+    expect(
+      uncommitted.filter((r) => r.headers.op === 'upsert'),
+      'the aborted batch and its repetition',
+    ).to.have.length(100);
   });
 
   it('fences an owner frozen mid-batch whose sessions were ended (a network split): nothing it sends after the takeover becomes visible', async () => {

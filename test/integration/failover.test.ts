@@ -45,7 +45,7 @@ describe('failover to a standby that lost commits', function () {
     for (const c of clusters.splice(0)) c.remove();
   });
 
-  it('trims nothing by the old checkpoint, re-aligns the topic with a repairing re-snapshot, and publishes the new primary\'s changes', async () => {
+  it("trims nothing by the old checkpoint, re-aligns the topic with a repairing re-snapshot, and publishes the new primary's changes", async () => {
     const primary = await PgCluster.primary();
     clusters.push(primary);
     const setup = await dbAt(primary.url());

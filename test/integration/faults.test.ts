@@ -215,5 +215,4 @@ describe('convergence under faults', function () {
       await proxy.stop();
     }
   });
-
 });

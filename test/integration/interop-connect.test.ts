@@ -100,16 +100,22 @@ describe('downstream: Kafka Connect with the Debezium JDBC sink', function () {
     await source.query(`UPDATE ${items} SET amount = amount * -1, ts = ts + interval '1 hour', doc = doc || '{"updated": true}', tags = tags || 'z'::text, note = NULL WHERE id % 3 = 0`);
     await source.query(`DELETE FROM ${items} WHERE id % 10 = 1`);
     await source.query(`UPDATE ${items} SET id = id + 1000 WHERE id BETWEEN 50 AND 59`);
-    await source.query(`INSERT INTO ${items} (id, big, amount, ts, day, doc, tags, flag) VALUES (5000, -9223372036854775808, 99999999999999.9999, '1999-12-31 23:59:59.999999+00', '1970-01-01', '[]', '{}', NULL)`);
+    await source.query(
+      `INSERT INTO ${items} (id, big, amount, ts, day, doc, tags, flag) VALUES (5000, -9223372036854775808, 99999999999999.9999, '1999-12-31 23:59:59.999999+00', '1970-01-01', '[]', '{}', NULL)`,
+    );
     await source.query(`UPDATE ${items} SET ratio = 0.1 + 0.2, local_ts = '2000-01-01 00:00:00.000001' WHERE id = 2`);
 
     const expected = await snapshotOf(source, items);
-    await eventually(async () => {
-      const trace = await connect!.taskTrace(`copy-${items}`);
-      if (trace) throw new Error(`Kafka Connect task failed: ${trace.slice(0, 1500)}`);
-      const actual = await snapshotOf(target, copy);
-      return actual.length === expected.length && actual.every((r, i) => r === expected[i]);
-    }, 120_000, 'the copy to equal the source').catch(async (err: Error) => {
+    await eventually(
+      async () => {
+        const trace = await connect!.taskTrace(`copy-${items}`);
+        if (trace) throw new Error(`Kafka Connect task failed: ${trace.slice(0, 1500)}`);
+        const actual = await snapshotOf(target, copy);
+        return actual.length === expected.length && actual.every((r, i) => r === expected[i]);
+      },
+      120_000,
+      'the copy to equal the source',
+    ).catch(async (err: Error) => {
       const actual = await snapshotOf(target, copy);
       const missing = expected.filter((r) => !actual.includes(r)).slice(0, 3);
       const extra = actual.filter((r) => !expected.includes(r)).slice(0, 3);

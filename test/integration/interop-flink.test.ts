@@ -23,7 +23,6 @@ const arrayText = (c: string) => `CASE WHEN ${c} IS NULL THEN NULL ELSE coalesce
 /** ISO-like text to the microsecond, as Flink's DATE_FORMAT(x, 'yyyy-MM-dd HH:mm:ss.SSSSSS') prints it. */
 const micros = (c: string) => `to_char(${c}, 'YYYY-MM-DD HH24:MI:SS.US')`;
 
-
 /** Fields compared as numbers (Java prints 1.0 where PostgreSQL prints 1) and as JSON documents. */
 function normalize(fields: FlinkRow['fields']): unknown[] {
   return fields.map((f, i) => (f === null ? null : i === 3 ? Number(f) : i === 8 ? JSON.stringify(JSON.parse(f as string)) : f));
@@ -90,11 +89,15 @@ describe('downstream: Apache Flink SQL', function () {
 
     // Both connectors caught up: the json topic folds into the table, and every change log is drained.
     await assertConverges(db, 'items', ['id'], topics.json);
-    await eventually(async () => {
-      const logs = await db.query<{ relname: string }>(`SELECT relname FROM pg_class WHERE relnamespace = 'kafka_cdc'::regnamespace AND relname LIKE '%\\_log'`);
-      for (const { relname } of logs) if ((await db.query(`SELECT 1 FROM kafka_cdc."${relname}" LIMIT 1`)).length > 0) return false;
-      return logs.length === 2;
-    }, 60_000, 'the change logs to be drained');
+    await eventually(
+      async () => {
+        const logs = await db.query<{ relname: string }>(`SELECT relname FROM pg_class WHERE relnamespace = 'kafka_cdc'::regnamespace AND relname LIKE '%\\_log'`);
+        for (const { relname } of logs) if ((await db.query(`SELECT 1 FROM kafka_cdc."${relname}" LIMIT 1`)).length > 0) return false;
+        return logs.length === 2;
+      },
+      60_000,
+      'the change logs to be drained',
+    );
   });
   afterEach(function () {
     printLogsIfFailed(this, worker ? [worker] : []);
@@ -108,7 +111,11 @@ describe('downstream: Apache Flink SQL', function () {
     const records = await readTopic(topics.debezium);
     type Event = { payload: { before: { id: number } | null; after: { id: number } | null; op: string; source: { snapshot: string; table: string; change_id: string } } };
     const events = records.map((r) => ({ key: r.key, event: r.value === null ? null : (JSON.parse(r.value) as Event).payload }));
-    const ops = (id: number) => events.filter((e) => e.event && (e.event.after ?? e.event.before)?.id === id).map((e) => e.event?.op).join(' ');
+    const ops = (id: number) =>
+      events
+        .filter((e) => e.event && (e.event.after ?? e.event.before)?.id === id)
+        .map((e) => e.event?.op)
+        .join(' ');
     expect(ops(3), 'a snapshot row, then an UPDATE').to.equal('r u');
     // Inserted, then deleted: c then d, or d alone when both changes were drained in one batch (the row was gone).
     expect(ops(6000), 'inserted, then deleted').to.be.oneOf(['c d', 'd']);
@@ -123,7 +130,11 @@ describe('downstream: Apache Flink SQL', function () {
       }
       const { before, after, op, source } = e.event;
       if (op === 'r' || op === 'c') expect(before, op).to.equal(null);
-      if (op === 'u' || op === 'd') expect(Object.entries(before ?? {}).filter(([, v]) => v !== null), `${op}: before holds the key only`).to.deep.equal([['id', JSON.parse(e.key!).payload.id]]);
+      if (op === 'u' || op === 'd')
+        expect(
+          Object.entries(before ?? {}).filter(([, v]) => v !== null),
+          `${op}: before holds the key only`,
+        ).to.deep.equal([['id', JSON.parse(e.key!).payload.id]]);
       if (op === 'd') expect(after).to.equal(null);
       else expect(after?.id, 'after is the row of the key').to.equal(JSON.parse(e.key!).payload.id);
       expect(source.snapshot).to.equal(op === 'r' ? 'true' : 'false');
@@ -147,14 +158,21 @@ describe('downstream: Apache Flink SQL', function () {
       `SELECT id, big, amount, ratio, DATE_FORMAT(ts, 'yyyy-MM-dd HH:mm:ss.SSSSSS'), local_ts, \`day\`, t, doc, tags, counts, flag, note, \`raw\`, uid FROM items`,
     ]);
     expect(changelog.length, 'Flink yielded a changelog').to.be.greaterThan(300);
-    expect(changelog.some((r) => r.kind === '-D'), 'deletes reach Flink as retractions').to.equal(true);
-    compare('debezium-json', await expectedRows(db, {
-      ts: micros(`ts AT TIME ZONE 'UTC'`),
-      local: `(extract(epoch FROM local_ts) * 1000000)::int8::text`,
-      day: `(day - DATE '1970-01-01')::text`,
-      t: `(extract(epoch FROM t) * 1000000)::int8::text`,
-      raw: `'\\x' || encode(raw, 'hex')`,
-    }), changelog);
+    expect(
+      changelog.some((r) => r.kind === '-D'),
+      'deletes reach Flink as retractions',
+    ).to.equal(true);
+    compare(
+      'debezium-json',
+      await expectedRows(db, {
+        ts: micros(`ts AT TIME ZONE 'UTC'`),
+        local: `(extract(epoch FROM local_ts) * 1000000)::int8::text`,
+        day: `(day - DATE '1970-01-01')::text`,
+        t: `(extract(epoch FROM t) * 1000000)::int8::text`,
+        raw: `'\\x' || encode(raw, 'hex')`,
+      }),
+      changelog,
+    );
   });
 
   it('reads the json topic with upsert-kafka, and the changelog folds into the table', async () => {
@@ -167,12 +185,16 @@ describe('downstream: Apache Flink SQL', function () {
          'key.format' = 'json', 'value.format' = 'json', 'value.json.timestamp-format.standard' = 'ISO-8601')`,
       `SELECT id, big, amount, ratio, ts, DATE_FORMAT(local_ts, 'yyyy-MM-dd HH:mm:ss.SSSSSS'), CAST(\`day\` AS STRING), t, doc, tags, counts, flag, note, \`raw\`, uid FROM items`,
     ]);
-    compare('upsert-kafka', await expectedRows(db, {
-      ts: `to_json(ts AT TIME ZONE 'UTC') #>> '{}' || '+00:00'`,
-      local: micros('local_ts'),
-      day: 'day::text',
-      t: 't::text',
-      raw: 'raw::text',
-    }), changelog);
+    compare(
+      'upsert-kafka',
+      await expectedRows(db, {
+        ts: `to_json(ts AT TIME ZONE 'UTC') #>> '{}' || '+00:00'`,
+        local: micros('local_ts'),
+        day: 'day::text',
+        t: 't::text',
+        raw: 'raw::text',
+      }),
+      changelog,
+    );
   });
 });

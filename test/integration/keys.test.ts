@@ -21,15 +21,22 @@ describe('primary keys of many kinds', function () {
     await db.query(ddl);
     const topic = uniqueTopic('keys');
     const port = await freePort();
-    const file = writeConfig({ databaseUrl: db.url, httpPort: port, connectors: [{ name: 'k', source: { table_name: 't', notification: {} }, sink: { topic }, snapshot: { batch_size: 3 }, ...extra }] });
+    const file = writeConfig({
+      databaseUrl: db.url,
+      httpPort: port,
+      connectors: [{ name: 'k', source: { table_name: 't', notification: {} }, sink: { topic }, snapshot: { batch_size: 3 }, ...extra }],
+    });
     const w = WorkerProcess.start(file, port);
     workers.push(w);
     return { db, topic, w };
   }
 
   it('pages and captures char(n) keys without truncating them', async () => {
-    const { db, topic, w } = await mirror('keys char n', `CREATE TABLE t (code char(5) PRIMARY KEY, v int);
-      INSERT INTO t SELECT 'k' || g, g FROM generate_series(1, 7) g`);
+    const { db, topic, w } = await mirror(
+      'keys char n',
+      `CREATE TABLE t (code char(5) PRIMARY KEY, v int);
+      INSERT INTO t SELECT 'k' || g, g FROM generate_series(1, 7) g`,
+    );
     await w.waitForState('k', ['streaming']);
     await db.query(`UPDATE t SET v = 100 WHERE code = 'k1'`);
     await db.query(`INSERT INTO t VALUES ('zz', 1), ('k', 2)`);
@@ -48,16 +55,22 @@ describe('primary keys of many kinds', function () {
   });
 
   it('gives the old text of an equal key its tombstone under a case-insensitive collation', async () => {
-    const { db, topic, w } = await mirror('keys case insensitive', `CREATE COLLATION IF NOT EXISTS ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
-      CREATE TABLE t (id text COLLATE ci PRIMARY KEY, v int); INSERT INTO t VALUES ('abc', 1), ('x', 2)`);
+    const { db, topic, w } = await mirror(
+      'keys case insensitive',
+      `CREATE COLLATION IF NOT EXISTS ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+      CREATE TABLE t (id text COLLATE ci PRIMARY KEY, v int); INSERT INTO t VALUES ('abc', 1), ('x', 2)`,
+    );
     await w.waitForState('k', ['streaming']);
     await db.query(`UPDATE t SET id = 'ABC' WHERE id = 'abc'`);
     await assertConverges(db, 't', ['id'], topic);
   });
 
   it('round-trips composite keys of dates, timestamps, uuids and text written under another DateStyle and TimeZone', async () => {
-    const { db, topic, w } = await mirror('keys composite', `CREATE TABLE t (d date, ts timestamptz, u uuid, s text, v int, PRIMARY KEY (d, ts, u, s));
-      INSERT INTO t SELECT date '2024-01-01' + g, timestamptz '2024-01-01 10:00:00.123456+00' + g * interval '1 hour', md5(g::text)::uuid, 'é "q" \\' || g, g FROM generate_series(1, 10) g`);
+    const { db, topic, w } = await mirror(
+      'keys composite',
+      `CREATE TABLE t (d date, ts timestamptz, u uuid, s text, v int, PRIMARY KEY (d, ts, u, s));
+      INSERT INTO t SELECT date '2024-01-01' + g, timestamptz '2024-01-01 10:00:00.123456+00' + g * interval '1 hour', md5(g::text)::uuid, 'é "q" \\' || g, g FROM generate_series(1, 10) g`,
+    );
     await w.waitForState('k', ['streaming']);
     await db.query(`SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Europe/Amsterdam'; UPDATE t SET v = -v WHERE v <= 5; DELETE FROM t WHERE v = 10; RESET DateStyle; RESET TimeZone`);
     await db.query(`SET TimeZone = 'UTC'`);

@@ -57,8 +57,12 @@ describe('least privilege', function () {
     await db.query(`GRANT SELECT ON items TO ${role}`); // install grants it too; here to see the other problems
     const withSelect = await runCli(['validate', '--config', workerFile]);
     expect(withSelect.code).to.equal(2);
-    expect(withSelect.stderr).to.contain(`/source/database: the worker schema kafka_cdc is missing or older than this version, and database user "${role}" may not create it: run \`pg-kafka-cdc install`);
-    expect(withSelect.stderr).to.contain(`/source/notification: change capture of public.items (trigger pgkc_items_items_t) is not installed or is older than this version, and database user "${role}" may not create it (it does not own the table)`);
+    expect(withSelect.stderr).to.contain(
+      `/source/database: the worker schema kafka_cdc is missing or older than this version, and database user "${role}" may not create it: run \`pg-kafka-cdc install`,
+    );
+    expect(withSelect.stderr).to.contain(
+      `/source/notification: change capture of public.items (trigger pgkc_items_items_t) is not installed or is older than this version, and database user "${role}" may not create it (it does not own the table)`,
+    );
     await db.query(`REVOKE SELECT ON items FROM ${role}`); // install must grant it
 
     // --print-sql shows the statements and changes nothing.
@@ -69,7 +73,9 @@ describe('least privilege', function () {
     expect((await db.query<{ s: string | null }>(`SELECT to_regnamespace('kafka_cdc')::text AS s`))[0].s, 'print-sql created nothing').to.equal(null);
 
     // What it printed is the whole transaction install runs: run by hand (as psql -f would), it installs everything.
-    expect(printed.stdout).to.match(/^-- pg-kafka-cdc install, connector items[^\n]*\nBEGIN;\n/).and.to.match(/\nCOMMIT;\n*$/);
+    expect(printed.stdout)
+      .to.match(/^-- pg-kafka-cdc install, connector items[^\n]*\nBEGIN;\n/)
+      .and.to.match(/\nCOMMIT;\n*$/);
     await db.query(printed.stdout);
     const validByHand = await runCli(['validate', '--config', workerFile]);
     expect(validByHand.code, validByHand.stderr).to.equal(0);

@@ -38,10 +38,14 @@ describe('a long transaction holding back the xmin horizon', function () {
       const [{ xmin }] = await s.db.query<{ xmin: string | null }>(`SELECT backend_xmin::text AS xmin FROM pg_stat_activity WHERE pid = $1`, [(long as unknown as { processID: number }).processID]);
       expect(xmin, 'the long transaction still holds its snapshot').to.not.equal(null);
       // Without the floor, the 40 batches of 500 walk 0 + 500 + ... + 19,500 deleted entries: about 390,000.
-      const scanned = await eventually(async () => {
-        const n = (await read()) - before;
-        return n >= changes ? n : null;
-      }, 30_000, 'the index statistics of the drains');
+      const scanned = await eventually(
+        async () => {
+          const n = (await read()) - before;
+          return n >= changes ? n : null;
+        },
+        30_000,
+        'the index statistics of the drains',
+      );
       expect(scanned, 'index entries the log scans read for 20,000 changes').to.be.below(4 * changes);
     } finally {
       await long.query('ROLLBACK').catch(() => undefined);

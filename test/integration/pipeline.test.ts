@@ -11,7 +11,10 @@ describe('the change-data pipeline', function () {
   this.timeout(180_000);
   let cleanup: Array<() => Promise<void>> = [];
   afterEach(async function () {
-    printLogsIfFailed(this, scenarios.flatMap((s) => s.workers));
+    printLogsIfFailed(
+      this,
+      scenarios.flatMap((s) => s.workers),
+    );
     for (const c of cleanup.reverse()) await c();
     cleanup = [];
     scenarios = [];
@@ -80,21 +83,20 @@ describe('the change-data pipeline', function () {
     await db.query(`DELETE FROM kinds WHERE tenant = 'a' AND id = 2`);
     await db.query(`INSERT INTO kinds (tenant, id, amount, hidden) VALUES ('c', 3, 3, 'secret')`);
     await db.query(`UPDATE kinds SET id = 4 WHERE tenant = 'c' AND id = 3`);
-    const all = await eventually(async () => {
-      const recs = await readTopic(topic);
-      // c/3 may be drained once (insert and move in one batch) or twice: wait for the move's two
-      // records. They go to different partitions, and a reader may look between their two appends.
-      const moved = recs.some((r) => r.key === '{"tenant":"c","id":4}') && recs.some((r) => r.key === '{"tenant":"c","id":3}' && r.value === null);
-      return moved ? recs : null;
-    }, 30_000, 'the change records');
+    const all = await eventually(
+      async () => {
+        const recs = await readTopic(topic);
+        // c/3 may be drained once (insert and move in one batch) or twice: wait for the move's two
+        // records. They go to different partitions, and a reader may look between their two appends.
+        const moved = recs.some((r) => r.key === '{"tenant":"c","id":4}') && recs.some((r) => r.key === '{"tenant":"c","id":3}' && r.value === null);
+        return moved ? recs : null;
+      },
+      30_000,
+      'the change records',
+    );
     const changes = all.slice(0).filter((r) => r.headers.op !== 'snapshot');
     const ops = changes.map((r) => `${r.headers.op} ${r.key}`);
-    expect(ops).to.include.members([
-      'upsert {"tenant":"b","id":1}',
-      'delete {"tenant":"a","id":2}',
-      'delete {"tenant":"c","id":3}',
-      'upsert {"tenant":"c","id":4}',
-    ]);
+    expect(ops).to.include.members(['upsert {"tenant":"b","id":1}', 'delete {"tenant":"a","id":2}', 'delete {"tenant":"c","id":3}', 'upsert {"tenant":"c","id":4}']);
     for (const r of changes.filter((x) => x.headers.op === 'delete')) expect(r.value).to.equal(null);
     for (const r of changes) expect(r.headers.change_id, 'a change names its change-log entries').to.match(new RegExp(`^${run}:c\\d+(,\\d+)*$`));
     // All records of one key land in one partition (key-hash partitioning).
@@ -174,10 +176,14 @@ describe('the change-data pipeline', function () {
     const w = s.startWorker();
     await w.waitForState(s.name, ['streaming']);
     await s.db.query(`UPDATE items SET v = 0 WHERE id = 7`);
-    const records = await eventually(async () => {
-      const r = await readTopic(s.topic);
-      return r.length > 0 ? r : null;
-    }, 30_000, 'the change');
+    const records = await eventually(
+      async () => {
+        const r = await readTopic(s.topic);
+        return r.length > 0 ? r : null;
+      },
+      30_000,
+      'the change',
+    );
     expect(records.map((r) => `${r.headers.op} ${r.key}`)).to.deep.equal(['upsert {"id":7}']);
   });
 
@@ -208,11 +214,12 @@ describe('the change-data pipeline', function () {
     const w = s.startWorker();
     await w.waitForState(s.name, ['streaming']);
     const [fn] = await s.db.query<{ src: string }>(`SELECT prosrc AS src FROM pg_proc WHERE proname LIKE '%\\_n' ESCAPE '\\'`);
-    expect(fn.src).to.match(/pg_try_advisory_xact_lock_shared\(\d+, -?\d+\)/).and.to.match(/pg_notify\('[a-z0-9_]+', ''\)/);
+    expect(fn.src)
+      .to.match(/pg_try_advisory_xact_lock_shared\(\d+, -?\d+\)/)
+      .and.to.match(/pg_notify\('[a-z0-9_]+', ''\)/);
     const idleLocks = () => s.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND mode = 'ExclusiveLock' AND granted`);
     await eventually(async () => (await idleLocks())[0].n === 1, 10_000, 'the idle lock');
     await w.stop();
     expect((await idleLocks())[0].n, 'a stopped worker holds no idle lock, so writers stop notifying').to.equal(0);
   });
-
 });

@@ -52,7 +52,11 @@ describe('poolers between the worker and PostgreSQL', function () {
 
   it('refuses a transaction-mode pooler at validate and at run, naming the fix', async () => {
     const s = (slot.s = await itemsScenario('pooler transaction', { rows: 10 }));
-    const file = writeConfig({ databaseUrl: through(s, TRANSACTION_PORT), httpPort: s.port, connectors: [{ name: s.name, source: { table_name: 'items', notification: {} }, sink: { topic: s.topic } }] });
+    const file = writeConfig({
+      databaseUrl: through(s, TRANSACTION_PORT),
+      httpPort: s.port,
+      connectors: [{ name: s.name, source: { table_name: 'items', notification: {} }, sink: { topic: s.topic } }],
+    });
     for (const command of ['validate', 'run']) {
       const r = await runCli([command, '--config', file]);
       expect(r.code, `${command}: ${r.stderr}`).to.equal(2);

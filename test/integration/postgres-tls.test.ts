@@ -75,10 +75,18 @@ describe('TLS to PostgreSQL', function () {
 
   it('names the database and the cause: a wrong CA, a wrong host name, plaintext, an unreadable file, no client certificate', async () => {
     const cases: Array<[string, string, string]> = [
-      ['wrong-ca', url({ query: `sslmode=verify-full&sslrootcert=${path.join(TLS, 'wrong-ca.pem')}` }), `cannot connect to localhost:${PORT}/${DB}: the server's TLS certificate is not signed by a CA this worker trusts`],
+      [
+        'wrong-ca',
+        url({ query: `sslmode=verify-full&sslrootcert=${path.join(TLS, 'wrong-ca.pem')}` }),
+        `cannot connect to localhost:${PORT}/${DB}: the server's TLS certificate is not signed by a CA this worker trusts`,
+      ],
       ['wrong-host', url({ host: '127.0.0.1', query: verifyFull }), `cannot connect to 127.0.0.1:${PORT}/${DB}: the server's TLS certificate does not name the host of the URL`],
       ['plaintext', url({ query: 'sslmode=disable' }), `cannot connect to localhost:${PORT}/${DB}: the server accepts only TLS connections from here: set sslmode=verify-full`],
-      ['no-file', url({ query: 'sslmode=verify-full&sslrootcert=/nonexistent/ca.pem' }), `cannot connect to localhost:${PORT}/${DB}: a file named by sslrootcert, sslcert or sslkey in the URL cannot be read`],
+      [
+        'no-file',
+        url({ query: 'sslmode=verify-full&sslrootcert=/nonexistent/ca.pem' }),
+        `cannot connect to localhost:${PORT}/${DB}: a file named by sslrootcert, sslcert or sslkey in the URL cannot be read`,
+      ],
       ['no-client-cert', url({ user: 'pgkc_cert', query: verifyFull }), `cannot connect to localhost:${PORT}/${DB}: the server wants a client certificate: set sslcert and sslkey`],
     ];
     const file = writeConfig({

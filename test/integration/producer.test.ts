@@ -36,7 +36,10 @@ describe('the Kafka producer', () => {
     } finally {
       await publisher.disconnect();
     }
-    javaProduce(java, keys.map((key) => ({ key, value: '{}' })));
+    javaProduce(
+      java,
+      keys.map((key) => ({ key, value: '{}' })),
+    );
     const partitionOf = async (topic: string) => new Map((await readTopic(topic)).map((r) => [r.key, r.partition]));
     const [byUs, byJava] = await Promise.all([partitionOf(ours), partitionOf(java)]);
     expect(byUs.size).to.equal(keys.length);
@@ -54,15 +57,15 @@ describe('the Kafka producer', () => {
       const publisher = new RecordPublisher(settings, topic, { compression });
       await publisher.connect();
       try {
-        await publisher.publish([
-          builder.snapshot({ k: '{"id":1}', v: '{"id":1,"s":"héllo ✓"}', o: null }, 1),
-          builder.change({ k: '{"id":2}', v: null, o: '42', seqs: ['7'] }).records[0],
-        ]);
+        await publisher.publish([builder.snapshot({ k: '{"id":1}', v: '{"id":1,"s":"héllo ✓"}', o: null }, 1), builder.change({ k: '{"id":2}', v: null, o: '42', seqs: ['7'] }).records[0]]);
       } finally {
         await publisher.disconnect();
       }
       const records = await readTopic(topic);
-      expect(records.map((r) => [r.key, r.value, r.headers]), compression).to.deep.equal([
+      expect(
+        records.map((r) => [r.key, r.value, r.headers]),
+        compression,
+      ).to.deep.equal([
         ['{"id":1}', '{"id":1,"s":"héllo ✓"}', { op: 'snapshot', connector: 'codec-test', change_id: 'run:s1' }],
         ['{"id":2}', null, { op: 'delete', connector: 'codec-test', change_id: 'run:c7', ordinal: '42' }],
       ]);
@@ -71,7 +74,10 @@ describe('the Kafka producer', () => {
 
   it('fails with a retriable error naming the brokers when none answers', async () => {
     const publisher = new RecordPublisher({ ...settings, brokers: ['127.0.0.1:1'] }, 'nowhere');
-    const err = await publisher.connect().then(() => null, (e: unknown) => e);
+    const err = await publisher.connect().then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(KafkaError);
     expect((err as KafkaError).retriable).to.equal(true);
     expect((err as KafkaError).message).to.include('127.0.0.1:1');
@@ -85,7 +91,17 @@ describe('the Kafka producer', () => {
     const transactions = { transactionalId: `pgkc-test-${topic}`, offsetsTopic, connector: 'c', checkpointKey: () => 'ab'.repeat(32) };
     const builder = new RecordBuilder(topic, 'c', 'run');
     const row = (n: number) => builder.snapshot({ k: `{"id":${n}}`, v: `{"id":${n}}`, o: null }, n);
-    const cp = (commit: number): Checkpoint => ({ run: 'run', commit, snapshotState: 'running', snapshotKey: [String(commit)], snapshotRows: commit, watermark: null, resnapshot: null, trim: null, origin: null });
+    const cp = (commit: number): Checkpoint => ({
+      run: 'run',
+      commit,
+      snapshotState: 'running',
+      snapshotKey: [String(commit)],
+      snapshotRows: commit,
+      watermark: null,
+      resnapshot: null,
+      trim: null,
+      origin: null,
+    });
     const key = 'ab'.repeat(32);
     const outcomes: string[] = [];
     const old = new RecordPublisher(settings, topic, { compression: 'zstd', transactions, onTransaction: (e) => outcomes.push(e.outcome) });
@@ -97,7 +113,10 @@ describe('the Kafka producer', () => {
       expect((await readLastCheckpoint(settings, offsetsTopic, 'c', { run: 'run', checkpointKey: key })).checkpoint).to.deep.equal(cp(1));
 
       await next.connect(); // fences the old producer
-      const err = await old.publish([row(3)], cp(2)).then(() => null, (e: unknown) => e);
+      const err = await old.publish([row(3)], cp(2)).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).to.be.instanceOf(KafkaError);
       expect((err as KafkaError).reason).to.equal('fenced');
       expect((err as KafkaError).retriable, 'the fenced worker goes back to waiting as a standby').to.equal(true);
@@ -125,12 +144,25 @@ describe('the Kafka producer', () => {
     expect((await readLastCheckpoint(settings, offsetsTopic, 'nobody', { run: 'run', checkpointKey: key })).checkpoint).to.equal(null);
   });
 
-  it('trusts only the checkpoints the connector\'s own run wrote: a record outside a transaction, of another shape or without the run\'s MAC is skipped, and the last authentic one counts', async () => {
+  it("trusts only the checkpoints the connector's own run wrote: a record outside a transaction, of another shape or without the run's MAC is skipped, and the last authentic one counts", async () => {
     const offsetsTopic = uniqueTopic('tx-foreign');
     await ensureTopic(settings, { topic: offsetsTopic, partitions: 1, replicationFactor: 1, compact: true });
     const key = 'cd'.repeat(32);
-    const cp = (commit: number): Checkpoint => ({ run: 'run', commit, snapshotState: 'done', snapshotKey: null, snapshotRows: 0, watermark: null, resnapshot: null, trim: { logOid: 1, seqs: ['5', '6'], untilUs: '1' }, origin: null });
-    const own = new RecordPublisher(settings, uniqueTopic('tx-foreign-data'), { compression: 'none', transactions: { transactionalId: `pgkc-test-${offsetsTopic}`, offsetsTopic, connector: 'c', checkpointKey: () => key } });
+    const cp = (commit: number): Checkpoint => ({
+      run: 'run',
+      commit,
+      snapshotState: 'done',
+      snapshotKey: null,
+      snapshotRows: 0,
+      watermark: null,
+      resnapshot: null,
+      trim: { logOid: 1, seqs: ['5', '6'], untilUs: '1' },
+      origin: null,
+    });
+    const own = new RecordPublisher(settings, uniqueTopic('tx-foreign-data'), {
+      compression: 'none',
+      transactions: { transactionalId: `pgkc-test-${offsetsTopic}`, offsetsTopic, connector: 'c', checkpointKey: () => key },
+    });
     await ensureTopic(settings, { topic: (own as unknown as { topic: string }).topic, partitions: 1, replicationFactor: 1, compact: true });
     try {
       await own.connect();
@@ -141,7 +173,14 @@ describe('the Kafka producer', () => {
     // Then: a plain producer's forgery with the right shape, another transactional producer's record
     // signed with another key, and one that is no checkpoint at all.
     javaProduce(offsetsTopic, [{ key: 'c', value: checkpointRecord(offsetsTopic, 'c', cp(9), key).value?.toString() ?? '' }]);
-    const other = new Producer({ clientId: 'pgkc-test-forger', bootstrapBrokers: KAFKA_BROKERS, idempotent: true, transactionalId: `pgkc-test-forger-${offsetsTopic}`, producerId: -1n, producerEpoch: -1 });
+    const other = new Producer({
+      clientId: 'pgkc-test-forger',
+      bootstrapBrokers: KAFKA_BROKERS,
+      idempotent: true,
+      transactionalId: `pgkc-test-forger-${offsetsTopic}`,
+      producerId: -1n,
+      producerEpoch: -1,
+    });
     try {
       const t = await other.beginTransaction();
       await t.send({ messages: [checkpointRecord(offsetsTopic, 'c', cp(8), 'ef'.repeat(32)) as never, { topic: offsetsTopic, key: Buffer.from('c'), value: Buffer.from('{"offset": 42}') } as never] });

@@ -23,10 +23,15 @@ const requestRows = (s: Scenario) =>
   );
 
 async function resnapshotState(w: WorkerProcess, name: string, states: string[], timeoutMs = 120_000) {
-  return eventually(async () => {
-    const r = (await w.connector(name)).resnapshot;
-    return r && states.includes(r.state) ? r : null;
-  }, timeoutMs, `a re-snapshot ${states.join(' or ')}`, 50);
+  return eventually(
+    async () => {
+      const r = (await w.connector(name)).resnapshot;
+      return r && states.includes(r.state) ? r : null;
+    },
+    timeoutMs,
+    `a re-snapshot ${states.join(' or ')}`,
+    50,
+  );
 }
 
 describe('re-snapshot on demand', function () {
@@ -115,7 +120,7 @@ describe('re-snapshot on demand', function () {
     expect(ok.code, ok.stderr).to.equal(0);
     await resnapshotState(w, s.name, ['done']);
     const again = requested(await readTopic(s.topic), '1');
-    expect(again.map((r) => JSON.parse(r.key ?? "null").id).sort((a: number, b: number) => a - b)).to.deep.equal(Array.from({ length: 100 }, (_, i) => (i + 1) * 10));
+    expect(again.map((r) => JSON.parse(r.key ?? 'null').id).sort((a: number, b: number) => a - b)).to.deep.equal(Array.from({ length: 100 }, (_, i) => (i + 1) * 10));
     const nothing = await snapshotCli(s, '--cancel');
     expect(nothing.stdout).to.contain('no open re-snapshot request for items: nothing to cancel');
   });
@@ -196,7 +201,14 @@ describe('re-snapshot on demand', function () {
     await s.db.query('ALTER TABLE items ENABLE TRIGGER ALL'); // back to ENABLE (not ALWAYS): the worker installs capture again at its start
     const producer = kafkaClient('pgkc-test-foreign').producer();
     await producer.connect();
-    await producer.send({ topic: s.topic, messages: [{ key: '{"id":999999}', value: '{"id":999999,"v":1,"note":"foreign"}' }, { key: '{"id":1}', value: '{"id":1,"v":-5,"note":"foreign"}' }, { key: 'not json', value: 'x' }] });
+    await producer.send({
+      topic: s.topic,
+      messages: [
+        { key: '{"id":999999}', value: '{"id":999999,"v":1,"note":"foreign"}' },
+        { key: '{"id":1}', value: '{"id":1,"v":-5,"note":"foreign"}' },
+        { key: 'not json', value: 'x' },
+      ],
+    });
     await producer.disconnect();
     const drifted = diff(await tableState(s.db, 'items', ['id']), fold(await readTopic(s.topic)));
     expect(drifted.length, 'the topic drifted from the table').to.be.greaterThan(400);

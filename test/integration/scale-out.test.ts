@@ -41,24 +41,32 @@ describe('scale-out: connectors spread over replicas', function () {
   async function balanced(expectedCounts: number[], timeoutMs = 60_000): Promise<Map<string, string>> {
     let last = '';
     try {
-      return await eventually(async () => {
-        const views = await Promise.all(live().map(spreadOf));
-        const counts = views.map((v) => v.replica?.owned ?? -1).sort((a, b) => a - b);
-        last = `owned per replica ${JSON.stringify(counts)}; replicas counted ${JSON.stringify(views.map((v) => v.replica?.replicas))}`;
-        if (JSON.stringify(counts) !== JSON.stringify(expectedCounts)) return null;
-        const owners = new Map<string, string>();
-        for (const v of views) {
-          for (const c of v.connectors) {
-            if (c.owner === v.replica?.id && ['streaming', 'snapshotting'].includes(c.state)) owners.set(c.name, c.owner);
+      return await eventually(
+        async () => {
+          const views = await Promise.all(live().map(spreadOf));
+          const counts = views.map((v) => v.replica?.owned ?? -1).sort((a, b) => a - b);
+          last = `owned per replica ${JSON.stringify(counts)}; replicas counted ${JSON.stringify(views.map((v) => v.replica?.replicas))}`;
+          if (JSON.stringify(counts) !== JSON.stringify(expectedCounts)) return null;
+          const owners = new Map<string, string>();
+          for (const v of views) {
+            for (const c of v.connectors) {
+              if (c.owner === v.replica?.id && ['streaming', 'snapshotting'].includes(c.state)) owners.set(c.name, c.owner);
+            }
           }
-        }
-        if (owners.size !== TABLES.length) return null;
-        // Any replica names the owner of every connector, itself or another.
-        for (const v of views) for (const c of v.connectors) if (c.owner !== owners.get(c.name)) return null;
-        return owners;
-      }, timeoutMs, `the spread ${JSON.stringify(expectedCounts)}`);
+          if (owners.size !== TABLES.length) return null;
+          // Any replica names the owner of every connector, itself or another.
+          for (const v of views) for (const c of v.connectors) if (c.owner !== owners.get(c.name)) return null;
+          return owners;
+        },
+        timeoutMs,
+        `the spread ${JSON.stringify(expectedCounts)}`,
+      );
     } catch (err) {
-      throw new Error(`${(err as Error).message}: ${last}\n--- last replica logs ---\n${live().map((w) => w.logs().slice(-2500)).join('\n---\n')}`);
+      throw new Error(
+        `${(err as Error).message}: ${last}\n--- last replica logs ---\n${live()
+          .map((w) => w.logs().slice(-2500))
+          .join('\n---\n')}`,
+      );
     }
   }
 

@@ -53,10 +53,14 @@ describe('schema changes while streaming', function () {
     const w = s.startWorker();
     await w.waitForState(s.name, ['streaming']);
     await s.db.query(`DROP TABLE items`);
-    const c = await eventually(async () => {
-      const v = await w.connector(s.name);
-      return v.state === 'failed' ? v : null;
-    }, 30_000, 'the connector to fail');
+    const c = await eventually(
+      async () => {
+        const v = await w.connector(s.name);
+        return v.state === 'failed' ? v : null;
+      },
+      30_000,
+      'the connector to fail',
+    );
     expect(c.last_error?.message).to.contain('/source/table_name: table "items" does not exist');
   });
 });

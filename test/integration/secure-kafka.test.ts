@@ -56,11 +56,7 @@ describe('secured brokers: SASL_SSL with a verified CA', function () {
   }
 
   it('a wrong password: the connector is failed, the error names the broker and the cause, the password shows nowhere', async () => {
-    await refused('secure wrong password', secureWorker('scram-sha-512', SECURE_KAFKA.caFile), 'not-the-Secret-42', 'failed', [
-      'SASL authentication failed',
-      'invalid credentials',
-      'kafka.sasl',
-    ]);
+    await refused('secure wrong password', secureWorker('scram-sha-512', SECURE_KAFKA.caFile), 'not-the-Secret-42', 'failed', ['SASL authentication failed', 'invalid credentials', 'kafka.sasl']);
   });
 
   it("an unknown CA: the connector is failed, and the error says the broker's certificate is not trusted", async () => {

@@ -85,10 +85,14 @@ describe('security: other roles of the database cannot turn the worker against i
     const changed = await op.client.query(`UPDATE kafka_cdc.snapshot_requests SET predicate = 'true' WHERE id = $1`, [made[0].id]).catch((e: Error) => e);
     expect(String(changed)).to.contain('cannot be changed once it is made');
     await s.db.query(`SELECT pg_notify('pgkc_items_items', '')`);
-    const ended = await eventually(async () => {
-      const rows = await requests(s);
-      return rows.every((r) => r.state === 'failed') ? rows : null;
-    }, 60_000, 'every hostile request to end failed');
+    const ended = await eventually(
+      async () => {
+        const rows = await requests(s);
+        return rows.every((r) => r.state === 'failed') ? rows : null;
+      },
+      60_000,
+      'every hostile request to end failed',
+    );
     hostile.forEach(([predicate, reason], i) => expect(ended[i].error, predicate).to.match(reason));
 
     // Nothing of it ran: no lock held, no setting changed (records still in UTC), the log and the
@@ -115,16 +119,20 @@ describe('security: other roles of the database cannot turn the worker against i
     await eventually(async () => (await requests(s))[0]?.state === 'failed', 30_000, 'the whole-table request of a role that may not read the table to fail');
 
     await s.db.query(`GRANT SELECT (id, v) ON items TO ${op.name}`);
-    const secret = await cli('--where', "note::int > 0");
+    const secret = await cli('--where', 'note::int > 0');
     expect(secret.code, secret.stderr).to.equal(2);
     expect(secret.stderr).to.contain(`--where: the predicate reads column note of "public"."items", which role "${op.name}" may not SELECT`);
     await op.client.query(`INSERT INTO kafka_cdc.snapshot_requests (connector, predicate) VALUES ('items', 'note::int > 0')`);
     const allowed = await cli('--where', 'v <= 10');
     expect(allowed.code, allowed.stderr).to.equal(0);
-    const ended = await eventually(async () => {
-      const rows = await requests(s);
-      return rows.length === 3 && rows.every((r) => ['failed', 'done'].includes(r.state)) ? rows : null;
-    }, 60_000, 'the requests to end');
+    const ended = await eventually(
+      async () => {
+        const rows = await requests(s);
+        return rows.length === 3 && rows.every((r) => ['failed', 'done'].includes(r.state)) ? rows : null;
+      },
+      60_000,
+      'the requests to end',
+    );
     expect(ended[0]).to.include({ state: 'failed' });
     expect(ended[0].error).to.contain(`was asked for by role "${op.name}", which may not SELECT from "public"."items"`);
     expect(ended[1]).to.include({ state: 'failed' });
@@ -168,7 +176,7 @@ describe('security: other roles of the database cannot turn the worker against i
     expect(stray, 'a row of another table published').to.deep.equal([]);
   });
 
-  it('a login with no rights that holds a connector\'s ownership lock is reported by log, status and metric, and the connector is taken over once it lets go', async () => {
+  it("a login with no rights that holds a connector's ownership lock is reported by log, status and metric, and the connector is taken over once it lets go", async () => {
     const s = (slot.s = await itemsScenario('security lock holder', { rows: 20 }));
     const nobody = await loginRole(s, 'nobody', []);
     const pid = (await nobody.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
@@ -186,7 +194,7 @@ describe('security: other roles of the database cannot turn the worker against i
     await assertConverges(s.db, 'items', ['id'], s.topic);
   });
 
-  it('parameters of the database URL cannot change the worker\'s session settings: its time zone, date style, name or read-only mode', async () => {
+  it("parameters of the database URL cannot change the worker's session settings: its time zone, date style, name or read-only mode", async () => {
     const options = encodeURIComponent('-c TimeZone=America/New_York -c DateStyle=German -c extra_float_digits=-3 -c default_transaction_read_only=on');
     const s = (slot.s = await itemsScenario('security url settings', { rows: 30, urlParams: `application_name=evil&options=${options}` }));
     await s.db.query(`UPDATE items SET updated_at = '2024-01-02 03:04:05.123456+00' WHERE id <= 10`);
@@ -195,7 +203,9 @@ describe('security: other roles of the database cannot turn the worker against i
     await s.db.query(`UPDATE items SET note = 'later', updated_at = '2024-06-30 23:59:59+00' WHERE id > 20`);
     // The topic renders timestamps as the worker's contract says (UTC, ISO), whatever the URL asked.
     await assertConverges(s.db, 'items', ['id'], s.topic);
-    const names = (await s.db.query<{ app: string }>(`SELECT DISTINCT application_name AS app FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY 1`)).map((r) => r.app);
+    const names = (await s.db.query<{ app: string }>(`SELECT DISTINCT application_name AS app FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY 1`)).map(
+      (r) => r.app,
+    );
     expect(names).not.to.include('evil');
     expect(names.some((n) => n.startsWith('pg-kafka-cdc control @'))).to.equal(true);
   });
@@ -208,9 +218,20 @@ describe('security: other roles of the database cannot turn the worker against i
     // Changes made while no worker runs: in the change log, not yet published.
     await s.db.query(`UPDATE items SET note = 'pending' WHERE id <= 40`);
     const [p] = await s.db.query<{ run: string; commit_seq: string }>(`SELECT run, commit_seq::text FROM kafka_cdc.progress`);
-    const [log] = await s.db.query<{ oid: number; lo: string; hi: string }>(`SELECT 'kafka_cdc.pgkc_items_items_log'::regclass::oid::int AS oid, min(seq)::text AS lo, max(seq)::text AS hi FROM kafka_cdc.pgkc_items_items_log`);
+    const [log] = await s.db.query<{ oid: number; lo: string; hi: string }>(
+      `SELECT 'kafka_cdc.pgkc_items_items_log'::regclass::oid::int AS oid, min(seq)::text AS lo, max(seq)::text AS hi FROM kafka_cdc.pgkc_items_items_log`,
+    );
     // The next commit of the run, naming the pending entries: what a real crash window leaves, but written by someone else.
-    const forged = JSON.stringify({ format: 1, connector: s.name, run: p.run, commit: Number(p.commit_seq) + 1, snapshot: { state: 'done', key: null, rows: 100 }, watermark: null, resnapshot: null, trim: { log_oid: log.oid, seqs: `${log.lo}-${log.hi}` } });
+    const forged = JSON.stringify({
+      format: 1,
+      connector: s.name,
+      run: p.run,
+      commit: Number(p.commit_seq) + 1,
+      snapshot: { state: 'done', key: null, rows: 100 },
+      watermark: null,
+      resnapshot: null,
+      trim: { log_oid: log.oid, seqs: `${log.lo}-${log.hi}` },
+    });
     javaProduce(`pg-kafka-cdc.offsets.${s.name}`, [{ key: s.name, value: forged }]);
     const producer = kafkaClient('pgkc-test-forger').producer({ transactionalId: `forger-${s.topic}`, maxInFlightRequests: 1, idempotent: true });
     await producer.connect();

@@ -56,7 +56,12 @@ describe('the source changes under the worker', function () {
     const s = (slot.s = await itemsScenario('source partitions', { rows: 0, connector: FAST }));
     await s.db.query('DROP TABLE items');
     await s.db.query('CREATE TABLE items (id bigint PRIMARY KEY, v int, note text, updated_at timestamptz NOT NULL DEFAULT clock_timestamp()) PARTITION BY RANGE (id)');
-    for (const [n, lo, hi] of [[1, 0, 100], [2, 100, 200], [3, 200, 300]]) await s.db.query(`CREATE TABLE items_${n} PARTITION OF items FOR VALUES FROM (${lo}) TO (${hi})`);
+    for (const [n, lo, hi] of [
+      [1, 0, 100],
+      [2, 100, 200],
+      [3, 200, 300],
+    ])
+      await s.db.query(`CREATE TABLE items_${n} PARTITION OF items FOR VALUES FROM (${lo}) TO (${hi})`);
     await s.db.query(`INSERT INTO items (id, v, note) SELECT g, g, 'seed' FROM generate_series(0, 299) AS g`);
     const w = s.startWorker();
     await w.waitForState(s.name, ['streaming']);
@@ -104,7 +109,11 @@ describe('the source changes under the worker', function () {
     try {
       await admin.deleteTopics({ topics: [s.topic] });
       await eventually(async () => !(await admin.listTopics()).includes(s.topic), 30_000, 'the topic deleted');
-      await eventually(async () => admin.createTopics({ topics: [{ topic: s.topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] }), 30_000, 'the topic created again');
+      await eventually(
+        async () => admin.createTopics({ topics: [{ topic: s.topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] }),
+        30_000,
+        'the topic created again',
+      );
     } finally {
       await admin.disconnect();
     }
@@ -125,10 +134,14 @@ describe('the source changes under the worker', function () {
     const w2 = s.startWorker();
     await w2.waitForState(s.name, ['streaming']);
     await repairDone(w2, s.name);
-    await eventually(async () => {
-      const live = livePerPartition(await readTopic(s.topic));
-      return live.size === 100 && [...live.keys()].every((k) => k.startsWith('{"schema"'));
-    }, 60_000, 'only connect_json keys live in the topic');
+    await eventually(
+      async () => {
+        const live = livePerPartition(await readTopic(s.topic));
+        return live.size === 100 && [...live.keys()].every((k) => k.startsWith('{"schema"'));
+      },
+      60_000,
+      'only connect_json keys live in the topic',
+    );
   });
 
   it('the table dropped and created again between runs: keys of the old table are tombstoned', async () => {

@@ -560,7 +560,10 @@ describe('run with an invalid connector', function () {
       const before = await inventory(db);
       const files = writeFiles(
         { ...worker(db), http: { host: '127.0.0.1', port: 0 } },
-        { 'orders.json': orders({}, { snapshot: { mode: 'full' } }), 'x.json': { name: 'x', source: { table_name: 'x', notification: {} }, sink: { topic: `pgkc-v-run-x-${process.pid}-${Date.now()}` } } },
+        {
+          'orders.json': orders({}, { snapshot: { mode: 'full' } }),
+          'x.json': { name: 'x', source: { table_name: 'x', notification: {} }, sink: { topic: `pgkc-v-run-x-${process.pid}-${Date.now()}` } },
+        },
       );
       const r = await runCli(['run', '--config', files.worker], {}, 30_000);
       assertCleanFailure(r, /^1 problem found; not starting:$/);

@@ -70,7 +70,17 @@ const fullConnectorInline: RawConnectorConfig = {
     ordinal_column: 'updated_at',
     notification: { channel_name: 'orders_cdc' },
   },
-  sink: { topic: 'sales.orders', partitions: 6, replication_factor: 3, compact: false, compression: 'lz4', format: 'connect_json', delivery: 'at_least_once', transactional_id: 'sales.orders-cdc', offsets_topic: 'sales.orders.offsets' },
+  sink: {
+    topic: 'sales.orders',
+    partitions: 6,
+    replication_factor: 3,
+    compact: false,
+    compression: 'lz4',
+    format: 'connect_json',
+    delivery: 'at_least_once',
+    transactional_id: 'sales.orders-cdc',
+    offsets_topic: 'sales.orders.offsets',
+  },
   snapshot: { mode: 'never', batch_size: 100 },
   capture: { batch_size: 50, drain_pause_ms: 0, poll_interval_ms: 250, heartbeat_interval_ms: 2000 },
 };
@@ -141,7 +151,10 @@ describe('loadWorkerConfig', () => {
     });
 
     it('fills every schema field that has a default into the raw objects, with the default value', () => {
-      for (const [name, data] of [['worker', minimalWorker()], ['connector', minimalConnector()]] as const) {
+      for (const [name, data] of [
+        ['worker', minimalWorker()],
+        ['connector', minimalConnector()],
+      ] as const) {
         const raw: unknown = JSON.parse(JSON.stringify(data));
         expect(validateAgainst(name, raw)).to.deep.equal([]);
         for (const f of schemaFields(readSchema(name))) {
@@ -175,7 +188,9 @@ describe('loadWorkerConfig', () => {
 
     it('has a field in the raw types for every property of the schemas, and none that the schemas lack', () => {
       for (const [name, objects] of pairs) {
-        const schemaPaths = schemaFields(readSchema(name)).map((f) => f.path).sort();
+        const schemaPaths = schemaFields(readSchema(name))
+          .map((f) => f.path)
+          .sort();
         const typedPaths = [...new Set(objects.flatMap((o) => objectPaths(o)))].sort();
         expect(typedPaths, name).to.deep.equal(schemaPaths);
       }
@@ -234,9 +249,7 @@ describe('loadWorkerConfig', () => {
   describe('environment', () => {
     it('reports an unset url_env variable with the file and JSON path', () => {
       const c = writeConfig(minimalWorker(), { 'a.json': { name: 'a', source: { table_name: 't', database: { url_env: 'ORDERS_DB_URL' } } } });
-      expect(problemsOf(c.worker, { OTHER: 'x' })).to.deep.equal([
-        `${c.file('connectors/a.json')}: /source/database/url_env: environment variable ORDERS_DB_URL is not set`,
-      ]);
+      expect(problemsOf(c.worker, { OTHER: 'x' })).to.deep.equal([`${c.file('connectors/a.json')}: /source/database/url_env: environment variable ORDERS_DB_URL is not set`]);
     });
 
     it('treats an empty variable as unset, and reports unset SASL variables of the worker file', () => {
@@ -339,10 +352,11 @@ describe('loadWorkerConfig', () => {
     });
 
     it('reports duplicate connector names, naming both files', () => {
-      const c = writeConfig(minimalWorker(), { 'a.json': { ...minimalConnector('orders', 'orders'), sink: { topic: 't1' } }, 'b.json': { ...minimalConnector('orders', 'orders_archive'), sink: { topic: 't2' } } });
-      expect(problemsOf(c.worker)).to.deep.equal([
-        `${c.file('connectors/b.json')}: /name: "orders" is already the name of the connector in ${c.file('connectors/a.json')}`,
-      ]);
+      const c = writeConfig(minimalWorker(), {
+        'a.json': { ...minimalConnector('orders', 'orders'), sink: { topic: 't1' } },
+        'b.json': { ...minimalConnector('orders', 'orders_archive'), sink: { topic: 't2' } },
+      });
+      expect(problemsOf(c.worker)).to.deep.equal([`${c.file('connectors/b.json')}: /name: "orders" is already the name of the connector in ${c.file('connectors/a.json')}`]);
     });
 
     it('reports two connectors writing the same topic, whether named or defaulted', () => {
@@ -350,9 +364,7 @@ describe('loadWorkerConfig', () => {
         'a.json': minimalConnector('orders', 'orders'),
         'b.json': { ...minimalConnector('orders-copy', 'orders2'), sink: { topic: 'orders' } },
       });
-      expect(problemsOf(c.worker)).to.deep.equal([
-        `${c.file('connectors/b.json')}: /sink/topic: topic "orders" is already written by the connector in ${c.file('connectors/a.json')}`,
-      ]);
+      expect(problemsOf(c.worker)).to.deep.equal([`${c.file('connectors/b.json')}: /sink/topic: topic "orders" is already written by the connector in ${c.file('connectors/a.json')}`]);
     });
 
     it('reports two connectors sharing an offsets topic or a transactional id, which would mix positions and fence each other', () => {
@@ -380,7 +392,11 @@ describe('loadWorkerConfig', () => {
       });
       const problems = problemsOf(c.worker);
       const files = ['1-syntax', '2-unknown', '3-type', '4-env', '6-dup', '7-name'].map((n) => c.file(`connectors/${n}.json`));
-      for (const f of files) expect(problems.filter((p) => p.startsWith(`${f}: `)), f).to.have.length(1);
+      for (const f of files)
+        expect(
+          problems.filter((p) => p.startsWith(`${f}: `)),
+          f,
+        ).to.have.length(1);
       expect(problems).to.have.length(6);
       expect(problems.some((p) => p.startsWith(`${c.file('connectors/5-ok.json')}: `))).to.equal(false);
       expect(problems).to.include(`${c.file('connectors/6-dup.json')}: /name: "e" is already the name of the connector in ${c.file('connectors/5-ok.json')}`);
@@ -397,10 +413,7 @@ describe('loadWorkerConfig', () => {
       } catch (err) {
         expect(err).to.be.instanceOf(ConfigError);
         const e = err as ConfigError;
-        expect(e.problems).to.deep.equal([
-          `${c.file('connectors/a.json')}: /: missing required key "source"`,
-          `${c.file('connectors/b.json')}: /source: missing required key "table_name"`,
-        ]);
+        expect(e.problems).to.deep.equal([`${c.file('connectors/a.json')}: /: missing required key "source"`, `${c.file('connectors/b.json')}: /source: missing required key "table_name"`]);
         expect(e.message).to.equal(e.problems.join('\n'));
         expect(e.retriable).to.equal(false);
       }

@@ -8,7 +8,10 @@ const withCode = (message: string, code: string) => Object.assign(new Error(mess
 describe('connection errors explained', () => {
   it('says what to fix for each TLS failure, keeping the code and the original words', () => {
     const cases: Array<[Error, RegExp]> = [
-      [withCode('self-signed certificate in certificate chain', 'SELF_SIGNED_CERT_IN_CHAIN'), /^the server's TLS certificate is not signed by a CA this worker trusts: give the server's CA in the URL's sslrootcert/],
+      [
+        withCode('self-signed certificate in certificate chain', 'SELF_SIGNED_CERT_IN_CHAIN'),
+        /^the server's TLS certificate is not signed by a CA this worker trusts: give the server's CA in the URL's sslrootcert/,
+      ],
       [withCode("Hostname/IP does not match certificate's altnames", 'ERR_TLS_CERT_ALTNAME_INVALID'), /does not name the host of the URL/],
       [withCode('certificate has expired', 'CERT_HAS_EXPIRED'), /has expired/],
       [withCode("ENOENT: no such file or directory, open '/x/ca.pem'", 'ENOENT'), /a file named by sslrootcert, sslcert or sslkey in the URL cannot be read \(ENOENT: .*\/x\/ca\.pem'\)/],
@@ -43,6 +46,9 @@ describe('the grants of a least-privilege worker', () => {
       'GRANT INSERT ON "kafka_cdc".rejected_changes TO "cdc worker"',
       'GRANT SELECT, DELETE ON "kafka_cdc"."orders_cdc_log" TO "cdc worker"',
     ]);
-    expect(grantStatements('w', plan, null).some((g) => g.includes('_log')), 'no change log without capture').to.equal(false);
+    expect(
+      grantStatements('w', plan, null).some((g) => g.includes('_log')),
+      'no change log without capture',
+    ).to.equal(false);
   });
 });

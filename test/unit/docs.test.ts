@@ -106,7 +106,18 @@ describe('docs/configuration.md', () => {
 
   it('describes the database objects a connector creates', () => {
     const text = section('Database objects a connector creates');
-    for (const name of ['`{channel}_n`', '`{channel}_t`', '`{channel}_tu`', '`{channel}_td`', '`{channel}_tk`', '`{channel}_tt`', '`kafka_cdc.{channel}_log`', '`kafka_cdc.progress`', '`kafka_cdc.snapshot_requests`']) expect(text).to.contain(name);
+    for (const name of [
+      '`{channel}_n`',
+      '`{channel}_t`',
+      '`{channel}_tu`',
+      '`{channel}_td`',
+      '`{channel}_tk`',
+      '`{channel}_tt`',
+      '`kafka_cdc.{channel}_log`',
+      '`kafka_cdc.progress`',
+      '`kafka_cdc.snapshot_requests`',
+    ])
+      expect(text).to.contain(name);
   });
 
   it('documents every *_env field in the secrets section', () => {

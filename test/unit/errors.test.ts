@@ -90,7 +90,7 @@ describe('Kafka errors, typed where they are thrown', () => {
   // The client's own error classes, as it builds them from a broker's answer or a socket.
   const brokers = { brokers: ['127.0.0.1:9092'], ssl: false as const };
 
-  it('a record too large is permanent, even inside the client\'s aggregate of several failures', () => {
+  it("a record too large is permanent, even inside the client's aggregate of several failures", () => {
     const tooLarge = new ProtocolError('MESSAGE_TOO_LARGE');
     const aggregate = new MultipleErrors('Producing messages failed.', [new NetworkError('Connection closed'), tooLarge]);
     const e = kafkaFailure(aggregate, 'publishing to topic t', brokers);
@@ -110,11 +110,19 @@ describe('Kafka errors, typed where they are thrown', () => {
   });
 
   it('a wrong password and an untrusted certificate are permanent, and say what to check', () => {
-    const auth = kafkaFailure(new AuthenticationError('SASL authentication failed.', { cause: new ProtocolError('SASL_AUTHENTICATION_FAILED', 'Authentication failed: Invalid username or password') }), 'x', brokers);
+    const auth = kafkaFailure(
+      new AuthenticationError('SASL authentication failed.', { cause: new ProtocolError('SASL_AUTHENTICATION_FAILED', 'Authentication failed: Invalid username or password') }),
+      'x',
+      brokers,
+    );
     expect(auth.retriable).to.equal(false);
     expect(auth.reason).to.equal('authentication');
     expect(auth.message).to.include('kafka.sasl');
-    const tls = kafkaFailure(new NetworkError('Connection to 127.0.0.1:9094 failed.', { cause: Object.assign(new Error('self-signed certificate in certificate chain'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' }) }), 'x', brokers);
+    const tls = kafkaFailure(
+      new NetworkError('Connection to 127.0.0.1:9094 failed.', { cause: Object.assign(new Error('self-signed certificate in certificate chain'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' }) }),
+      'x',
+      brokers,
+    );
     expect(tls.retriable).to.equal(false);
     expect(tls.reason).to.equal('tls');
     expect(tls.message).to.include('kafka.ssl.ca_file');
@@ -122,9 +130,7 @@ describe('Kafka errors, typed where they are thrown', () => {
 
   it("quotes the broker's own words, and tells a plaintext client on a TLS listener what to set", () => {
     const refused = new ProtocolError('SASL_AUTHENTICATION_FAILED', 'Authentication failed: Invalid username or password');
-    expect(kafkaFailure(new NetworkError('n', { cause: new AuthenticationError('SASL authentication failed.', { cause: refused }) }), 'x', brokers).message).to.include(
-      'Invalid username or password',
-    );
+    expect(kafkaFailure(new NetworkError('n', { cause: new AuthenticationError('SASL authentication failed.', { cause: refused }) }), 'x', brokers).message).to.include('Invalid username or password');
     const closed = new AuthenticationError('Cannot find a suitable SASL mechanism.', { cause: new NetworkError('Connection closed') });
     const e = kafkaFailure(closed, 'x', brokers);
     expect(e.reason).to.equal('network');

@@ -24,9 +24,19 @@ interface Values {
   serviceMonitor: { enabled: boolean };
   networkPolicy?: { enabled: boolean; ingressFrom: unknown[]; egress: unknown[] };
 }
-interface Manifest { kind: string; metadata: { name: string }; data?: Record<string, string>; spec?: unknown }
-interface EnvVar { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } } }
-interface Probe { httpGet: { path: string; port: string | number } }
+interface Manifest {
+  kind: string;
+  metadata: { name: string };
+  data?: Record<string, string>;
+  spec?: unknown;
+}
+interface EnvVar {
+  name: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } };
+}
+interface Probe {
+  httpGet: { path: string; port: string | number };
+}
 interface Container {
   args: string[];
   ports: { name: string; containerPort: number }[];
@@ -36,7 +46,11 @@ interface Container {
   securityContext: Record<string, unknown>;
   volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
 }
-interface Volume { name: string; configMap?: { name: string; items: { key: string; path: string }[] }; emptyDir?: object }
+interface Volume {
+  name: string;
+  configMap?: { name: string; items: { key: string; path: string }[] };
+  emptyDir?: object;
+}
 interface DeploymentSpec {
   replicas: number;
   selector: { matchLabels: Record<string, string> };
@@ -127,8 +141,14 @@ describe('helm chart pg-kafka-cdc', function () {
       it('writes one connector file per connector, named after its key unless it names itself, valid against schemas/connector.schema.json', function () {
         const data = one(manifests, 'ConfigMap').data ?? {};
         const validate = schemaValidator('connector.schema.json');
-        const keys = Object.keys(data).filter((k) => k.startsWith('connector.')).sort();
-        expect(keys).to.deep.equal(Object.keys(c.values.connectors).map((n) => `connector.${n}.json`).sort());
+        const keys = Object.keys(data)
+          .filter((k) => k.startsWith('connector.'))
+          .sort();
+        expect(keys).to.deep.equal(
+          Object.keys(c.values.connectors)
+            .map((n) => `connector.${n}.json`)
+            .sort(),
+        );
         for (const [key, connector] of Object.entries(c.values.connectors)) {
           const rendered = JSON.parse(data[`connector.${key}.json`]) as { name: string };
           expect(validate(rendered), `${key}: ${JSON.stringify(validate.errors)}`).to.equal(true);
@@ -146,9 +166,7 @@ describe('helm chart pg-kafka-cdc', function () {
         const pod = deploymentSpec(manifests).template.spec;
         const config = pod.volumes.find((v) => v.name === 'config');
         expect(config?.configMap?.name).to.equal(FULLNAME);
-        const expected = [{ key: 'worker.json', path: 'worker.json' }].concat(
-          Object.keys(c.values.connectors).map((n) => ({ key: `connector.${n}.json`, path: `connectors/${n}.json` })),
-        );
+        const expected = [{ key: 'worker.json', path: 'worker.json' }].concat(Object.keys(c.values.connectors).map((n) => ({ key: `connector.${n}.json`, path: `connectors/${n}.json` })));
         expect(config?.configMap?.items).to.have.deep.members(expected);
         const mounts = pod.containers[0].volumeMounts;
         expect(mounts).to.deep.include({ name: 'config', mountPath: '/etc/pg-kafka-cdc', readOnly: true });
@@ -230,8 +248,7 @@ describe('helm chart pg-kafka-cdc', function () {
   }
 
   it('changes checksum/config when a connector changes, and only then', function () {
-    const checksum = (...args: string[]) =>
-      deploymentSpec(render('-f', FULL_VALUES, ...args)).template.metadata.annotations['checksum/config'];
+    const checksum = (...args: string[]) => deploymentSpec(render('-f', FULL_VALUES, ...args)).template.metadata.annotations['checksum/config'];
     const base = checksum();
     expect(checksum()).to.equal(base);
     expect(checksum('--set', 'replicas=3')).to.equal(base);
@@ -240,7 +257,10 @@ describe('helm chart pg-kafka-cdc', function () {
   });
 
   describe('rejects bad values', function () {
-    const badFiles = fs.readdirSync(FIXTURES).filter((f) => /^bad-values-.*\.yaml$/.test(f)).sort();
+    const badFiles = fs
+      .readdirSync(FIXTURES)
+      .filter((f) => /^bad-values-.*\.yaml$/.test(f))
+      .sort();
 
     it('has bad-values fixtures', function () {
       expect(badFiles.length).to.be.greaterThan(0);

@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const STATEMENT = /(['"`])\s*(SELECT|INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM|CREATE|ALTER|DROP|GRANT|REVOKE|BEGIN|COMMIT|ROLLBACK|LISTEN|UNLISTEN|NOTIFY|SET\s+\w|SHOW|WITH\s+\w+\s+AS|TRUNCATE|LOCK\s+TABLE)\b/;
+const STATEMENT =
+  /(['"`])\s*(SELECT|INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM|CREATE|ALTER|DROP|GRANT|REVOKE|BEGIN|COMMIT|ROLLBACK|LISTEN|UNLISTEN|NOTIFY|SET\s+\w|SHOW|WITH\s+\w+\s+AS|TRUNCATE|LOCK\s+TABLE)\b/;
 
 function sources(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((f) => {
@@ -27,9 +28,11 @@ describe('layers', () => {
     for (const file of sources(path.join(ROOT, 'src'))) {
       const rel = path.relative(ROOT, file);
       if (rel.startsWith(path.join('src', 'postgres') + path.sep)) continue;
-      code(fs.readFileSync(file, 'utf8')).split('\n').forEach((line, i) => {
-        if (STATEMENT.test(line)) offenders.push(`${rel}:${i + 1}: ${line.trim()}`);
-      });
+      code(fs.readFileSync(file, 'utf8'))
+        .split('\n')
+        .forEach((line, i) => {
+          if (STATEMENT.test(line)) offenders.push(`${rel}:${i + 1}: ${line.trim()}`);
+        });
     }
     expect(offenders).to.deep.equal([]);
   });

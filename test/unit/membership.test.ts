@@ -6,9 +6,19 @@ import { createLogger } from '../../src/observe/logger';
 
 describe('spreading connectors over replicas', () => {
   it('shares add up to the connectors, the first M mod N replicas owning one more', () => {
-    for (const [m, n] of [[12, 3], [10, 3], [1, 3], [0, 2], [100, 7], [5, 1]]) {
+    for (const [m, n] of [
+      [12, 3],
+      [10, 3],
+      [1, 3],
+      [0, 2],
+      [100, 7],
+      [5, 1],
+    ]) {
       const shares = Array.from({ length: n }, (_, rank) => shareOf(m, n, rank));
-      expect(shares.reduce((a, b) => a + b, 0), `${m} over ${n}`).to.equal(m);
+      expect(
+        shares.reduce((a, b) => a + b, 0),
+        `${m} over ${n}`,
+      ).to.equal(m);
       expect(Math.max(...shares), `${m} over ${n}`).to.equal(Math.ceil(m / n));
       expect(Math.min(...shares), `${m} over ${n}`).to.equal(Math.floor(m / n));
     }

@@ -58,7 +58,10 @@ describe('metrics and status', () => {
 
   it('is ready only while every connector works, naming the ones that do not', () => {
     const events = new EventBus();
-    const board = new StatusBoard(events, [{ name: 'a', topic: 'a', table: 't' }, { name: 'b', topic: 'b', table: 't' }]);
+    const board = new StatusBoard(events, [
+      { name: 'a', topic: 'a', table: 't' },
+      { name: 'b', topic: 'b', table: 't' },
+    ]);
     expect(board.readiness().ready).to.equal(false);
     events.emit('state', { connector: 'a', state: 'streaming' });
     events.emit('state', { connector: 'b', state: 'snapshotting' });

@@ -55,7 +55,12 @@ describe('the offsets topic', () => {
 
   it('writes a checkpoint as a record keyed by the connector, and reads back the same checkpoint', () => {
     const cp: Checkpoint = {
-      run: 'a1b2c3d4e5f60718', commit: 42, snapshotState: 'done', snapshotKey: ['b', '7'], snapshotRows: 1000, watermark: null,
+      run: 'a1b2c3d4e5f60718',
+      commit: 42,
+      snapshotState: 'done',
+      snapshotKey: ['b', '7'],
+      snapshotRows: 1000,
+      watermark: null,
       resnapshot: { id: '7', key: ['b', '3'], rows: 250 },
       trim: { logOid: 16384, seqs: ['100', '101', '102', '205'], untilUs: '1733250000123456' },
       origin: '7715144854283311222:2',
@@ -70,7 +75,17 @@ describe('the offsets topic', () => {
   });
 
   it('refuses a checkpoint whose MAC is missing, made with another key, or no longer matches its text', () => {
-    const cp: Checkpoint = { run: 'r', commit: 2, snapshotState: 'done', snapshotKey: null, snapshotRows: 0, watermark: null, resnapshot: null, trim: { logOid: 1, seqs: ['7'], untilUs: null }, origin: null };
+    const cp: Checkpoint = {
+      run: 'r',
+      commit: 2,
+      snapshotState: 'done',
+      snapshotKey: null,
+      snapshotRows: 0,
+      watermark: null,
+      resnapshot: null,
+      trim: { logOid: 1, seqs: ['7'], untilUs: null },
+      origin: null,
+    };
     const key = '0f'.repeat(32);
     const value = JSON.parse(checkpointRecord('t', 'orders', cp, key).value?.toString() ?? '');
     const { mac: _mac, ...unsigned } = value;

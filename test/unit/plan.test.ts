@@ -58,9 +58,7 @@ describe('planTable', () => {
 
   it('reports a table without a primary key', () => {
     const info = table({ keyColumns: [], columns: table().columns.map((c) => ({ ...c, keyPosition: null })) });
-    expect(problems(cfg(), info)).to.deep.equal([
-      'connectors/orders.json: /source/table_name: table "orders" has no primary key; only tables with a primary key are supported',
-    ]);
+    expect(problems(cfg(), info)).to.deep.equal(['connectors/orders.json: /source/table_name: table "orders" has no primary key; only tables with a primary key are supported']);
   });
 
   it('reports a view (kind other) as not a table', () => {
@@ -74,15 +72,11 @@ describe('planTable', () => {
   });
 
   it('reports a table the user may not SELECT from', () => {
-    expect(problems(cfg(), table({ canSelect: false }))).to.deep.equal([
-      'connectors/orders.json: /source/table_name: this database user may not SELECT from "orders"',
-    ]);
+    expect(problems(cfg(), table({ canSelect: false }))).to.deep.equal(['connectors/orders.json: /source/table_name: this database user may not SELECT from "orders"']);
   });
 
   it('reports an included column that does not exist, with its index', () => {
-    expect(problems(cfg({ includedColumns: ['note', 'colour'] }), table())).to.deep.equal([
-      'connectors/orders.json: /source/included_columns/1: column "colour" does not exist in "orders"',
-    ]);
+    expect(problems(cfg({ includedColumns: ['note', 'colour'] }), table())).to.deep.equal(['connectors/orders.json: /source/included_columns/1: column "colour" does not exist in "orders"']);
   });
 
   it('reports an included column that is a key column', () => {
@@ -96,9 +90,7 @@ describe('planTable', () => {
   });
 
   it('reports an ordinal column that does not exist', () => {
-    expect(problems(cfg({ ordinalColumn: 'modified' }), table())).to.deep.equal([
-      'connectors/orders.json: /source/ordinal_column: column "modified" does not exist in "orders"',
-    ]);
+    expect(problems(cfg({ ordinalColumn: 'modified' }), table())).to.deep.equal(['connectors/orders.json: /source/ordinal_column: column "modified" does not exist in "orders"']);
   });
 
   it('reports an ordinal column that is part of the primary key', () => {

@@ -69,7 +69,10 @@ describe('record building', () => {
 
   it('encodes key, value and headers as UTF-8 bytes, with the op, the change id and the ordinal', () => {
     const b = new RecordBuilder('orders', 'orders-cdc', '00ff00ff00ff00ff');
-    const { records: [record], op } = b.change({ k: '{"id":"é"}', v: '{"id":"é","n":1}', o: '17', seqs: ['41', '44'] });
+    const {
+      records: [record],
+      op,
+    } = b.change({ k: '{"id":"é"}', v: '{"id":"é","n":1}', o: '17', seqs: ['41', '44'] });
     expect(op).to.equal('upsert');
     expect(record.topic).to.equal('orders');
     expect(record.key.toString('utf8')).to.equal('{"id":"é"}');

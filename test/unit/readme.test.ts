@@ -22,7 +22,10 @@ describe('the README', () => {
   it('gives the quick start as exactly the two commands make demo and make test', () => {
     const quick = section(text, 'quick-start');
     expect(quick).to.not.equal(null);
-    const commands = (quick as string).split('\n').filter((l) => /^\s*make /.test(l)).map((l) => l.replace(/#.*$/, '').trim());
+    const commands = (quick as string)
+      .split('\n')
+      .filter((l) => /^\s*make /.test(l))
+      .map((l) => l.replace(/#.*$/, '').trim());
     expect(commands).to.deep.equal(['make demo', 'make test']);
   });
 });

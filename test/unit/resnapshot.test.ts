@@ -5,7 +5,8 @@ import { RateMeter } from '../../src/observe/status';
 
 describe('re-snapshot predicates', () => {
   // Trees as PostgreSQL 15 stores them (pg_proc.prosqlbody of `RETURN <expr>`), shortened.
-  const frame = (expr: string, extra = ':hasSubLinks false :rtable <> :isReturn true') => `{QUERY :commandType 1 ${extra} :jointree {FROMEXPR :fromlist <> :quals <>} :targetList ({TARGETENTRY :expr ${expr} :resno 1})}`;
+  const frame = (expr: string, extra = ':hasSubLinks false :rtable <> :isReturn true') =>
+    `{QUERY :commandType 1 ${extra} :jointree {FROMEXPR :fromlist <> :quals <>} :targetList ({TARGETENTRY :expr ${expr} :resno 1})}`;
   const param = (n: number, type = 20) => `{PARAM :paramkind 0 :paramid ${n} :paramtype ${type} :paramtypmod -1 :paramcollid 0 :location 1}`;
   const konst = (type = 23) => `{CONST :consttype ${type} :consttypmod -1 :constcollid 0 :constlen 4 :constbyval true :constisnull false :location 5 :constvalue 4 [ 1 0 0 0 0 0 0 0 ]}`;
 

@@ -32,7 +32,7 @@ describe('Backoff', () => {
     expect([low.next(), low.next(), low.next()]).to.deep.equal([50, 100, 200]);
     expect([high.next(), high.next(), high.next()]).to.deep.equal([150, 300, 600]);
     let seed = 42;
-    const rnd = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
     const b = new Backoff(opts, rnd);
     for (let i = 0; i < 50; i++) {
       const base = Math.min(opts.maxMs, opts.initialMs * opts.factor ** i);

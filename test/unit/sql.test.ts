@@ -26,7 +26,7 @@ describe('sql', () => {
   });
 
   describe('quoteLiteral', () => {
-    it("doubles single quotes and rejects NUL", () => {
+    it('doubles single quotes and rejects NUL', () => {
       expect(quoteLiteral("it's")).to.equal("'it''s'");
       expect(quoteLiteral('')).to.equal("''");
       expect(() => quoteLiteral('a\u0000')).to.throw('NUL');
