@@ -1,4 +1,5 @@
 /** What the commands about one connector share: its config from the worker file, and a connection to its database. */
+import { DEFAULT_TIMINGS } from '../timings';
 import type { Client } from 'pg';
 import { loadWorkerConfig, type Env } from '../config/load';
 import type { ConnectorConfig, WorkerConfig } from '../config/types';
@@ -39,7 +40,7 @@ export async function withConnectorDb(
 export async function withDatabase(cfg: ConnectorConfig, url: string, command: string, err: (l: string) => void, fn: (db: Client) => Promise<number>): Promise<number> {
   let db;
   try {
-    db = await connect(url, { applicationName: `pg-kafka-cdc ${command} ${cfg.name}`, connectTimeoutMs: 10_000 });
+    db = await connect(url, { applicationName: `pg-kafka-cdc ${command} ${cfg.name}`, connectTimeoutMs: DEFAULT_TIMINGS.PG_CONNECT_TIMEOUT_MS });
   } catch (e) {
     err(`${cfg.file}: /source/database: cannot connect to ${describeDatabase(url)}: ${describeError(e)}`);
     return 1;

@@ -2,6 +2,7 @@
  * Read-only checks of each connector against its database: reachable, the table and columns as
  * the config says, and the rights its database user needs (rights.ts). Runs in a READ ONLY transaction that is rolled back: it never creates anything.
  */
+import { DEFAULT_TIMINGS } from '../timings';
 import type { Client } from 'pg';
 import type { ConnectorConfig } from '../config/types';
 import { describeError } from '../util/errors';
@@ -24,7 +25,7 @@ export interface PreflightResult {
  * Checks every connector, one connection per database (checked one after the other on it, databases
  * in parallel): a worker with a hundred connectors must not open a hundred sessions to start.
  */
-export async function preflightAll(connectors: ConnectorConfig[], connectTimeoutMs = 5000): Promise<PreflightResult[]> {
+export async function preflightAll(connectors: ConnectorConfig[], connectTimeoutMs = DEFAULT_TIMINGS.PREFLIGHT_CONNECT_TIMEOUT_MS): Promise<PreflightResult[]> {
   const byUrl = new Map<string, ConnectorConfig[]>();
   for (const c of connectors) byUrl.set(c.databaseUrl, [...(byUrl.get(c.databaseUrl) ?? []), c]);
   const results = new Map<string, PreflightResult>();
@@ -32,7 +33,7 @@ export async function preflightAll(connectors: ConnectorConfig[], connectTimeout
     [...byUrl].map(async ([url, group]) => {
       let db;
       try {
-        db = await connect(url, { applicationName: 'pg-kafka-cdc preflight', connectTimeoutMs, queryTimeoutMs: 30_000 });
+        db = await connect(url, { applicationName: 'pg-kafka-cdc preflight', connectTimeoutMs, queryTimeoutMs: DEFAULT_TIMINGS.PREFLIGHT_QUERY_TIMEOUT_MS });
       } catch (err) {
         for (const cfg of group) results.set(cfg.name, { ...base(cfg), unreachable: `${cfg.file}: /source/database: cannot connect to ${describeDatabase(url)}: ${describeError(err)}` });
         return;
@@ -69,6 +70,6 @@ async function preflightOn(db: Client, cfg: ConnectorConfig): Promise<PreflightR
 }
 
 /** The checks of one connector (its own connection). */
-export async function preflightConnector(cfg: ConnectorConfig, connectTimeoutMs = 5000): Promise<PreflightResult> {
+export async function preflightConnector(cfg: ConnectorConfig, connectTimeoutMs = DEFAULT_TIMINGS.PREFLIGHT_CONNECT_TIMEOUT_MS): Promise<PreflightResult> {
   return (await preflightAll([cfg], connectTimeoutMs))[0];
 }

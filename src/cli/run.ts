@@ -3,7 +3,7 @@
  * a file is invalid), then runs the worker until SIGTERM/SIGINT: the first signal stops gracefully
  * (batches in flight finish, progress is committed) within 10 s, a second exits at once.
  */
-import { SHUTDOWN_TIMEOUT_MS } from '../timings';
+import { timingsFromEnv, type Timings } from '../timings';
 import type { Env } from '../config/load';
 import { Worker } from '../connector/worker';
 import { createLogger } from '../observe/logger';
@@ -11,6 +11,13 @@ import { validateAll } from './validate';
 import { problemsFound } from '../util/errors';
 
 export async function runCommand(workerFile: string, env: Env, err: (line: string) => void): Promise<number> {
+  let timings: Timings;
+  try {
+    timings = timingsFromEnv(env);
+  } catch (e) {
+    err((e as Error).message);
+    return 2;
+  }
   const v = await validateAll(workerFile, env, false);
   if (v.problems.length > 0 || !v.config) {
     err(`${problemsFound(v.problems.length)}; not starting:`);
@@ -19,7 +26,7 @@ export async function runCommand(workerFile: string, env: Env, err: (line: strin
   }
   const logger = createLogger(v.config.logLevel);
   for (const u of v.unreachable) logger.warn(u + ' (the connector will retry until it can connect)');
-  const worker = new Worker(v.config, logger);
+  const worker = new Worker(v.config, logger, { timings });
 
   let stopping = false;
   const done = new Promise<number>((resolve) => {
@@ -32,10 +39,10 @@ export async function runCommand(workerFile: string, env: Env, err: (line: strin
       stopping = true;
       logger.info({ signal }, 'stopping: finishing batches in flight');
       const timer = setTimeout(() => {
-        logger.error(`graceful stop took longer than ${SHUTDOWN_TIMEOUT_MS} ms: exiting`);
+        logger.error(`graceful stop took longer than ${timings.SHUTDOWN_TIMEOUT_MS} ms: exiting`);
         logger.flush();
         process.exit(1);
-      }, SHUTDOWN_TIMEOUT_MS);
+      }, timings.SHUTDOWN_TIMEOUT_MS);
       timer.unref();
       worker.stop().then(() => {
         clearTimeout(timer);

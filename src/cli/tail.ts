@@ -1,4 +1,5 @@
 /** `pg-kafka-cdc tail`: prints a topic's records (partition, offset, op, key, value), for demos and debugging. */
+import { DEFAULT_TIMINGS } from '../timings';
 import { Consumer, MessagesStreamModes } from '@platformatic/kafka';
 import { kafkaClientOptions } from '../kafka/client';
 import { kafkaFailure } from '../kafka/errors';
@@ -17,7 +18,7 @@ export async function tailCommand(opts: TailOptions, out: (l: string) => void): 
     ...kafkaClientOptions(opts.kafka, '-tail'),
     groupId: `pg-kafka-cdc-tail-${process.pid}-${Date.now()}`,
     autocommit: false,
-    maxWaitTime: 500,
+    maxWaitTime: DEFAULT_TIMINGS.TAIL_FETCH_WAIT_MS,
     isolationLevel: 1, // READ_COMMITTED: what a downstream consumer should see
   });
   let seen = 0;

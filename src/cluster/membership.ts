@@ -29,7 +29,7 @@ import type { Logger } from '../observe/logger';
 import { endWithin } from '../postgres/connection';
 import { openWatchedSession, sessionsNamed } from '../postgres/control';
 import { describeError } from '../util/errors';
-import { MEMBERSHIP_REFRESH_MS, MEMBER_SESSION_IDLE_MS, READY_SHARE_WAIT_MS } from '../timings';
+import { DEFAULT_TIMINGS, type Timings } from '../timings';
 
 const PREFIX = 'pgkc member';
 
@@ -91,6 +91,7 @@ export class Membership {
     private readonly log: Logger,
     /** Told which owned connectors to give up (the last by name beyond the share), after two refreshes over it. */
     private readonly release: (connectors: string[]) => void,
+    private readonly timings: Timings = DEFAULT_TIMINGS,
   ) {
     this.members = [replica];
   }
@@ -98,7 +99,7 @@ export class Membership {
   /** Joins (opens the member session) and counts the members once. Never fails: alone when it cannot. */
   async start(): Promise<void> {
     await this.refresh();
-    this.timer = setInterval(() => void this.refresh(), MEMBERSHIP_REFRESH_MS);
+    this.timer = setInterval(() => void this.refresh(), this.timings.MEMBERSHIP_REFRESH_MS);
     this.timer.unref();
   }
 
@@ -107,7 +108,7 @@ export class Membership {
     if (this.timer) clearInterval(this.timer);
     const client = this.client;
     this.client = null;
-    if (client) await endWithin(client, 1000);
+    if (client) await endWithin(client, this.timings.CONTROL_CLOSE_MS);
   }
 
   /** This replica's share now. */
@@ -157,7 +158,7 @@ export class Membership {
   /** Ready, as far as the spread goes: holds its share, has held it since start, or waited long enough (a share that cannot be had must not block a rollout). */
   holdsShare(): boolean {
     if (this.owned.size + this.finished.size >= this.share()) this.heldShare = true;
-    return this.heldShare || Date.now() - this.startedAt >= READY_SHARE_WAIT_MS;
+    return this.heldShare || Date.now() - this.startedAt >= this.timings.READY_SHARE_WAIT_MS;
   }
 
   view(): { replica: string; group: string; members: string[]; share: number; owned: string[] } {
@@ -196,7 +197,7 @@ export class Membership {
       this.members = [this.replica];
       const client = this.client;
       this.client = null;
-      if (client) void endWithin(client, 1000);
+      if (client) void endWithin(client, this.timings.CONTROL_CLOSE_MS);
     }
     const over = this.owned.size - this.share();
     this.overFor = over > 0 ? this.overFor + 1 : 0;
@@ -209,9 +210,13 @@ export class Membership {
   }
 
   private async join(url: string): Promise<void> {
-    const client = await openWatchedSession(url, { applicationName: `${PREFIX} ${this.group} ${this.replica}`, nameDatabase: true, queryTimeoutMs: 5000 }, MEMBER_SESSION_IDLE_MS);
+    const client = await openWatchedSession(
+      url,
+      { applicationName: `${PREFIX} ${this.group} ${this.replica}`, nameDatabase: true, queryTimeoutMs: this.timings.CONTROL_QUERY_TIMEOUT_MS },
+      this.timings.MEMBER_SESSION_IDLE_MS,
+    );
     client.on('error', () => undefined); // found by the next refresh
-    if (this.stopped) return void endWithin(client, 1000);
+    if (this.stopped) return void endWithin(client, this.timings.CONTROL_CLOSE_MS);
     this.client = client;
   }
 }

@@ -7,7 +7,7 @@ import type { EventBus } from '../observe/events';
 import type { DataPool, DataScope } from '../postgres/pool';
 import type { ChangeLogStatements } from '../postgres/queries';
 import type { DrainFloor } from './drain-floor';
-import { BACKLOG_INTERVAL_MS } from '../timings';
+import { DEFAULT_TIMINGS } from '../timings';
 import { sleep } from '../util/retry';
 
 export class BacklogMonitor {
@@ -21,7 +21,7 @@ export class BacklogMonitor {
     data: DataPool,
     private readonly connector: string,
     private readonly events: EventBus,
-    private readonly intervalMs = BACKLOG_INTERVAL_MS,
+    private readonly intervalMs = DEFAULT_TIMINGS.BACKLOG_INTERVAL_MS,
   ) {
     this.scope = data.scope();
   }

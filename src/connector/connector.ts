@@ -27,7 +27,7 @@ import { tableStatements, type TableStatements } from '../postgres/queries';
 import { identityChanges, identityDrift, ProgressStore, type Identity, type Progress } from '../progress/store';
 import { describeError, FatalError, RetriableError } from '../util/errors';
 import { Backoff, sleep } from '../util/retry';
-import { FAILED_RETRY_MS, STOP_GRACE_MS } from '../timings';
+import { DEFAULT_TIMINGS, type Timings } from '../timings';
 import { BacklogMonitor } from './backlog';
 import { DrainFloor } from './drain-floor';
 import { captureModeOf, type CaptureMode, type OrdinalCapture, type SessionContext, type TriggerCapture } from './context';
@@ -35,6 +35,7 @@ import { ControlSession, type ControlHub, type OwnershipGate } from './session';
 import type { DataPool, DataScope } from '../postgres/pool';
 import type { Queryable } from '../postgres/connection';
 import { Resnapshots } from './resnapshot';
+import { mayTransition } from './states';
 import { runSnapshot } from './snapshot';
 import { drainChanges, pollByOrdinal } from './stream';
 import { displayTable } from '../postgres/sql';
@@ -61,7 +62,7 @@ export class Connector {
   private releasing: AbortController | null = null;
   private owning = false;
   private loop: Promise<void> | null = null;
-  private readonly backoff = new Backoff();
+  private readonly backoff: Backoff;
   /** Where the drain's scans of the change log start (drain-floor.ts); kept across sessions. */
   private readonly floor = new DrainFloor();
   /** What the current session's records are written with (prepare), checked while streaming (checkSchema). */
@@ -81,14 +82,16 @@ export class Connector {
     /** The shared connections of the connector's database: its control hub and its data pool. */
     private readonly db: DatabaseLink,
     private readonly cluster: ClusterLink | null = null,
+    private readonly timings: Timings = DEFAULT_TIMINGS,
   ) {
-    this.backlog = new BacklogMonitor(db.data, cfg.name, events);
+    this.backoff = new Backoff(timings.BACKOFF);
+    this.backlog = new BacklogMonitor(db.data, cfg.name, events, timings.BACKLOG_INTERVAL_MS);
   }
 
   /** Stops measuring the backlog (until this replica owns the connector again). */
   private async resetBacklog(): Promise<void> {
     const old = this.backlog;
-    this.backlog = new BacklogMonitor(this.db.data, this.cfg.name, this.events);
+    this.backlog = new BacklogMonitor(this.db.data, this.cfg.name, this.events, this.timings.BACKLOG_INTERVAL_MS);
     await old.stop();
   }
 
@@ -117,7 +120,7 @@ export class Connector {
   async stop(): Promise<void> {
     this.stopping.abort();
     let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), STOP_GRACE_MS)));
+    const graceOver = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.timings.STOP_GRACE_MS)));
     if ((await Promise.race([this.loop, graceOver])) === 'timeout') {
       // A send that waits for an unreachable broker: give up on it. Nothing is lost: its log rows
       // and snapshot position were not committed, so the next run repeats the batch.
@@ -132,6 +135,8 @@ export class Connector {
 
   private setState(state: ConnectorState, error?: string): void {
     if (state === this.state && error === undefined) return;
+    // A bug, never an operator's fault: the life cycle lost track of itself (states.ts).
+    if (!mayTransition(this.state, state)) throw new Error(`internal error: connector ${this.cfg.name} may not go from ${this.state} to ${state} (src/connector/states.ts)`);
     this.state = state;
     this.events.emit('state', { connector: this.cfg.name, state, error });
   }
@@ -159,9 +164,9 @@ export class Connector {
         if (!retriable) {
           // Needs an operator (a dropped table, a revoked grant). Stay failed and visible, but look
           // again now and then, so the connector heals by itself once the cause is fixed.
-          this.log.error({ err: message, retryInMs: FAILED_RETRY_MS }, 'connector failed; it needs a change of config or database to go on');
+          this.log.error({ err: message, retryInMs: this.timings.FAILED_RETRY_MS }, 'connector failed; it needs a change of config or database to go on');
           this.setState('failed', message);
-          await sleep(FAILED_RETRY_MS, this.stopping.signal);
+          await sleep(this.timings.FAILED_RETRY_MS, this.stopping.signal);
           continue;
         }
         const delay = this.backoff.next();
@@ -246,6 +251,7 @@ export class Connector {
         progress,
         events: this.events,
         log: this.log,
+        timings: this.timings,
         signal,
         madeProgress: () => this.madeProgress(),
         checkSchema: () => this.checkSchema(data, plan),

@@ -11,6 +11,7 @@ import type { ChangeLogStatements, OrdinalStatements, TableStatements } from '..
 import type { ProgressStore } from '../progress/store';
 import type { ControlSession } from './session';
 import { DrainFloor } from './drain-floor';
+import type { Timings } from '../timings';
 
 export interface SessionContext {
   cfg: ConnectorConfig;
@@ -30,6 +31,8 @@ export interface SessionContext {
   progress: ProgressStore;
   events: EventBus;
   log: Logger;
+  /** The worker's timings (src/timings.ts; tests shorten them). */
+  timings: Timings;
   /** Call after real progress (a batch acknowledged, the change log drained empty): it resets the backoff. */
   madeProgress(): void;
   /** Aborts when the worker stops or the session is lost. */

@@ -31,7 +31,7 @@ import { partitionFor } from '../kafka/producer';
 import type { ResnapshotPosition } from '../progress/store';
 import type { Queryable } from '../postgres/connection';
 import { describeError } from '../util/errors';
-import { MAX_REQUEST_ATTEMPTS, RESNAPSHOT_CHECK_MS, RESNAPSHOT_PAGE_TIMEOUT_MS } from '../timings';
+import { commitUnit } from './commit';
 import type { SessionContext } from './context';
 import { isInfrastructureFailure, isStatementTimeout, sqlstateOf } from '../postgres/sqlstate';
 
@@ -84,7 +84,7 @@ export class Resnapshots {
    */
   async check(now = false): Promise<void> {
     if (!now && Date.now() < this.due) return;
-    this.due = Date.now() + RESNAPSHOT_CHECK_MS;
+    this.due = Date.now() + this.ctx.timings.RESNAPSHOT_CHECK_MS;
     const { data, cfg, progress, log } = this.ctx;
     const open = await openRequests(data, cfg.name);
     if (this.active) {
@@ -110,7 +110,7 @@ export class Resnapshots {
     const a = this.active;
     if (!a) return;
     if (a.repair?.tombstoning) return this.tombstones(a, a.repair);
-    const { cfg, data, publisher, records, progress, events } = this.ctx;
+    const { data, records, progress } = this.ctx;
     let page: FilteredPage;
     try {
       page = await a.page(data, a.limit, a.key);
@@ -119,7 +119,7 @@ export class Resnapshots {
       if (isStatementTimeout(err) && a.limit > 1) {
         // The server cancelled the page as too slow: read fewer rows per page from now on.
         a.limit = Math.max(1, Math.floor(a.limit / 2));
-        this.ctx.log.warn({ request: a.request.id, rowsPerPage: a.limit, timeoutMs: RESNAPSHOT_PAGE_TIMEOUT_MS }, 're-snapshot page took too long; reading fewer rows per page');
+        this.ctx.log.warn({ request: a.request.id, rowsPerPage: a.limit, timeoutMs: this.ctx.timings.RESNAPSHOT_PAGE_TIMEOUT_MS }, 're-snapshot page took too long; reading fewer rows per page');
         return;
       }
       await this.end('failed', `its predicate failed on the table: ${describeError(err)}`);
@@ -127,18 +127,15 @@ export class Resnapshots {
     }
     const matched = page.rows;
     if (page.last !== null) {
-      const started = process.hrtime.bigint();
       const position: ResnapshotPosition = { id: a.request.id, key: page.last, rows: a.rows + matched.length };
-      const checkpoint = progress.next({ resnapshot: position });
       const first = a.rows + 1;
-      await publisher.publish(() => this.saw(matched.map((r, i) => records.resnapshot(r, a.request.id, first + i))), checkpoint);
-      const produceSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-      await progress.save(checkpoint);
+      await commitUnit(this.ctx, {
+        records: () => this.saw(matched.map((r, i) => records.resnapshot(r, a.request.id, first + i))),
+        checkpoint: progress.next({ resnapshot: position }),
+        report: () => (matched.length > 0 ? { ops: countOf('snapshot', matched.length), records: matched.length, latenciesSeconds: [], resnapshot: true } : null),
+      });
       a.key = position.key;
       a.rows = position.rows;
-      this.ctx.madeProgress();
-      if (matched.length > 0)
-        events.emit('published', { connector: cfg.name, ops: countOf('snapshot', matched.length), records: matched.length, produceSeconds, latenciesSeconds: [], resnapshot: true });
     }
     if (page.read >= a.limit) this.emit('running');
     else if (a.repair) a.repair.tombstoning = true;
@@ -157,7 +154,7 @@ export class Resnapshots {
 
   /** One batch of a repair's tombstones, published with the request's position; ends the request after the last. */
   private async tombstones(a: Active, repair: Repair): Promise<void> {
-    const { cfg, publisher, records, progress, events } = this.ctx;
+    const { records, progress } = this.ctx;
     const batch: Array<{ key: string; partition: number | null }> = repair.stale.splice(0, a.limit);
     for (const key of repair.candidates) {
       if (batch.length >= a.limit) break;
@@ -165,22 +162,11 @@ export class Resnapshots {
       repair.candidates.delete(key);
     }
     if (batch.length === 0) return this.end('done');
-    const started = process.hrtime.bigint();
     const checkpoint = progress.next({ resnapshot: { id: a.request.id, key: a.key, rows: a.rows } });
     const first = repair.tombstones + 1;
     const built = batch.flatMap((t, i) => records.repairTombstone(Buffer.from(t.key, 'latin1'), t.partition, a.request.id, first + i));
-    await publisher.publish(built, checkpoint);
-    await progress.save(checkpoint);
+    await commitUnit(this.ctx, { records: built, checkpoint, report: () => ({ ops: countOf('delete', batch.length), records: built.length, latenciesSeconds: [], resnapshot: true }) });
     repair.tombstones += batch.length;
-    this.ctx.madeProgress();
-    events.emit('published', {
-      connector: cfg.name,
-      ops: countOf('delete', batch.length),
-      records: built.length,
-      produceSeconds: Number(process.hrtime.bigint() - started) / 1e9,
-      latenciesSeconds: [],
-      resnapshot: true,
-    });
     this.emit('running');
   }
 
@@ -194,7 +180,7 @@ export class Resnapshots {
       await this.end('failed', why);
       return false;
     };
-    if (request.attempts >= MAX_REQUEST_ATTEMPTS) return refuse(`sessions started serving it ${request.attempts} times and none finished it`);
+    if (request.attempts >= this.ctx.timings.MAX_REQUEST_ATTEMPTS) return refuse(`sessions started serving it ${request.attempts} times and none finished it`);
     // Checked here whoever wrote the row (the command checks it too, but a row can be written by
     // hand, and the table may have changed since): as one expression PostgreSQL accepts, with no more
     // rights than the role that inserted the request.
@@ -203,7 +189,7 @@ export class Resnapshots {
       else {
         const checked = await checkExpression(data, plan.table, request.predicate, { requester: request.requestedBy, allowStableDateTime: true });
         estimated = await estimateMatches(data, plan.table, checked);
-        page = filteredSnapshotStatements(plan, this.ctx.format, checked, RESNAPSHOT_PAGE_TIMEOUT_MS).page;
+        page = filteredSnapshotStatements(plan, this.ctx.format, checked, this.ctx.timings.RESNAPSHOT_PAGE_TIMEOUT_MS).page;
       }
     } catch (err) {
       if (err instanceof ExpressionRefused) return refuse(`its predicate ${err.message}`);

@@ -33,7 +33,7 @@ import {
 } from '../postgres/control';
 import { FatalError, RetriableError } from '../util/errors';
 import type { Queryable } from '../postgres/connection';
-import { CONTROL_CLOSE_MS, frozenOwnerTimeoutMs, ORPHAN_TAKEOVER_MS, OWNERSHIP_POLL_MS } from '../timings';
+import { DEFAULT_TIMINGS, frozenOwnerTimeoutMs, type Timings } from '../timings';
 import { sleep } from '../util/retry';
 import { sqlstateOf } from '../postgres/sqlstate';
 
@@ -55,6 +55,7 @@ export class ControlHub {
     private readonly replica: string | null = null,
     /** A second connection to the database for the pooler probe (a connection of the data pool: no extra session). */
     private readonly probe: <T>(fn: (other: Queryable) => Promise<T>) => Promise<T> = probeConnection(url, { applicationName: controlApplicationName(replica) }),
+    readonly timings: Timings = DEFAULT_TIMINGS,
   ) {}
 
   /** The connection, opened on first use (one open at a time, whoever asks). */
@@ -67,8 +68,8 @@ export class ControlHub {
   private async open(): Promise<Client> {
     const client = await openWatchedSession(
       this.url,
-      { applicationName: controlApplicationName(this.replica), nameDatabase: true, queryTimeoutMs: Math.max(5000, this.heartbeatMs) },
-      frozenOwnerTimeoutMs(this.heartbeatMs),
+      { applicationName: controlApplicationName(this.replica), nameDatabase: true, queryTimeoutMs: Math.max(this.timings.CONTROL_QUERY_TIMEOUT_MS, this.heartbeatMs) },
+      frozenOwnerTimeoutMs(this.timings, this.heartbeatMs),
     );
     // Its locks and LISTENs need one server session for as long as it lives: not through a transaction pooler.
     const pooled = await transactionPoolingProblem(client, this.probe).catch((err: unknown) => {
@@ -100,7 +101,7 @@ export class ControlHub {
     const client = this.client;
     this.client = null;
     this.stopHeartbeat();
-    await endWithin(client, CONTROL_CLOSE_MS);
+    await endWithin(client, this.timings.CONTROL_CLOSE_MS);
   }
 
   /** Runs statements on the connection it had when the lease was granted; counted so the heartbeat does not add one meanwhile. */
@@ -194,13 +195,18 @@ export class ControlSession {
    * cluster/membership.ts); a standby tells who owns the connector (its replica id, or null), and
    * the holder itself when it is not a worker (any role can take any advisory lock).
    */
-  async acquireOwnership(signal: AbortSignal, onStandby: (owner: string | null, foreign: LockHolder | null) => void, gate: OwnershipGate = ALWAYS, pollMs = OWNERSHIP_POLL_MS): Promise<boolean> {
+  async acquireOwnership(
+    signal: AbortSignal,
+    onStandby: (owner: string | null, foreign: LockHolder | null) => void,
+    gate: OwnershipGate = ALWAYS,
+    pollMs = this.hub.timings.OWNERSHIP_POLL_MS,
+  ): Promise<boolean> {
     const key = ownershipLockKey(this.connector);
     let freeSince: number | null = null;
     while (!signal.aborted) {
       // A connector nobody has owned for ORPHAN_TAKEOVER_MS is tried whatever the share: the replica
       // whose share it is may be unable to run it (it cannot reach Kafka, or that database).
-      const orphaned = freeSince !== null && Date.now() - freeSince >= ORPHAN_TAKEOVER_MS;
+      const orphaned = freeSince !== null && Date.now() - freeSince >= this.hub.timings.ORPHAN_TAKEOVER_MS;
       if (gate.tryReserve(this.connector, orphaned)) {
         let acquired = false;
         try {
@@ -291,7 +297,7 @@ export class ControlSession {
       // finish in the queue. Statements run in order, so this connector's next lock attempt on this
       // connection comes after the unlock. A dead connection fails the statement and is ended (run()).
       let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, CONTROL_CLOSE_MS)));
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.hub.timings.CONTROL_CLOSE_MS)));
       await Promise.race([release().catch(() => undefined), late]);
       clearTimeout(timer);
     }

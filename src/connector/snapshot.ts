@@ -8,10 +8,11 @@
 import { countOf } from '../kafka/records';
 import { positionOf } from '../postgres/queries';
 import type { Progress } from '../progress/store';
+import { commitUnit } from './commit';
 import type { SessionContext } from './context';
 
 export async function runSnapshot(ctx: SessionContext, progress: Progress): Promise<void> {
-  const { cfg, statements, data, publisher, records, events, log, signal } = ctx;
+  const { cfg, statements, data, records, events, log, signal } = ctx;
   const batch = cfg.snapshotBatchSize;
   let key = progress.snapshotKey;
   let rows = progress.snapshotRows;
@@ -30,16 +31,14 @@ export async function runSnapshot(ctx: SessionContext, progress: Progress): Prom
     next = page.length < batch ? Promise.resolve([]) : fetch(lastKey);
     next.catch(() => undefined); // awaited on the next turn; do not let it be "unhandled" meanwhile
 
-    const started = process.hrtime.bigint();
-    const checkpoint = ctx.progress.next({ snapshotState: 'running', snapshotKey: lastKey, snapshotRows: rows + page.length });
     const first = rows + 1;
-    await publisher.publish(() => page.map((r, i) => records.snapshot(r, first + i)), checkpoint);
-    const produceSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-    await ctx.progress.save(checkpoint);
+    await commitUnit(ctx, {
+      records: () => page.map((r, i) => records.snapshot(r, first + i)),
+      checkpoint: ctx.progress.next({ snapshotState: 'running', snapshotKey: lastKey, snapshotRows: rows + page.length }),
+      report: () => ({ ops: countOf('snapshot', page.length), records: page.length, latenciesSeconds: [] }),
+    });
     rows += page.length;
     key = lastKey;
-    ctx.madeProgress();
-    events.emit('published', { connector: cfg.name, ops: countOf('snapshot', page.length), records: page.length, produceSeconds, latenciesSeconds: [] });
     events.emit('snapshot', { connector: cfg.name, rows, estimated: Math.max(estimated, rows), done: false });
   }
   if (signal.aborted) {

@@ -16,14 +16,14 @@
  */
 import { countOf, countOps, type Op } from '../kafka/records';
 import { positionOf, type ChangeLogStatements } from '../postgres/queries';
-import { IDLE_LOCK_WAIT_MS, RESNAPSHOT_CHECK_MS, SCHEMA_CHECK_MS } from '../timings';
 import { sleep } from '../util/retry';
 import type { OrdinalCapture, SessionContext, TriggerCapture } from './context';
 import type { Resnapshots } from './resnapshot';
+import { commitUnit } from './commit';
 import { isCastFailure } from '../postgres/sqlstate';
 
 export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, resnapshots: Resnapshots): Promise<void> {
-  const { cfg, data, publisher, records, events, signal, control } = ctx;
+  const { cfg, data, records, signal, control } = ctx;
   const { log } = mode;
   /**
    * Reads a batch of the log, leaving out the entries of the batch in flight (read, not yet deleted).
@@ -54,7 +54,7 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
   };
   let lastPartial = 0;
   let prefetched: ReturnType<typeof readBatch> | null = null;
-  const checkSchema = nowAndThen(SCHEMA_CHECK_MS, () => ctx.checkSchema());
+  const checkSchema = nowAndThen(ctx.timings.SCHEMA_CHECK_MS, () => ctx.checkSchema());
   let pageTurn = true;
   while (!signal.aborted) {
     await checkSchema(); // a changed key must stop the connector even while it is never idle
@@ -82,7 +82,6 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
       continue;
     }
     const seqs = rows.flatMap((r) => r.seqs);
-    const started = process.hrtime.bigint();
     let untilUs = 0n;
     for (const r of rows) if (BigInt(r.last_us) > untilUs) untilUs = BigInt(r.last_us);
     const checkpoint = ctx.progress.next({}, { logOid: mode.logOid, seqs, untilUs: untilUs.toString() });
@@ -106,22 +105,14 @@ export async function drainChanges(ctx: SessionContext, mode: TriggerCapture, re
       prefetched = readBatch(seqs);
       prefetched.catch(() => undefined); // awaited on the next turn; the session ends on any failure
     }
-    const published = publisher.publish(build, checkpoint);
-    await published;
-    const ackMs = Date.now();
-    await ctx.progress.save(checkpoint); // trims the batch's log entries in the same statement
-    mode.floor.stored(token);
-    ctx.madeProgress();
-    // Latency from the change in Postgres to Kafka's ack, on Postgres' clock plus our own elapsed time.
     const pgNow = Number(rows[0].now_ms);
-    const latencies = rows.map((r) => Math.max(0, (pgNow - Number(r.changed_ms) + (ackMs - readAtMs)) / 1000));
-    events.emit('published', {
-      connector: cfg.name,
-      ops: countOps(ops),
-      records: recordCount,
-      produceSeconds: Number(process.hrtime.bigint() - started) / 1e9,
-      latenciesSeconds: latencies,
+    await commitUnit(ctx, {
+      records: build,
+      checkpoint, // saving it trims the batch's log entries in the same statement
+      // Latency from the change in Postgres to Kafka's ack, on Postgres' clock plus our own elapsed time.
+      report: (ackMs) => ({ ops: countOps(ops), records: recordCount, latenciesSeconds: rows.map((r) => Math.max(0, (pgNow - Number(r.changed_ms) + (ackMs - readAtMs)) / 1000)) }),
     });
+    mode.floor.stored(token);
     if (!full) {
       control.clearWake();
       lastPartial = Date.now();
@@ -162,7 +153,7 @@ async function idle(ctx: SessionContext, mode: TriggerCapture): Promise<void> {
   const { channel, log } = mode;
   // Writers that shared the idle lock did not NOTIFY: taking it waits until they have committed, and
   // from the moment it is asked for, every writer NOTIFYs. Then one more look, then sleep.
-  const held = await control.raiseIdleFlag(channel, Math.min(cfg.pollIntervalMs, IDLE_LOCK_WAIT_MS));
+  const held = await control.raiseIdleFlag(channel, Math.min(cfg.pollIntervalMs, ctx.timings.IDLE_LOCK_WAIT_MS));
   try {
     if (await log.hasChanges(data, mode.floor.seq)) return;
     ctx.madeProgress(); // drained empty
@@ -175,35 +166,29 @@ async function idle(ctx: SessionContext, mode: TriggerCapture): Promise<void> {
 }
 
 export async function pollByOrdinal(ctx: SessionContext, mode: OrdinalCapture, startWatermark: string[] | null, resnapshots: Resnapshots): Promise<void> {
-  const { cfg, data, publisher, records, events, signal } = ctx;
+  const { cfg, data, records, signal } = ctx;
   let watermark = startWatermark;
-  const checkSchema = nowAndThen(SCHEMA_CHECK_MS, () => ctx.checkSchema());
+  const checkSchema = nowAndThen(ctx.timings.SCHEMA_CHECK_MS, () => ctx.checkSchema());
   while (!signal.aborted) {
     await checkSchema(); // a changed key must stop the connector even while it is never idle
     await resnapshots.check();
     if (resnapshots.running) await resnapshots.step(); // a re-snapshot page, in turns with polled pages
     const rows = await mode.poll.page(data, cfg.captureBatchSize, watermark);
     if (rows.length > 0) {
-      const started = process.hrtime.bigint();
       // Ordinal polling re-reads existing rows only: every record is an upsert.
       const checkpoint = ctx.progress.next({ watermark: positionOf(rows[rows.length - 1]) });
-      await publisher.publish(resnapshots.saw(rows.map((row) => records.polled(row))), checkpoint);
-      await ctx.progress.save(checkpoint);
-      watermark = checkpoint.watermark;
-      ctx.madeProgress();
-      events.emit('published', {
-        connector: cfg.name,
-        ops: countOf('upsert', rows.length),
-        records: rows.length,
-        produceSeconds: Number(process.hrtime.bigint() - started) / 1e9,
-        latenciesSeconds: [],
+      await commitUnit(ctx, {
+        records: resnapshots.saw(rows.map((row) => records.polled(row))),
+        checkpoint,
+        report: () => ({ ops: countOf('upsert', rows.length), records: rows.length, latenciesSeconds: [] }),
       });
+      watermark = checkpoint.watermark;
     }
     if (rows.length < cfg.captureBatchSize && !resnapshots.running) {
       // Sleep the poll interval, looking at the re-snapshot requests meanwhile (no NOTIFY wakes a poller).
       const until = Date.now() + cfg.pollIntervalMs;
       while (!signal.aborted && !resnapshots.running && Date.now() < until) {
-        await sleep(Math.min(RESNAPSHOT_CHECK_MS, until - Date.now()), signal);
+        await sleep(Math.min(ctx.timings.RESNAPSHOT_CHECK_MS, until - Date.now()), signal);
         await resnapshots.check();
       }
     }

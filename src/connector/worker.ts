@@ -16,10 +16,15 @@ import { DataPool } from '../postgres/pool';
 import { Connector, type DatabaseLink } from './connector';
 import { ControlHub } from './session';
 import { displayTable } from '../postgres/sql';
+import { DEFAULT_TIMINGS, type Timings } from '../timings';
 
 export interface WorkerOptions {
   /** Overrides the configured HTTP port (tests use 0). */
   httpPort?: number;
+  /** The durations the worker waits (src/timings.ts): the defaults unless given; tests shorten them (withTimings checks the relations). */
+  timings?: Timings;
+  /** This replica's id (default: replicaId(), from PGKC_REPLICA_ID or host and pid); in-process tests run several workers in one process. */
+  replica?: string;
 }
 
 export class Worker {
@@ -47,16 +52,17 @@ export class Worker {
     const names = config.connectors.map((c) => c.name);
     // The coordination database: the first connector's by name, the same on every replica.
     const coordinator = [...config.connectors].sort((a, b) => (a.name < b.name ? -1 : 1))[0]?.databaseUrl ?? null;
-    const replica = replicaId();
-    this.membership = new Membership(replica, groupOf(names), names, coordinator, this.events, logger.child({ replica }), (names) => this.releaseSome(names));
+    const replica = opts.replica ?? replicaId();
+    const timings = opts.timings ?? DEFAULT_TIMINGS;
+    this.membership = new Membership(replica, groupOf(names), names, coordinator, this.events, logger.child({ replica }), (names) => this.releaseSome(names), timings);
     for (const c of config.connectors) {
       if (this.databases.has(c.databaseUrl)) continue;
       const heartbeatMs = Math.min(...config.connectors.filter((x) => x.databaseUrl === c.databaseUrl).map((x) => x.heartbeatIntervalMs));
-      const data = new DataPool(c.databaseUrl, config.dataPoolSize, logger);
-      this.databases.set(c.databaseUrl, { control: new ControlHub(c.databaseUrl, heartbeatMs, replica, (fn) => data.withClient(fn)), data });
+      const data = new DataPool(c.databaseUrl, config.dataPoolSize, logger, timings);
+      this.databases.set(c.databaseUrl, { control: new ControlHub(c.databaseUrl, heartbeatMs, replica, (fn) => data.withClient(fn), timings), data });
     }
     this.connectors = config.connectors.map(
-      (c) => new Connector(c, config.kafka, this.events, logger.child({ connector: c.name }), this.databases.get(c.databaseUrl) as DatabaseLink, this.membership),
+      (c) => new Connector(c, config.kafka, this.events, logger.child({ connector: c.name }), this.databases.get(c.databaseUrl) as DatabaseLink, this.membership, timings),
     );
     this.status.holdsShare = () => this.membership.holdsShare();
   }
@@ -74,7 +80,7 @@ export class Worker {
         this.config.connectors.map((c) => c.name),
         () => [...this.databases].map(([url, d]) => ({ database: describeDatabase(url), ...d.data.stats() })),
       );
-      logEvents(this.events, (name) => this.logger.child({ connector: name }), this.status);
+      logEvents(this.events, (name) => this.logger.child({ connector: name }), this.status, this.opts.timings?.PROGRESS_LOG_MS);
       this.http = await startHttpServer(this.config.http.host, this.opts.httpPort ?? this.config.http.port, registry, this.status);
       // Counted before any connector tries its lock, so that a replica joining a running deployment takes only its share.
       await this.membership.start();

@@ -6,7 +6,7 @@
 import type { BaseOptions } from '@platformatic/kafka';
 import type { KafkaSettings } from '../config/types';
 
-import { CONCURRENT_TRANSACTIONS_RETRY_MS, KAFKA_CLIENT_RETRIES, KAFKA_CLIENT_RETRY_DELAY_MS, KAFKA_CONNECT_TIMEOUT_MS, KAFKA_REQUEST_TIMEOUT_MS } from '../timings';
+import { DEFAULT_TIMINGS, type Timings } from '../timings';
 import { kafkaErrorCodes } from './errors';
 
 const MECHANISMS = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
@@ -18,19 +18,20 @@ const MECHANISMS = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sh
  * rate by a third (profiled: 200 ms of each 216 ms transaction). Kafka's Java producer retries it
  * after 20 ms for the same reason.
  */
-function retryDelay(_client: unknown, _operation: string, attempt: number, _retries: number, error: Error): number {
-  return kafkaErrorCodes(error).includes('CONCURRENT_TRANSACTIONS') ? CONCURRENT_TRANSACTIONS_RETRY_MS * attempt : KAFKA_CLIENT_RETRY_DELAY_MS;
+function retryDelayOf(t: Timings) {
+  return (_client: unknown, _operation: string, attempt: number, _retries: number, error: Error): number =>
+    kafkaErrorCodes(error).includes('CONCURRENT_TRANSACTIONS') ? t.CONCURRENT_TRANSACTIONS_RETRY_MS * attempt : t.KAFKA_CLIENT_RETRY_DELAY_MS;
 }
 
-export function kafkaClientOptions(settings: KafkaSettings, clientIdSuffix = ''): BaseOptions {
+export function kafkaClientOptions(settings: KafkaSettings, clientIdSuffix = '', t: Timings = DEFAULT_TIMINGS): BaseOptions {
   const options: BaseOptions = {
     clientId: settings.clientId + clientIdSuffix,
     bootstrapBrokers: settings.brokers,
-    connectTimeout: KAFKA_CONNECT_TIMEOUT_MS,
-    requestTimeout: KAFKA_REQUEST_TIMEOUT_MS,
-    timeout: KAFKA_REQUEST_TIMEOUT_MS,
-    retries: KAFKA_CLIENT_RETRIES,
-    retryDelay,
+    connectTimeout: t.KAFKA_CONNECT_TIMEOUT_MS,
+    requestTimeout: t.KAFKA_REQUEST_TIMEOUT_MS,
+    timeout: t.KAFKA_REQUEST_TIMEOUT_MS,
+    retries: t.KAFKA_CLIENT_RETRIES,
+    retryDelay: retryDelayOf(t),
   };
   if (settings.ssl !== false) {
     options.tls = settings.ssl === true ? {} : { ca: settings.ssl.ca, rejectUnauthorized: settings.ssl.rejectUnauthorized };

@@ -23,7 +23,7 @@ import type { KafkaSettings } from '../config/types';
 import type { Checkpoint } from '../progress/position';
 import { kafkaClientOptions } from './client';
 import { sleep } from '../util/retry';
-import { OFFSETS_STABLE_WAIT_MS } from '../timings';
+import { DEFAULT_TIMINGS } from '../timings';
 import { kafkaFailure } from './errors';
 import type { KafkaRecord } from './records';
 
@@ -180,7 +180,7 @@ export interface LastCheckpoint {
  * the broker lets it: after OFFSETS_STABLE_WAIT_MS the reader goes on from the stable offset, and says so.
  */
 async function stableEnd(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, topic: string): Promise<{ end: bigint; settled: boolean }> {
-  const deadline = Date.now() + OFFSETS_STABLE_WAIT_MS;
+  const deadline = Date.now() + DEFAULT_TIMINGS.OFFSETS_STABLE_WAIT_MS;
   for (;;) {
     const [committed, all] = await Promise.all([
       consumer.listOffsets({ topics: [topic], isolationLevel: FetchIsolationLevels.READ_COMMITTED }),

@@ -1,7 +1,9 @@
 /** The connector's topic: created when missing (an existing topic is left as it is), deleted by teardown. */
 import { Admin, ConfigResourceTypes } from '@platformatic/kafka';
 import type { KafkaSettings } from '../config/types';
-import { TOPIC_LEADER_WAIT_MS } from '../timings';
+import { DEFAULT_TIMINGS } from '../timings';
+
+const { TOPIC_LEADER_WAIT_MS, TOPIC_LEADER_POLL_MS } = DEFAULT_TIMINGS;
 import { sleep } from '../util/retry';
 import { kafkaClientOptions } from './client';
 import { kafkaErrorCodes, kafkaFailure } from './errors';
@@ -48,7 +50,7 @@ export async function ensureTopic(settings: KafkaSettings, spec: TopicSpec): Pro
       const t = md?.topics.get(spec.topic);
       if (t && t.partitions.length === t.partitionsCount && t.partitions.every((p) => p && p.leader >= 0)) return created;
       if (Date.now() > deadline) throw new Error(`topic ${spec.topic} has partitions without a leader after ${TOPIC_LEADER_WAIT_MS / 1000} s`);
-      await sleep(100);
+      await sleep(TOPIC_LEADER_POLL_MS);
     }
   });
 }

@@ -1,10 +1,10 @@
 /** Turns connector events into log lines, at a sane rate for progress. */
-import { PROGRESS_LOG_MS } from '../timings';
+import { DEFAULT_TIMINGS } from '../timings';
 import type { EventBus } from './events';
 import type { Logger } from './logger';
 import type { StatusBoard } from './status';
 
-export function logEvents(events: EventBus, logFor: (connector: string) => Logger, status: StatusBoard, progressEveryMs = PROGRESS_LOG_MS): void {
+export function logEvents(events: EventBus, logFor: (connector: string) => Logger, status: StatusBoard, progressEveryMs = DEFAULT_TIMINGS.PROGRESS_LOG_MS): void {
   const lastProgress = new Map<string, number>();
   events.on('state', (e) => logFor(e.connector).info({ state: e.state }, `connector is ${e.state}`));
   events.on('snapshot', (e) => {

@@ -4,7 +4,7 @@
  * (TimeZone UTC, ISO dates, hex bytea, shortest exact floats), so a value published by the
  * snapshot and by change capture is byte-for-byte the same text.
  */
-import { PG_CONNECT_TIMEOUT_MS } from '../timings';
+import { DEFAULT_TIMINGS } from '../timings';
 import { Client, type ClientBase, type ClientConfig, type QueryResult, type QueryResultRow } from 'pg';
 
 /**
@@ -43,10 +43,10 @@ export function clientConfig(url: string, opts: ConnectOptions): ClientConfig {
   return {
     connectionString: url,
     application_name: opts.applicationName.slice(0, 63),
-    connectionTimeoutMillis: opts.connectTimeoutMs ?? PG_CONNECT_TIMEOUT_MS,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? DEFAULT_TIMINGS.PG_CONNECT_TIMEOUT_MS,
     query_timeout: opts.queryTimeoutMs,
     keepAlive: true,
-    keepAliveInitialDelayMillis: 10_000,
+    keepAliveInitialDelayMillis: DEFAULT_TIMINGS.PG_KEEPALIVE_DELAY_MS,
   };
 }
 

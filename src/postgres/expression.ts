@@ -19,6 +19,7 @@
  * - PostgreSQL's own rendering of the analysed expression (pg_get_function_sqlbody) is what the
  *   worker later pastes, in parentheses, into its queries: never the text as it was written.
  */
+import { DEFAULT_TIMINGS } from '../timings';
 import type { Queryable } from './connection';
 import { inTransaction } from './connection';
 import { quoteIdent, quoteTable } from './sql';
@@ -286,7 +287,7 @@ export async function estimateMatches(db: Queryable, table: { schema: string; na
   return inTransaction(
     db,
     async (tx) => {
-      await tx.query(expressionSettings(10_000));
+      await tx.query(expressionSettings(DEFAULT_TIMINGS.EXPRESSION_CHECK_TIMEOUT_MS));
       const plan = await tx.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${quoteTable(table)} AS t WHERE (${checked.canonical})`);
       return Math.round(plan.rows[0]['QUERY PLAN'][0].Plan['Plan Rows']);
     },

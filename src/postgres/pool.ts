@@ -7,7 +7,7 @@
  * most once a minute, rather than failing and retrying.
  */
 import { Pool, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
-import { DATA_QUERY_TIMEOUT_MS, DATA_STATEMENT_TIMEOUT_MS, POOL_WAIT_LOG_MS, POOL_WAIT_TIMEOUT_MS } from '../timings';
+import { DEFAULT_TIMINGS, type Timings } from '../timings';
 import { applySessionSettings, clientConfig, describeDatabase, destroyClient, namedConnectError, sessionSettings } from './connection';
 import type { Queryable } from './connection';
 import { RetriableError } from '../util/errors';
@@ -18,25 +18,26 @@ export interface PoolLog {
   warn(obj: object, msg: string): void;
 }
 
-const DATA_SESSION = { applicationName: 'pg-kafka-cdc data', queryTimeoutMs: DATA_QUERY_TIMEOUT_MS, statementTimeoutMs: DATA_STATEMENT_TIMEOUT_MS };
-
 export class DataPool implements Queryable {
   private readonly pool: Pool;
   private lastSaturatedLog = 0;
   /** Connections whose session settings are applied (once, at their first checkout). */
   private readonly prepared = new WeakSet<PoolClient>();
+  private readonly session: { applicationName: string; queryTimeoutMs: number; statementTimeoutMs: number };
 
   constructor(
     private readonly url: string,
     readonly cap: number,
     private readonly log: PoolLog,
+    private readonly timings: Timings = DEFAULT_TIMINGS,
   ) {
+    this.session = { applicationName: 'pg-kafka-cdc data', queryTimeoutMs: timings.DATA_QUERY_TIMEOUT_MS, statementTimeoutMs: timings.DATA_STATEMENT_TIMEOUT_MS };
     this.pool = new Pool({
-      ...clientConfig(url, DATA_SESSION),
+      ...clientConfig(url, this.session),
       max: cap,
       // Also the longest wait for a free connection (pg-pool uses one setting for both).
-      connectionTimeoutMillis: POOL_WAIT_TIMEOUT_MS,
-      idleTimeoutMillis: 30_000,
+      connectionTimeoutMillis: timings.POOL_WAIT_TIMEOUT_MS,
+      idleTimeoutMillis: timings.POOL_IDLE_CLOSE_MS,
     });
     // An idle connection that fails (a restarted server) is dropped by the pool; the next checkout opens another.
     this.pool.on('error', () => undefined);
@@ -91,7 +92,7 @@ export class DataPool implements Queryable {
   }
 
   /** Closes the pool; a connection still in use (a half-open one) is left to the process exit after ms. */
-  async end(ms = 1000): Promise<void> {
+  async end(ms = this.timings.DATA_CLOSE_MS): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.pool.end().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
     clearTimeout(timer);
@@ -104,7 +105,7 @@ export class DataPool implements Queryable {
       const client = await this.pool.connect();
       if (!this.prepared.has(client)) {
         try {
-          await applySessionSettings(client, sessionSettings(DATA_SESSION));
+          await applySessionSettings(client, sessionSettings(this.session));
         } catch (err) {
           client.release(err as Error);
           throw err;
@@ -116,7 +117,7 @@ export class DataPool implements Queryable {
       throw namedConnectError(this.url, err);
     } finally {
       const waited = Date.now() - started;
-      if (saturated && waited >= POOL_WAIT_LOG_MS && Date.now() - this.lastSaturatedLog >= 60_000) {
+      if (saturated && waited >= this.timings.POOL_WAIT_LOG_MS && Date.now() - this.lastSaturatedLog >= this.timings.POOL_SATURATED_LOG_EVERY_MS) {
         this.lastSaturatedLog = Date.now();
         this.log.warn(
           { database: describeDatabase(this.url), cap: this.cap, waitedMs: waited, waiting: this.pool.waitingCount },

@@ -1,5 +1,5 @@
 /** Jittered exponential backoff with a ceiling (after kafkajs src/retry). */
-import { BACKOFF } from '../timings';
+import { DEFAULT_TIMINGS } from '../timings';
 export interface BackoffOptions {
   initialMs: number;
   maxMs: number;
@@ -8,7 +8,7 @@ export interface BackoffOptions {
   jitter: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffOptions = BACKOFF;
+export const DEFAULT_BACKOFF: BackoffOptions = DEFAULT_TIMINGS.BACKOFF;
 
 export class Backoff {
   private attempt = 0;

@@ -1,5 +1,6 @@
 /** The real CLI as a child process. */
 import { spawn } from 'node:child_process';
+import { testTimingsEnv } from './timings';
 import { CLI, REPO_ROOT } from './worker';
 
 export interface CliResult {
@@ -12,7 +13,11 @@ export interface CliResult {
 /** Runs the CLI from the repo root with only PATH and the given variables in its environment. */
 export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(args[0] === 'run' ? testTimingsEnv() : {}), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

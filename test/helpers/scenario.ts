@@ -1,8 +1,9 @@
-/** A ready-made scenario: a database with table items, a connector config, a worker process. */
+/** A ready-made scenario: a database with table items, a connector config, and workers (in process, or processes where the test needs one). */
 import type { TestDb } from './db';
 import { createTestDb } from './db';
 import { uniqueTopic } from './kafka';
-import { freePort, printLogsIfFailed, WorkerProcess, writeConfig } from './worker';
+import { InProcessWorker } from './in-process';
+import { freePort, printLogsIfFailed, WorkerProcess, writeConfig, type WorkerHandle } from './worker';
 
 export interface Scenario {
   db: TestDb;
@@ -10,8 +11,11 @@ export interface Scenario {
   name: string;
   workerFile: string;
   port: number;
-  workers: WorkerProcess[];
+  workers: WorkerHandle[];
+  /** A worker process (for kill -9, signals, exit codes, failpoints). */
   startWorker(env?: Record<string, string>): WorkerProcess;
+  /** A worker in the test's process (real PostgreSQL and Kafka, test timings). */
+  runWorker(env?: Record<string, string>): Promise<InProcessWorker>;
   cleanup(): Promise<void>;
 }
 
@@ -32,7 +36,7 @@ export async function itemsScenario(
     connectors: [{ name, source: { table_name: 'items', notification: {}, ...opts.source }, ...opts.connector, sink: { topic, ...(opts.connector?.sink as object | undefined) } }],
     worker: opts.worker,
   });
-  const workers: WorkerProcess[] = [];
+  const workers: WorkerHandle[] = [];
   const scenario: Scenario = {
     db,
     topic,
@@ -42,6 +46,11 @@ export async function itemsScenario(
     workers,
     startWorker(env = {}) {
       const w = WorkerProcess.start(scenario.workerFile, port, env);
+      workers.push(w);
+      return w;
+    },
+    async runWorker(env = {}) {
+      const w = await InProcessWorker.start(scenario.workerFile, env);
       workers.push(w);
       return w;
     },

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { WORKER_NODE_FLAGS } from '../../src/cli/node-flags';
 import { KAFKA_BROKERS } from './services';
+import { testTimingsEnv } from './timings';
 import { eventually } from './wait';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -48,27 +49,14 @@ export interface ConnectorStatusView {
   last_error: { message: string } | null;
 }
 
-export class WorkerProcess {
-  readonly output: string[] = [];
-  private exit: Promise<number | null>;
-
-  constructor(
-    readonly proc: ChildProcess,
-    readonly port: number,
-  ) {
-    proc.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()));
-    proc.stderr?.on('data', (d: Buffer) => this.output.push(d.toString()));
-    this.exit = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
-  }
-
-  static start(workerFile: string, port: number, env: Record<string, string> = {}): WorkerProcess {
-    const proc = spawn(process.execPath, [...WORKER_NODE_FLAGS, CLI, 'run', '--config', workerFile], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    return new WorkerProcess(proc, port);
-  }
+/**
+ * What a test sees of a running worker, whether a process (WorkerProcess) or in the test's own
+ * process (InProcessWorker, in-process.ts): its HTTP endpoints, its logs, a graceful stop.
+ */
+export abstract class WorkerHandle {
+  abstract readonly port: number;
+  abstract logs(): string;
+  abstract stop(): Promise<void>;
 
   async get<T>(p: string): Promise<{ status: number; body: T }> {
     const res = await fetch(`http://127.0.0.1:${this.port}${p}`);
@@ -112,6 +100,31 @@ export class WorkerProcess {
     if (!found) throw new Error(`metric ${name} ${JSON.stringify(labels)} not found`);
     return sum;
   }
+}
+
+/** The worker CLI as a child process: for what needs a process (kill -9, signals, exit codes, failpoints). */
+export class WorkerProcess extends WorkerHandle {
+  readonly output: string[] = [];
+  private exit: Promise<number | null>;
+
+  constructor(
+    readonly proc: ChildProcess,
+    readonly port: number,
+  ) {
+    super();
+    proc.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => this.output.push(d.toString()));
+    this.exit = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+  }
+
+  static start(workerFile: string, port: number, env: Record<string, string> = {}): WorkerProcess {
+    const proc = spawn(process.execPath, [...WORKER_NODE_FLAGS, CLI, 'run', '--config', workerFile], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...testTimingsEnv(), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new WorkerProcess(proc, port);
+  }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
@@ -147,7 +160,7 @@ export class WorkerProcess {
 }
 
 /** In an afterEach: when the test failed, print the tail of each worker's logs (they explain most failures). */
-export function printLogsIfFailed(ctx: Mocha.Context, workers: WorkerProcess[], chars = 8000): void {
+export function printLogsIfFailed(ctx: Mocha.Context, workers: WorkerHandle[], chars = 8000): void {
   if (ctx.currentTest?.state !== 'failed') return;
   for (const w of workers) console.log(`--- worker logs ---\n${w.logs().slice(-chars)}`);
 }

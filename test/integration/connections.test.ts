@@ -10,7 +10,8 @@ import { assertConverges } from '../helpers/converge';
 import { createTestDb, openTestDb, type TestDb } from '../helpers/db';
 import { uniqueTopic } from '../helpers/kafka';
 import { eventually } from '../helpers/wait';
-import { freePort, WorkerProcess, writeConfig } from '../helpers/worker';
+import { freePort, type WorkerHandle, writeConfig } from '../helpers/worker';
+import { InProcessWorker } from '../helpers/in-process';
 
 const POOL = 3;
 const name = (i: number) => `t${String(i).padStart(3, '0')}`;
@@ -18,7 +19,7 @@ const name = (i: number) => `t${String(i).padStart(3, '0')}`;
 describe('connections per replica', function () {
   this.timeout(600_000);
   let db: TestDb;
-  let worker: WorkerProcess | null = null;
+  let worker: WorkerHandle | null = null;
   const topics = new Map<string, string>();
 
   before(async () => {
@@ -62,7 +63,7 @@ describe('connections per replica', function () {
         }
       })();
       const started = Date.now();
-      worker = WorkerProcess.start(file, port);
+      worker = await InProcessWorker.start(file);
       try {
         await eventually(async () => (await worker!.connectors()).every((c) => c.state === 'streaming'), 300_000, `all ${n} connectors streaming`);
         const startSeconds = (Date.now() - started) / 1000;

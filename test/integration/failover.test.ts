@@ -12,7 +12,8 @@ import { assertConverges } from '../helpers/converge';
 import type { TestDb } from '../helpers/db';
 import { readTopic, uniqueTopic } from '../helpers/kafka';
 import { eventually } from '../helpers/wait';
-import { freePort, printLogsIfFailed, WorkerProcess, writeConfig } from '../helpers/worker';
+import { freePort, printLogsIfFailed, type WorkerHandle, writeConfig } from '../helpers/worker';
+import { InProcessWorker } from '../helpers/in-process';
 
 async function dbAt(url: string): Promise<TestDb> {
   const client = new Client({ connectionString: url, options: '-c TimeZone=UTC' });
@@ -36,7 +37,7 @@ async function caughtUp(primary: TestDb, standby: TestDb): Promise<void> {
 describe('failover to a standby that lost commits', function () {
   this.timeout(240_000);
   const clusters: PgCluster[] = [];
-  const workers: WorkerProcess[] = [];
+  const workers: WorkerHandle[] = [];
   const dbs: TestDb[] = [];
   afterEach(async function () {
     printLogsIfFailed(this, workers);
@@ -61,7 +62,7 @@ describe('failover to a standby that lost commits', function () {
     const topic = uniqueTopic('failover');
     const port = await freePort();
     const connector = { name: 'items', source: { table_name: 'items', notification: {} }, sink: { topic }, capture: { batch_size: 50 } };
-    const before = WorkerProcess.start(writeConfig({ databaseUrl: primary.url('app'), httpPort: port, connectors: [connector] }), port);
+    const before = await InProcessWorker.start(writeConfig({ databaseUrl: primary.url('app'), httpPort: port, connectors: [connector] }));
     workers.push(before);
     await before.waitForState('items', ['streaming'], 60_000);
     await p.query(`UPDATE items SET note = 'replicated' WHERE id <= 100`);
@@ -87,7 +88,7 @@ describe('failover to a standby that lost commits', function () {
     // the lost ones had, so the old checkpoint's trim names them (450 entries cover the 350 lost ones).
     await n.query(`UPDATE items SET note = 'after failover' WHERE id <= 450`);
     await n.query(`INSERT INTO items SELECT g, g, 'new insert' FROM generate_series(2001, 2050) AS g`);
-    const after = WorkerProcess.start(writeConfig({ databaseUrl: standby.url('app'), httpPort: port, connectors: [connector] }), port);
+    const after = await InProcessWorker.start(writeConfig({ databaseUrl: standby.url('app'), httpPort: port, connectors: [connector] }));
     workers.push(after);
     await after.waitForState('items', ['streaming'], 60_000);
     await eventually(async () => (await after.connector('items')).resnapshot?.state === 'done', 60_000, 'the repairing re-snapshot to finish');

@@ -10,7 +10,8 @@ import { expect } from 'chai';
 import { ConnectStandalone } from '../helpers/connect';
 import { createTestDb, type TestDb } from '../helpers/db';
 import { eventually } from '../helpers/wait';
-import { freePort, printLogsIfFailed, WorkerProcess, writeConfig } from '../helpers/worker';
+import { freePort, printLogsIfFailed, type WorkerHandle, writeConfig } from '../helpers/worker';
+import { InProcessWorker } from '../helpers/in-process';
 import { uniqueTopic } from '../helpers/kafka';
 
 const DDL = (table: string) => `CREATE TABLE ${table} (
@@ -38,7 +39,7 @@ describe('downstream: Kafka Connect with the Debezium JDBC sink', function () {
   let source: TestDb;
   let target: TestDb;
   let connect: ConnectStandalone | null = null;
-  let worker: WorkerProcess | null = null;
+  let worker: WorkerHandle | null = null;
 
   before(async () => {
     source = await createTestDb('interop connect source');
@@ -75,7 +76,7 @@ describe('downstream: Kafka Connect with the Debezium JDBC sink', function () {
       httpPort: port,
       connectors: [{ name: items, source: { table_name: items, notification: {} }, sink: { topic, format }, capture: { batch_size: 100 } }],
     });
-    worker = WorkerProcess.start(file, port);
+    worker = await InProcessWorker.start(file);
     await worker.waitForState(items, ['streaming'], 60_000);
 
     connect = ConnectStandalone.start(await freePort(), {

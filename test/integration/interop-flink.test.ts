@@ -12,7 +12,8 @@ import { foldChangelog, runFlinkSql, type FlinkRow } from '../helpers/flink';
 import { KAFKA_BROKERS } from '../helpers/services';
 import { readTopic, uniqueTopic } from '../helpers/kafka';
 import { eventually } from '../helpers/wait';
-import { freePort, printLogsIfFailed, WorkerProcess, writeConfig } from '../helpers/worker';
+import { freePort, printLogsIfFailed, type WorkerHandle, writeConfig } from '../helpers/worker';
+import { InProcessWorker } from '../helpers/in-process';
 
 const DDL = `CREATE TABLE items (
   id bigint PRIMARY KEY, big bigint, amount numeric(20,4), ratio double precision, ts timestamptz, local_ts timestamp,
@@ -50,7 +51,7 @@ function compare(name: string, expected: Map<string, unknown[]>, changelog: Flin
 describe('downstream: Apache Flink SQL', function () {
   this.timeout(400_000);
   let db: TestDb;
-  let worker: WorkerProcess | null = null;
+  let worker: WorkerHandle | null = null;
   const topics = { debezium: uniqueTopic('interop-flink-dbz'), json: uniqueTopic('interop-flink-json') };
 
   before(async function () {
@@ -71,7 +72,7 @@ describe('downstream: Apache Flink SQL', function () {
         { name: 'items_json', source: { table_name: 'items', notification: {} }, sink: { topic: topics.json }, capture: { batch_size: 100 } },
       ],
     });
-    worker = WorkerProcess.start(file, port);
+    worker = await InProcessWorker.start(file);
     const started = worker;
     await Promise.all([started.waitForState('items_dbz', ['streaming'], 60_000), started.waitForState('items_json', ['streaming'], 60_000)]).catch((err: Error) => {
       throw new Error(`${err.message}\n--- worker logs ---\n${started.logs().slice(-4000)}`);

@@ -3,11 +3,12 @@ import { expect } from 'chai';
 import { assertConverges } from '../helpers/converge';
 import { createTestDb, type TestDb } from '../helpers/db';
 import { uniqueTopic } from '../helpers/kafka';
-import { freePort, WorkerProcess, writeConfig, printLogsIfFailed } from '../helpers/worker';
+import { freePort, type WorkerHandle, writeConfig, printLogsIfFailed } from '../helpers/worker';
+import { InProcessWorker } from '../helpers/in-process';
 
 describe('primary keys of many kinds', function () {
   this.timeout(120_000);
-  const workers: WorkerProcess[] = [];
+  const workers: WorkerHandle[] = [];
   const dbs: TestDb[] = [];
   afterEach(async function () {
     printLogsIfFailed(this, workers);
@@ -15,7 +16,7 @@ describe('primary keys of many kinds', function () {
     for (const db of dbs.splice(0)) await db.close();
   });
 
-  async function mirror(title: string, ddl: string, extra: Record<string, unknown> = {}): Promise<{ db: TestDb; topic: string; w: WorkerProcess }> {
+  async function mirror(title: string, ddl: string, extra: Record<string, unknown> = {}): Promise<{ db: TestDb; topic: string; w: WorkerHandle }> {
     const db = await createTestDb(title);
     dbs.push(db);
     await db.query(ddl);
@@ -26,7 +27,7 @@ describe('primary keys of many kinds', function () {
       httpPort: port,
       connectors: [{ name: 'k', source: { table_name: 't', notification: {} }, sink: { topic }, snapshot: { batch_size: 3 }, ...extra }],
     });
-    const w = WorkerProcess.start(file, port);
+    const w = await InProcessWorker.start(file);
     workers.push(w);
     return { db, topic, w };
   }

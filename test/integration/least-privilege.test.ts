@@ -10,7 +10,8 @@ import { assertConverges } from '../helpers/converge';
 import { createTestDb, type TestDb } from '../helpers/db';
 import { uniqueTopic } from '../helpers/kafka';
 import { pgUrl } from '../helpers/services';
-import { freePort, printLogsIfFailed, WorkerProcess, writeConfig } from '../helpers/worker';
+import { freePort, printLogsIfFailed, type WorkerHandle, writeConfig } from '../helpers/worker';
+import { InProcessWorker } from '../helpers/in-process';
 
 describe('least privilege', function () {
   this.timeout(180_000);
@@ -19,7 +20,7 @@ describe('least privilege', function () {
   let port: number;
   let workerFile: string;
   const topic = uniqueTopic('lp-items');
-  const workers: WorkerProcess[] = [];
+  const workers: WorkerHandle[] = [];
   const admin = () => ({ ADMIN_DB_URL: db.url });
 
   before(async () => {
@@ -87,7 +88,7 @@ describe('least privilege', function () {
     const valid = await runCli(['validate', '--config', workerFile]);
     expect(valid.code, valid.stderr).to.equal(0);
 
-    const w = WorkerProcess.start(workerFile, port);
+    const w = await InProcessWorker.start(workerFile);
     workers.push(w);
     await w.waitForState('items', ['streaming'], 60_000);
     await db.query(`UPDATE items SET v = v + 1 WHERE id <= 100`);
@@ -115,7 +116,7 @@ describe('least privilege', function () {
     await db.query(`GRANT DELETE ON kafka_cdc.pgkc_items_items_log TO ${role}`);
 
     // A grant revoked while the connector runs: it fails with the grant named, not a retry loop.
-    const w = WorkerProcess.start(workerFile, port);
+    const w = await InProcessWorker.start(workerFile);
     workers.push(w);
     await w.waitForState('items', ['streaming'], 60_000);
     await db.query(`REVOKE DELETE ON kafka_cdc.pgkc_items_items_log FROM ${role}`);

@@ -20,7 +20,7 @@ describe('the connector over its lifetime', function () {
   it('lets roles that only write to the table keep writing once the trigger is installed', async () => {
     s = await itemsScenario('life other writer', { rows: 10 });
     await s.db.query(`DROP ROLE IF EXISTS pgkc_app_writer; CREATE ROLE pgkc_app_writer LOGIN; GRANT INSERT, UPDATE, DELETE, SELECT ON items TO pgkc_app_writer`);
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     const app = new Client({ connectionString: pgUrl(s.db.name).replace('postgres@', 'pgkc_app_writer@') });
     await app.connect();
@@ -36,7 +36,7 @@ describe('the connector over its lifetime', function () {
 
   it('does not re-create the trigger on a restart (no table lock behind open transactions)', async () => {
     s = await itemsScenario('life no ddl on restart', { rows: 10 });
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     const [before] = await s.db.query<{ oid: string }>(`SELECT oid::text FROM pg_trigger WHERE tgrelid = 'items'::regclass AND NOT tgisinternal`);
     await w.stop();
@@ -45,7 +45,7 @@ describe('the connector over its lifetime', function () {
     await app.connect();
     await app.query(`BEGIN; UPDATE items SET v = v WHERE id = 1`);
     try {
-      const w2 = s.startWorker();
+      const w2 = await s.runWorker();
       await w2.waitForState(s.name, ['streaming'], 20_000);
     } finally {
       await app.query('ROLLBACK');
@@ -57,7 +57,7 @@ describe('the connector over its lifetime', function () {
 
   it('starts over with a new snapshot when its topic or its capture mode changes', async () => {
     s = await itemsScenario('life config change', { rows: 20, source: { notification: undefined, ordinal_column: 'updated_at' }, connector: { capture: { poll_interval_ms: 200 } } });
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     await w.stop();
     // While it is down: changes polling cannot see (a delete).
@@ -69,7 +69,7 @@ describe('the connector over its lifetime', function () {
     const newTopic = uniqueTopic('items-moved');
     c.sink.topic = newTopic;
     fs.writeFileSync(cfgDir, JSON.stringify(c));
-    const w2 = s.startWorker();
+    const w2 = await s.runWorker();
     await w2.waitForState(s.name, ['streaming']);
     expect(w2.logs()).to.contain('starting over with a new snapshot');
     await assertConverges(s.db, 'items', ['id'], newTopic);
@@ -77,7 +77,7 @@ describe('the connector over its lifetime', function () {
     await w2.stop();
     delete c.source.notification;
     fs.writeFileSync(cfgDir, JSON.stringify(c));
-    const w3 = s.startWorker();
+    const w3 = await s.runWorker();
     await w3.waitForState(s.name, ['streaming']);
     const left = await s.db.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = 'items'::regclass AND NOT tgisinternal`);
     expect(left).to.deep.equal([]);
@@ -86,7 +86,7 @@ describe('the connector over its lifetime', function () {
   it('snapshots wide rows with the default batch size (produce requests stay under the broker limit)', async () => {
     s = await itemsScenario('life wide rows', { rows: 0 });
     await s.db.query(`INSERT INTO items (id, v, note) SELECT g, g, repeat(md5(g::text), 8) FROM generate_series(1, 12000) g`);
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming'], 120_000);
     const records = await readTopic(s.topic);
     expect(records.filter((r) => r.headers.op === 'snapshot')).to.have.length(12000);
@@ -96,7 +96,7 @@ describe('the connector over its lifetime', function () {
     s = await itemsScenario('life too large', { rows: 5 });
     // Random hex, so that the connector's compression (zstd by default) cannot shrink it under the limit.
     await s.db.query(`UPDATE items SET note = (SELECT string_agg(md5(random()::text || g), '') FROM generate_series(1, 120000) g) WHERE id = 3`);
-    const w = s.startWorker();
+    const w = await s.runWorker();
     const status = await w.waitForState(s.name, ['failed'], 60_000);
     expect(status.last_error?.message).to.contain('too large').and.contain('{"id":3}').and.contain('max.message.bytes');
     expect(await w.metric('pg_kafka_cdc_errors_total', { connector: s.name, kind: 'kafka' })).to.be.at.least(1);

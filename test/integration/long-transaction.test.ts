@@ -17,7 +17,7 @@ describe('a long transaction holding back the xmin horizon', function () {
 
   it("keeps the drain's reads per batch flat while the deleted entries pile up, and converges", async () => {
     const s = (slot.s = await itemsScenario('long transaction drain', { rows: 0, connector: { capture: { batch_size: 500 } } }));
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     const long = new Client({ connectionString: s.db.url });
     await long.connect();

@@ -112,7 +112,7 @@ describe('the change-data pipeline', function () {
 
   it('creates the topic with the configured partitions and compaction, and leaves an existing topic alone', async () => {
     const s = await scenario('pipeline topic creation', { rows: 10, connector: {} });
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     const { kafkaClient } = await import('../helpers/services');
     const admin = kafkaClient().admin();
@@ -129,7 +129,7 @@ describe('the change-data pipeline', function () {
 
   it('never publishes a value from a rolled-back transaction', async () => {
     const s = await scenario('pipeline rollback', { rows: 20 });
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     await s.db.query('BEGIN');
     await s.db.query(`UPDATE items SET note = 'ROLLED BACK' WHERE id <= 10`);
@@ -148,7 +148,7 @@ describe('the change-data pipeline', function () {
       source: { notification: undefined, ordinal_column: 'updated_at' },
       connector: { capture: { poll_interval_ms: 200 } },
     });
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     await s.db.query(`UPDATE items SET v = -v, updated_at = clock_timestamp() WHERE id % 10 = 0`);
     await s.db.query(`INSERT INTO items (id, v, note) VALUES (1000, 1, 'new')`);
@@ -165,7 +165,7 @@ describe('the change-data pipeline', function () {
 
   it('finishes after the snapshot when neither notification nor an ordinal column is set', async () => {
     const s = await scenario('pipeline snapshot only', { rows: 30, source: { notification: undefined } });
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['stopped']);
     expect((await w.get('/readyz')).status).to.equal(200);
     await assertConverges(s.db, 'items', ['id'], s.topic);
@@ -173,7 +173,7 @@ describe('the change-data pipeline', function () {
 
   it('with snapshot mode never, publishes only the changes', async () => {
     const s = await scenario('pipeline snapshot never', { rows: 30, connector: { snapshot: { mode: 'never' } } });
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     await s.db.query(`UPDATE items SET v = 0 WHERE id = 7`);
     const records = await eventually(
@@ -189,7 +189,7 @@ describe('the change-data pipeline', function () {
 
   it('teardown drops the trigger, the function, the change log, the stored progress and the offsets topic', async () => {
     const s = await scenario('pipeline teardown', { rows: 5 });
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     await w.stop();
     const offsetsTopic = `pg-kafka-cdc.offsets.${s.name}`;
@@ -211,7 +211,7 @@ describe('the change-data pipeline', function () {
 
   it('keeps the source write path cheap: NOTIFY only while the worker is idle, never a payload', async () => {
     const s = await scenario('pipeline notify idle', { rows: 5 });
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     const [fn] = await s.db.query<{ src: string }>(`SELECT prosrc AS src FROM pg_proc WHERE proname LIKE '%\\_n' ESCAPE '\\'`);
     expect(fn.src)

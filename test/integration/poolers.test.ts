@@ -43,7 +43,7 @@ describe('poolers between the worker and PostgreSQL', function () {
     const valid = await runCli(['validate', '--config', file]);
     expect(valid.code, valid.stderr).to.equal(0);
     s.workerFile = file;
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     await s.db.query(`UPDATE items SET note = 'through the pooler', updated_at = '2025-01-01 00:00:00+00' WHERE id <= 50`);
     await s.db.query(`DELETE FROM items WHERE id > 190`);

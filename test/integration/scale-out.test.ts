@@ -187,7 +187,7 @@ describe('scale-out: a connector its replica cannot run', function () {
     await db?.close();
   });
 
-  it('is taken by a replica at its share once nobody has held it for 10 s, and is not handed back', async () => {
+  it('is taken by a replica at its share once nobody has held it for ORPHAN_TAKEOVER_MS (10 s; 3 s in the tests), and is not handed back', async () => {
     const tables = ['orphan_a', 'orphan_b'];
     const topics = new Map(tables.map((t) => [t, uniqueTopic(`scale-${t}`)]));
     for (const t of tables) {
@@ -202,7 +202,7 @@ describe('scale-out: a connector its replica cannot run', function () {
     const healthy = WorkerProcess.start(writeConfig({ databaseUrl: db.url, httpPort: port, connectors }), port);
     workers.push(healthy);
     // The broken replica counts as a member (the healthy one's share is 1 of 2), yet the healthy one
-    // ends up running both: the connector of the broken one's share, unheld for 10 s, is an orphan.
+    // ends up running both: the connector of the broken one's share, unheld for ORPHAN_TAKEOVER_MS, is an orphan.
     const started = Date.now();
     const runsBoth = async () => {
       const { replica, connectors: cs } = (await healthy.get<Spread>('/connectors')).body;

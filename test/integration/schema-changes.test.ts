@@ -14,7 +14,7 @@ describe('schema changes while streaming', function () {
 
   it('shows a column added to the table in the next records, without a restart', async () => {
     const s = (slot.s = await itemsScenario('schema add column', { rows: 50 }));
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     await s.db.query(`ALTER TABLE items ADD COLUMN color text NOT NULL DEFAULT 'blue'`);
     // Every row changes after the column came: each new record carries it (older records cannot).
@@ -26,7 +26,7 @@ describe('schema changes while streaming', function () {
 
   it('stops in failed, naming the column, when a column of included_columns is dropped', async () => {
     const s = (slot.s = await itemsScenario('schema drop included', { rows: 20, source: { included_columns: ['v', 'note'] } }));
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     await s.db.query(`ALTER TABLE items DROP COLUMN note`);
     await s.db.query(`UPDATE items SET v = v + 1 WHERE id = 1`);
@@ -36,21 +36,21 @@ describe('schema changes while streaming', function () {
 
   it('stops in failed, with the fix, when the primary key changes, and stays failed after a restart', async () => {
     const s = (slot.s = await itemsScenario('schema key change', { rows: 20 }));
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     await s.db.query(`ALTER TABLE items DROP CONSTRAINT items_pkey, ADD PRIMARY KEY (id, v)`);
     const c = await w.waitForState(s.name, ['failed'], 30_000);
     expect(c.last_error?.message).to.contain('the primary key of public.items changed from (id bigint) to (id bigint, v integer)');
     expect(c.last_error?.message).to.contain('teardown --delete-topic');
     await w.stop();
-    const again = s.startWorker();
+    const again = await s.runWorker();
     const c2 = await again.waitForState(s.name, ['failed'], 30_000);
     expect(c2.last_error?.message).to.contain('the primary key of public.items changed');
   });
 
   it('stops in failed when the table is dropped', async () => {
     const s = (slot.s = await itemsScenario('schema drop table', { rows: 20 }));
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     await s.db.query(`DROP TABLE items`);
     const c = await eventually(

@@ -34,7 +34,7 @@ describe('secured brokers: SASL_SSL with a verified CA', function () {
   for (const mechanism of ['plain', 'scram-sha-256', 'scram-sha-512']) {
     it(`mirrors a table over SASL_SSL with ${mechanism}`, async () => {
       s = await itemsScenario(`secure ${mechanism}`, { rows: 300, worker: secureWorker(mechanism, SECURE_KAFKA.caFile) });
-      const w = s.startWorker({ [PASSWORD_ENV]: SECURE_KAFKA.password });
+      const w = await s.runWorker({ [PASSWORD_ENV]: SECURE_KAFKA.password });
       await w.waitForState(s.name, ['streaming']);
       await s.db.query(`UPDATE items SET note = 'over tls' WHERE id <= 10`);
       await s.db.query(`DELETE FROM items WHERE id > 290`);
@@ -45,7 +45,7 @@ describe('secured brokers: SASL_SSL with a verified CA', function () {
   /** Runs a worker that cannot get in and checks what an operator sees: state, error, and no secret anywhere. */
   async function refused(title: string, worker: Record<string, unknown>, password: string, state: string, words: string[]): Promise<void> {
     s = await itemsScenario(title, { rows: 5, worker });
-    const w = s.startWorker({ [PASSWORD_ENV]: password });
+    const w = await s.runWorker({ [PASSWORD_ENV]: password });
     const status = await w.waitForState(s.name, [state], 60_000);
     const message = status.last_error?.message ?? '';
     expect(message).to.include(SECURE_KAFKA.broker);

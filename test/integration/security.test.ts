@@ -60,7 +60,7 @@ describe('security: other roles of the database cannot turn the worker against i
 
   it('a re-snapshot request written by hand never runs a statement, changes a setting, takes a lock or reads beyond the row, and ends failed', async () => {
     const s = (slot.s = await itemsScenario('security requests', { rows: 200 }));
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     const op = await loginRole(s, 'operator', [...OPERATOR_GRANTS, 'GRANT SELECT ON items TO ROLE']);
     const log = (await s.db.query<{ t: string }>(`SELECT relname AS t FROM pg_class WHERE relname LIKE '%\\_log' AND relnamespace = 'kafka_cdc'::regnamespace`))[0].t;
@@ -106,7 +106,7 @@ describe('security: other roles of the database cannot turn the worker against i
 
   it('a requester who may not read the table, or the columns its predicate reads, is refused by the command and in a row written by hand', async () => {
     const s = (slot.s = await itemsScenario('security requester rights', { rows: 100 }));
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     const op = await loginRole(s, 'operator', OPERATOR_GRANTS);
     const opConfig = writeConfig({ databaseUrl: op.url, httpPort: s.port, connectors: [{ name: s.name, source: { table_name: 'items', notification: {} }, sink: { topic: s.topic } }] });
@@ -143,7 +143,7 @@ describe('security: other roles of the database cannot turn the worker against i
 
   it('a login with no rights cannot attach the capture function to a table of its own; entries the drain cannot read are set aside and capture goes on', async () => {
     const s = (slot.s = await itemsScenario('security capture function', { rows: 50 }));
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     const nobody = await loginRole(s, 'nobody', []);
     await nobody.client.query('CREATE TEMP TABLE mine (id bigint PRIMARY KEY)');
@@ -181,7 +181,7 @@ describe('security: other roles of the database cannot turn the worker against i
     const nobody = await loginRole(s, 'nobody', []);
     const pid = (await nobody.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
     await nobody.client.query('SELECT pg_advisory_lock($1::int8)', [ownershipLockKey(s.name).toString()]);
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['standby']);
     await eventually(async () => (await w.metric('pg_kafka_cdc_ownership_blocked', { connector: s.name })) === 1, 30_000, 'the blocked ownership in the metric');
     const status = (await w.connector(s.name)) as unknown as { ownership_blocked_by: { pid: number; role: string } | null };
@@ -198,7 +198,7 @@ describe('security: other roles of the database cannot turn the worker against i
     const options = encodeURIComponent('-c TimeZone=America/New_York -c DateStyle=German -c extra_float_digits=-3 -c default_transaction_read_only=on');
     const s = (slot.s = await itemsScenario('security url settings', { rows: 30, urlParams: `application_name=evil&options=${options}` }));
     await s.db.query(`UPDATE items SET updated_at = '2024-01-02 03:04:05.123456+00' WHERE id <= 10`);
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     await s.db.query(`UPDATE items SET note = 'later', updated_at = '2024-06-30 23:59:59+00' WHERE id > 20`);
     // The topic renders timestamps as the worker's contract says (UTC, ISO), whatever the URL asked.
@@ -212,7 +212,7 @@ describe('security: other roles of the database cannot turn the worker against i
 
   it('a checkpoint forged in the offsets topic by another client never makes recovery delete unpublished changes', async () => {
     const s = (slot.s = await itemsScenario('security forged checkpoint', { rows: 100 }));
-    const w1 = s.startWorker();
+    const w1 = await s.runWorker();
     await w1.waitForState(s.name, ['streaming']);
     await w1.stop();
     // Changes made while no worker runs: in the change log, not yet published.
@@ -240,7 +240,7 @@ describe('security: other roles of the database cannot turn the worker against i
     await tx.commit();
     await producer.disconnect();
 
-    const w2 = s.startWorker();
+    const w2 = await s.runWorker();
     await w2.waitForState(s.name, ['streaming']);
     await assertConverges(s.db, 'items', ['id'], s.topic);
     expect(await w2.metric('pg_kafka_cdc_ignored_checkpoint_records_total', { connector: s.name })).to.equal(2);

@@ -36,7 +36,7 @@ describe('the source changes under the worker', function () {
 
   it('capture turned off while streaming (DISABLE TRIGGER) is found within seconds, installed again, and a repair mends what it missed', async () => {
     const s = (slot.s = await itemsScenario('source capture disabled', { rows: 300 }));
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     await s.db.query('ALTER TABLE items DISABLE TRIGGER ALL');
     await s.db.query(`UPDATE items SET note = 'unseen' WHERE id <= 50`);
@@ -63,7 +63,7 @@ describe('the source changes under the worker', function () {
     ])
       await s.db.query(`CREATE TABLE items_${n} PARTITION OF items FOR VALUES FROM (${lo}) TO (${hi})`);
     await s.db.query(`INSERT INTO items (id, v, note) SELECT g, g, 'seed' FROM generate_series(0, 299) AS g`);
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     await s.db.query('ALTER TABLE items DETACH PARTITION items_2'); // 100 rows leave the table, no trigger fires
     await s.db.query('DROP TABLE items_3');
@@ -79,7 +79,7 @@ describe('the source changes under the worker', function () {
 
   it("the topic's partitions grown while streaming: records left in a partition their key no longer goes to get their tombstones there", async () => {
     const s = (slot.s = await itemsScenario('source topic partitions', { rows: 400, connector: FAST }));
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     const admin = kafkaClient('pgkc-test-admin').admin();
     await admin.connect();
@@ -102,7 +102,7 @@ describe('the source changes under the worker', function () {
 
   it('the topic deleted and created again by someone else while streaming: the connector starts over and fills it', async () => {
     const s = (slot.s = await itemsScenario('source topic recreated', { rows: 200, connector: FAST }));
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     const admin = kafkaClient('pgkc-test-admin').admin();
     await admin.connect();
@@ -124,14 +124,14 @@ describe('the source changes under the worker', function () {
 
   it('sink.format changed between runs: keys of the old format are tombstoned, every row is in the new one', async () => {
     const s = (slot.s = await itemsScenario('source format changed', { rows: 100 }));
-    const w1 = s.startWorker();
+    const w1 = await s.runWorker();
     await w1.waitForState(s.name, ['streaming']);
     await w1.stop();
     const file = path.join(path.dirname(s.workerFile), 'connectors', `${s.name}.json`);
     const connector = JSON.parse(fs.readFileSync(file, 'utf8'));
     connector.sink.format = 'connect_json';
     fs.writeFileSync(file, JSON.stringify(connector));
-    const w2 = s.startWorker();
+    const w2 = await s.runWorker();
     await w2.waitForState(s.name, ['streaming']);
     await repairDone(w2, s.name);
     await eventually(
@@ -146,13 +146,13 @@ describe('the source changes under the worker', function () {
 
   it('the table dropped and created again between runs: keys of the old table are tombstoned', async () => {
     const s = (slot.s = await itemsScenario('source table recreated', { rows: 100 }));
-    const w1 = s.startWorker();
+    const w1 = await s.runWorker();
     await w1.waitForState(s.name, ['streaming']);
     await w1.stop();
     await s.db.query('DROP TABLE items');
     await s.db.query('CREATE TABLE items (id bigint PRIMARY KEY, v int, note text, updated_at timestamptz NOT NULL DEFAULT clock_timestamp())');
     await s.db.query(`INSERT INTO items (id, v, note) SELECT g, g, 'second table' FROM generate_series(51, 150) AS g`);
-    const w2 = s.startWorker();
+    const w2 = await s.runWorker();
     await w2.waitForState(s.name, ['streaming']);
     await repairDone(w2, s.name);
     await assertConverges(s.db, 'items', ['id'], s.topic);

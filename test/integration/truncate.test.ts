@@ -9,7 +9,8 @@ import { assertConverges } from '../helpers/converge';
 import { fold, readTopic, uniqueTopic } from '../helpers/kafka';
 import { itemsScenario, scenarioPerTest } from '../helpers/scenario';
 import { eventually } from '../helpers/wait';
-import { freePort, WorkerProcess, writeConfig } from '../helpers/worker';
+import { freePort, type WorkerHandle, writeConfig } from '../helpers/worker';
+import { InProcessWorker } from '../helpers/in-process';
 import { createTestDb } from '../helpers/db';
 
 describe('TRUNCATE', function () {
@@ -18,7 +19,7 @@ describe('TRUNCATE', function () {
 
   it('tombstones every key after a TRUNCATE while streaming, marked as a truncate, and goes on with new rows', async () => {
     const s = (slot.s = await itemsScenario('truncate streaming', { rows: 300 }));
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     await s.db.query('TRUNCATE items');
     await s.db.query(`INSERT INTO items (id, v, note) VALUES (7, 7, 'after the truncate')`);
@@ -32,7 +33,7 @@ describe('TRUNCATE', function () {
 
   it('refuses a TRUNCATE under REPEATABLE READ or SERIALIZABLE (its trigger would miss rows committed after the snapshot), and takes it under READ COMMITTED', async () => {
     const s = (slot.s = await itemsScenario('truncate isolation', { rows: 100 }));
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await w.waitForState(s.name, ['streaming']);
     for (const level of ['REPEATABLE READ', 'SERIALIZABLE']) {
       await s.db.query(`BEGIN ISOLATION LEVEL ${level}`);
@@ -50,7 +51,7 @@ describe('TRUNCATE', function () {
 
   it('converges after a TRUNCATE in the middle of the snapshot', async () => {
     const s = (slot.s = await itemsScenario('truncate snapshot', { rows: 30_000, connector: { snapshot: { batch_size: 500 } } }));
-    const w = s.startWorker();
+    const w = await s.runWorker();
     await eventually(async () => (await w.connector(s.name)).snapshot.rows_done >= 3000, 60_000, 'snapshot progress', 20);
     await s.db.query('TRUNCATE items');
     await s.db.query(`INSERT INTO items (id, v, note) SELECT g, g, 'refilled' FROM generate_series(1, 100) AS g`);
@@ -60,7 +61,7 @@ describe('TRUNCATE', function () {
 
   it('converges for every captured table of one TRUNCATE statement', async () => {
     const db = await createTestDb('truncate two tables');
-    const workers: WorkerProcess[] = [];
+    const workers: WorkerHandle[] = [];
     try {
       for (const t of ['a_items', 'b_items']) {
         await db.query(`CREATE TABLE ${t} (id bigint PRIMARY KEY, v int)`);
@@ -73,7 +74,7 @@ describe('TRUNCATE', function () {
         httpPort: port,
         connectors: Object.entries(topics).map(([t, topic]) => ({ name: t, source: { table_name: t, notification: {} }, sink: { topic } })),
       });
-      const w = WorkerProcess.start(file, port);
+      const w = await InProcessWorker.start(file);
       workers.push(w);
       for (const t of Object.keys(topics)) await w.waitForState(t, ['streaming']);
       await db.query('TRUNCATE a_items, b_items');

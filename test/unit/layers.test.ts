@@ -37,6 +37,19 @@ describe('layers', () => {
     expect(offenders).to.deep.equal([]);
   });
 
+  it('one commit path: only src/connector/commit.ts publishes a unit and saves its position', () => {
+    const offenders: string[] = [];
+    for (const file of sources(path.join(ROOT, 'src', 'connector'))) {
+      if (file.endsWith('commit.ts')) continue;
+      code(fs.readFileSync(file, 'utf8'))
+        .split('\n')
+        .forEach((line, i) => {
+          if (/\.publish\(|progress\.save\(/.test(line)) offenders.push(`${path.relative(ROOT, file)}:${i + 1}: ${line.trim()}`);
+        });
+    }
+    expect(offenders).to.deep.equal([]);
+  });
+
   it('the scan sees SQL where it is (it is not a test that cannot fail)', () => {
     const capture = code(fs.readFileSync(path.join(ROOT, 'src', 'postgres', 'control.ts'), 'utf8'));
     expect(capture.split('\n').filter((l) => STATEMENT.test(l)).length).to.be.greaterThan(3);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as t from '../../src/timings';
+import { DEFAULT_TIMINGS as t, timingProblems, timingsFromEnv, withTimings } from '../../src/timings';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -50,16 +50,54 @@ describe('the timings (src/timings.ts)', () => {
     expect(t.FAILED_RETRY_MS).to.be.at.least(t.BACKOFF.maxMs);
   });
 
-  it('are the only fixed durations in src/: no other file defines a *_MS constant', () => {
+  it('let a replica that keeps failing a connector leave it unheld long enough to be taken as an orphan (found when the tests shortened the backoff below the takeover)', () => {
+    expect(t.BACKOFF.maxMs).to.be.above(t.ORPHAN_TAKEOVER_MS);
+  });
+
+  it('are the only fixed durations in src/: no other file defines a *_MS constant or waits a literal number of ms', () => {
     const offenders: string[] = [];
     const walk = (dir: string) => {
       for (const f of fs.readdirSync(dir, { withFileTypes: true })) {
         const p = path.join(dir, f.name);
         if (f.isDirectory()) walk(p);
-        else if (p.endsWith('.ts') && !p.endsWith('timings.ts') && /^(export )?const [A-Z_]+_MS\s*=/m.test(fs.readFileSync(p, 'utf8'))) offenders.push(path.relative(ROOT, p));
+        else if (p.endsWith('.ts') && !p.endsWith('timings.ts')) {
+          const text = fs.readFileSync(p, 'utf8');
+          if (/^(export )?const [A-Z_]+_MS\s*=\s*\d/m.test(text)) offenders.push(`${path.relative(ROOT, p)}: a *_MS constant`);
+          for (const m of text.matchAll(/\b(sleep|setTimeout|setInterval|endWithin|end)\([^()]*?,?\s*\b\d[\d_]{2,}\b\s*\)|\b[a-z][A-Za-z]*(Ms|Millis|Timeout|Time)\s*[:=]\s*\d[\d_]{2,}\b/g))
+            offenders.push(`${path.relative(ROOT, p)}: ${m[0]}`);
+        }
       }
     };
     walk(path.join(ROOT, 'src'));
     expect(offenders).to.deep.equal([]);
+  });
+
+  it('hold every relation above (timingProblems agrees with the checks of this file)', () => {
+    expect(timingProblems(t)).to.deep.equal([]);
+  });
+});
+
+describe('shortened timings (withTimings, PG_KAFKA_CDC_TIMINGS)', () => {
+  it('replace only what is given, and keep the defaults frozen', () => {
+    const short = withTimings({ OWNERSHIP_POLL_MS: 200, BACKOFF: { initialMs: 50, maxMs: 20_000 } });
+    expect(short.OWNERSHIP_POLL_MS).to.equal(200);
+    expect(short.BACKOFF).to.deep.equal({ initialMs: 50, maxMs: 20_000, factor: 2, jitter: 0.3 });
+    expect(short.ORPHAN_TAKEOVER_MS).to.equal(t.ORPHAN_TAKEOVER_MS);
+    expect(Object.isFrozen(t)).to.equal(true);
+  });
+
+  it('refuse a set that breaks a relation, an unknown name or a value that is not a duration, naming each', () => {
+    expect(() => withTimings({ ORPHAN_TAKEOVER_MS: 100 })).to.throw(/ORPHAN_TAKEOVER_MS must be above 2 \* MEMBERSHIP_REFRESH_MS/);
+    expect(() => withTimings({ STOP_GRACE_MS: 20_000 })).to.throw(/below SHUTDOWN_TIMEOUT_MS/);
+    expect(() => withTimings({ OWNERSHIP_POLL: 5 } as never)).to.throw(/OWNERSHIP_POLL is not a timing/);
+    expect(() => withTimings({ OWNERSHIP_POLL_MS: -1 })).to.throw(/OWNERSHIP_POLL_MS must be a non-negative number/);
+    expect(() => withTimings({ BACKOFF: { initialMs: 'soon' } })).to.throw(/BACKOFF must be an object of non-negative numbers/);
+  });
+
+  it('come from PG_KAFKA_CDC_TIMINGS for a worker process, with what is wrong said', () => {
+    expect(timingsFromEnv({})).to.equal(t);
+    expect(timingsFromEnv({ PG_KAFKA_CDC_TIMINGS: '{"FAILED_RETRY_MS": 30000}' }).FAILED_RETRY_MS).to.equal(30_000);
+    expect(() => timingsFromEnv({ PG_KAFKA_CDC_TIMINGS: '{oops' })).to.throw(/PG_KAFKA_CDC_TIMINGS is not JSON/);
+    expect(() => timingsFromEnv({ PG_KAFKA_CDC_TIMINGS: '[1]' })).to.throw(/must be a JSON object/);
   });
 });
